@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// holdfastd: the daemon's command line, with virtlockd's flags plus holdfast's paths.
+// The SIGUSR1 listener is installed before anything else: on Node 20 a SIGUSR1 with no listener starts
+// the inspector on 127.0.0.1:9229.
+process.on('SIGUSR1', () => undefined);
+
+import { Command, InvalidArgumentError } from 'commander';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError } from '../shared/config/config-error';
+import { loadConfig, type ConfigOverrides } from '../shared/config/load-config';
+import type { HoldfastConfig } from '../shared/config/schema';
+import { HOLDFAST_VERSION } from '../shared/version';
+import { runDaemon } from '../supervisor/run-daemon';
+
+interface DaemonFlags {
+  daemon?: boolean;
+  config?: string;
+  pidFile?: string;
+  timeout?: number;
+  verbose?: boolean;
+  socket?: string;
+  adminSocket?: string;
+  stateFile?: string;
+  runDir?: string;
+  pretty?: boolean;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of seconds');
+  return n;
+}
+
+// virtlockd reads /etc/libvirt/virtlockd.conf as root and ~/.config/libvirt/virtlockd.conf otherwise;
+// both may be missing.
+function defaultConfigFile(uid: number, env: NodeJS.ProcessEnv): string {
+  if (uid === 0) return '/etc/libvirt/virtlockd.conf';
+  const base = env.XDG_CONFIG_HOME || path.join(env.HOME || os.homedir(), '.config');
+  return path.join(base, 'libvirt', 'virtlockd.conf');
+}
+
+function resolveConfig(flags: DaemonFlags): HoldfastConfig {
+  const uid = process.geteuid?.() ?? 0;
+  const overrides: ConfigOverrides = {
+    socket_path: flags.socket,
+    admin_socket_path: flags.adminSocket,
+    state_file: flags.stateFile,
+    pid_file: flags.pidFile,
+    log_format: flags.pretty ? 'pretty' : undefined,
+  };
+  const implicit = flags.config === undefined && flags.runDir === undefined;
+  const file = flags.config ?? (implicit ? defaultConfigFile(uid, process.env) : undefined);
+  const config = loadConfig(file, overrides, { uid, runDir: flags.runDir, allowMissing: implicit });
+  // As virtlockd: --verbose raises the level to at least info.
+  if (flags.verbose && config.log_level > 2) config.log_level = 2;
+  return config;
+}
+
+const program = new Command('holdfastd')
+  .description('holdfast lock daemon: serves libvirt\'s virtlockd protocol and never lets go of a lock')
+  .version(HOLDFAST_VERSION, '-V, --version', 'print the version and exit')
+  .option('-d, --daemon', 'run in the background once serving')
+  .option('-f, --config <file>', 'configuration file (virtlockd.conf syntax)')
+  .option('-p, --pid-file <file>', 'pid file (default as virtlockd\'s)')
+  .option('-t, --timeout <seconds>', 'exit after this many idle seconds with no clients and no locks', seconds)
+  .option('-v, --verbose', 'log at info level or more')
+  .option('--socket <path>', 'lock protocol socket path')
+  .option('--admin-socket <path>', 'admin socket path')
+  .option('--state-file <path>', 'restart-exec state document path')
+  .option('--run-dir <dir>', 'put every socket and file under this directory (no root needed)')
+  .option('--pretty', 'human-readable logs instead of JSON')
+  .helpOption('-h, --help', 'show this help')
+  .showHelpAfterError()
+  .action(async (flags: DaemonFlags) => {
+    let config: HoldfastConfig;
+    try {
+      config = resolveConfig(flags);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`holdfastd: ${err.message}\n`);
+        process.exit(2);
+      }
+      throw err;
+    }
+    await runDaemon(config, { daemonize: flags.daemon === true, idleTimeoutSec: flags.timeout ?? 0 });
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`holdfastd: ${(err as Error).message ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,134 @@
+// The control channel between supervisor and worker: one SOCK_SEQPACKET socket carrying JSON messages with
+// fds attached (SCM_RIGHTS). Every incoming message is validated before anyone sees it; an invalid one is
+// logged and refused (its fds closed), never acted on.
+import type { Logger } from 'pino';
+import * as native from '../native';
+
+/** Largest datagram we read; bigger payloads must be chunked by the sender. */
+export const CONTROL_DATAGRAM_MAX = 192 * 1024;
+/** Most fds one datagram may carry (kernel limit SCM_MAX_FD is 253). */
+export const CONTROL_FDS_MAX = 253;
+
+export type Validator<T> = (value: unknown) => value is T;
+
+export interface ControlChannelEvents<In> {
+  /** A valid message arrived. The handler owns `fds` (close-on-exec) and must close what it does not keep. */
+  message(message: In, fds: number[]): void;
+  /** The peer closed its end, or the socket failed. */
+  close(): void;
+}
+
+export class ControlChannel<In, Out> {
+  readonly #poller: native.Poller;
+  readonly #queue: Array<{ data: Buffer; fds: number[] }> = [];
+  #closed = false;
+
+  /** Takes ownership of `fd` (a non-blocking SEQPACKET socket). */
+  constructor(
+    readonly fd: number,
+    private readonly isIncoming: Validator<In>,
+    private readonly events: ControlChannelEvents<In>,
+    private readonly log: Logger,
+  ) {
+    this.#poller = new native.Poller(fd, (mask, error) => this.#onEvents(mask, error));
+    this.#poller.start(native.Poller.READABLE);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends a message; `fds` are duplicated into the peer by the kernel and stay ours to close. */
+  send(message: Out, fds: readonly number[] = []): void {
+    if (this.#closed) throw new Error('control channel is closed');
+    const data = Buffer.from(JSON.stringify(message));
+    if (data.length > CONTROL_DATAGRAM_MAX) throw new RangeError(`control message of ${data.length} bytes is too large`);
+    if (fds.length > CONTROL_FDS_MAX) throw new RangeError(`control message with ${fds.length} fds is too large`);
+    // Queue behind earlier messages so order is kept; dup the fds so the caller may close its copies now.
+    this.#queue.push({ data, fds: fds.map((fd) => native.dupCloexec(fd)) });
+    this.#flush();
+  }
+
+  /** Keeps the process alive only while something else does (the supervisor refs it, a worker may not). */
+  unref(): void {
+    this.#poller.unref();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#poller.close();
+    for (const item of this.#queue.splice(0)) item.fds.forEach((fd) => native.close(fd));
+    native.close(this.fd);
+    this.events.close();
+  }
+
+  #flush(): void {
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0]!;
+      let sent: number | null;
+      try {
+        sent = native.sendWithFds(this.fd, head.data, head.fds);
+      } catch (err) {
+        this.log.error({ err }, 'control channel send failed');
+        this.close();
+        return;
+      }
+      if (sent === null) {
+        this.#poller.start(native.Poller.READABLE | native.Poller.WRITABLE);
+        return;
+      }
+      this.#queue.shift();
+      head.fds.forEach((fd) => native.close(fd));
+    }
+    if (!this.#closed) this.#poller.start(native.Poller.READABLE);
+  }
+
+  #onEvents(mask: number, error: Error | null): void {
+    if (this.#closed) return;
+    if (error) {
+      this.log.error({ err: error }, 'control channel poll failed');
+      this.close();
+      return;
+    }
+    if ((mask & native.Poller.WRITABLE) !== 0) this.#flush();
+    if ((mask & native.Poller.READABLE) !== 0) this.#receiveAll();
+  }
+
+  #receiveAll(): void {
+    while (!this.#closed) {
+      let datagram: ReturnType<typeof native.recvWithFds>;
+      try {
+        datagram = native.recvWithFds(this.fd, CONTROL_DATAGRAM_MAX);
+      } catch (err) {
+        this.log.error({ err }, 'control channel receive failed');
+        this.close();
+        return;
+      }
+      if (datagram === null) return;
+      if (datagram.data.length === 0 && datagram.fds.length === 0) {
+        this.close();
+        return;
+      }
+      this.#deliver(datagram.data, datagram.fds, datagram.truncated);
+    }
+  }
+
+  #deliver(data: Buffer, fds: number[], truncated: boolean): void {
+    let message: unknown;
+    try {
+      if (truncated) throw new Error('datagram truncated');
+      message = JSON.parse(data.toString('utf8'));
+    } catch (err) {
+      this.log.error({ err, bytes: data.length }, 'refusing an unreadable control message');
+      fds.forEach((fd) => native.close(fd));
+      return;
+    }
+    if (!this.isIncoming(message)) {
+      this.log.error({ type: (message as { type?: unknown })?.type }, 'refusing a control message that fails its schema');
+      fds.forEach((fd) => native.close(fd));
+      return;
+    }
+    this.events.message(message, fds);
+  }
+}

@@ -1,0 +1,28 @@
+// What a lock-protocol connection knows about its peer: the owner it registered (REGISTER) and whether it
+// was restricted (RESTRICT). Mirrors virtlockd's per-client private data, which the state document keeps.
+
+/** The owner a connection acts for. `id` 0 means "not registered" (libvirt tests the id, not the pid). */
+export interface LockOwner {
+  uuid: string;
+  name: string;
+  id: number;
+  pid: number;
+}
+
+export class LockClientState {
+  restricted = false;
+  owner: LockOwner | null = null;
+  /** When the owner was registered (ms since epoch), for "since when" answers. */
+  registeredAt = 0;
+
+  /** pid of the connecting process (SO_PEERCRED); the disconnect rule compares it with the owner pid. */
+  constructor(readonly clientPid: number) {}
+
+  get registered(): boolean {
+    return this.owner !== null && this.owner.id !== 0;
+  }
+
+  get ownerPid(): number {
+    return this.owner?.pid ?? 0;
+  }
+}

@@ -1,0 +1,131 @@
+// A lockspace: the table of held resources of one directory (or of the default, direct lockspace where a
+// resource name is a file path). Decides conflicts in memory before touching the disk, as virtlockd does.
+import * as fs from 'node:fs';
+import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
+import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource, ResourceRecord, errnoOf } from './resource';
+
+/** What a release did, for logs, metrics and custody. */
+export interface ReleaseOutcome {
+  resource: LockResource;
+  /** True when the last owner left: the lock is gone and the fd closed. */
+  freed: boolean;
+}
+
+export class Lockspace {
+  /** null for the default lockspace (""), else the directory holding the resource files. */
+  readonly directory: string | null;
+  readonly #resources = new Map<string, LockResource>();
+
+  constructor(directory: string | null) {
+    this.directory = directory;
+  }
+
+  /** Creates the directory (mode 0700, parents too) unless it exists; refuses a non-directory. */
+  static create(directory: string): Lockspace {
+    let stat: fs.Stats | undefined;
+    try {
+      stat = fs.statSync(directory);
+    } catch {
+      stat = undefined;
+    }
+    if (stat && !stat.isDirectory()) {
+      throw VirError.internalError(`Lockspace location ${directory} exists, but is not a directory`, VirErrorDomain.LOCKSPACE);
+    }
+    if (!stat) {
+      try {
+        fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
+      } catch (err) {
+        throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), `Unable to create lockspace ${directory}`);
+      }
+    }
+    return new Lockspace(directory);
+  }
+
+  get resources(): ReadonlyMap<string, LockResource> {
+    return this.#resources;
+  }
+
+  get size(): number {
+    return this.#resources.size;
+  }
+
+  /** The file a resource name stands for. Directory lockspaces refuse names that would leave the directory. */
+  resourcePath(name: string): string {
+    if (name.includes('\0')) throw VirError.invalidArg(`resource name must not contain a NUL byte`, VirErrorDomain.LOCKSPACE);
+    if (this.directory === null) return name;
+    if (name === '' || name === '.' || name === '..' || name.includes('/')) {
+      // Deliberate difference: virtlockd joins dir + "/" + name unchecked, so "../x" escapes the lockspace.
+      throw VirError.invalidArg(`resource name '${name}' is not a plain file name inside lockspace ${this.directory}`, VirErrorDomain.LOCKSPACE);
+    }
+    // Joined literally, not normalised, so error messages name the same path virtlockd's would.
+    return `${this.directory}/${name}`;
+  }
+
+  acquire(name: string, owner: number, flags: number): LockResource {
+    const existing = this.#resources.get(name);
+    if (existing) {
+      if (existing.shared && (flags & ACQUIRE_SHARED) !== 0) {
+        existing.owners.push(owner);
+        return existing;
+      }
+      throw VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
+    }
+    const resource = LockResource.acquire(name, this.resourcePath(name), flags & (ACQUIRE_SHARED | ACQUIRE_AUTOCREATE), owner);
+    this.#resources.set(name, resource);
+    return resource;
+  }
+
+  release(name: string, owner: number): ReleaseOutcome {
+    const resource = this.#resources.get(name);
+    if (!resource) throw VirError.resourceBusy(`Lockspace resource '${name}' is not locked`);
+    if (!resource.removeOwner(owner)) {
+      throw VirError.internalError(`owner ${owner} does not hold the resource lock`, VirErrorDomain.LOCKSPACE);
+    }
+    return { resource, freed: this.#freeIfUnowned(resource) };
+  }
+
+  /** Drops one ownership of `owner` from every resource (virtlockd's disconnect rule). */
+  releaseAllOf(owner: number): ReleaseOutcome[] {
+    const outcomes: ReleaseOutcome[] = [];
+    for (const resource of [...this.#resources.values()]) {
+      if (resource.removeOwner(owner)) outcomes.push({ resource, freed: this.#freeIfUnowned(resource) });
+    }
+    return outcomes;
+  }
+
+  createResource(name: string): void {
+    if (this.#resources.has(name)) throw VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
+    const file = this.resourcePath(name);
+    try {
+      fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY, 0o600));
+    } catch (err) {
+      // libvirt reports this through virFileTouch, which carries no error domain.
+      throw VirError.systemError(VirErrorDomain.NONE, errnoOf(err), `cannot create file '${file}'`);
+    }
+  }
+
+  deleteResource(name: string): void {
+    if (this.#resources.has(name)) throw VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
+    const file = this.resourcePath(name);
+    try {
+      fs.unlinkSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), `Unable to delete lockspace resource ${file}`);
+    }
+  }
+
+  /** Re-inserts a resource whose fd survived a handoff or re-exec. */
+  adopt(record: ResourceRecord): LockResource {
+    const resource = new LockResource(record);
+    this.#resources.set(resource.name, resource);
+    return resource;
+  }
+
+  #freeIfUnowned(resource: LockResource): boolean {
+    if (resource.owners.length > 0) return false;
+    this.#resources.delete(resource.name);
+    resource.free();
+    return true;
+  }
+}

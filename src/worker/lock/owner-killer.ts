@@ -1,0 +1,107 @@
+// Kills an owner whose connection dropped while it held locks (virtlockd's rule: SIGTERM, SIGKILL after a
+// grace period, give up after a bound). Unlike virtlockd it never blocks the event loop: other clients keep
+// being served. It watches a pidfd, so a dead (even unreaped) owner ends the loop at once and a recycled pid
+// is never signalled after the owner is gone.
+import type { Logger } from 'pino';
+import * as native from '../../shared/native';
+
+export interface OwnerKillTimings {
+  /** SIGKILL this long after SIGTERM if the owner is still alive (virtlockd: 8 × 200 ms). */
+  termGraceMs: number;
+  /** Stop trying after this long (virtlockd: 15 × 200 ms). */
+  giveUpMs: number;
+}
+
+export type OwnerKillResult = 'exited' | 'killed' | 'gone' | 'survived';
+
+export class OwnerKiller {
+  readonly #pending = new Map<number, Promise<OwnerKillResult>>();
+
+  constructor(
+    private readonly timings: OwnerKillTimings,
+    private readonly log: Logger,
+  ) {}
+
+  /** Number of kills in progress. */
+  get inProgress(): number {
+    return this.#pending.size;
+  }
+
+  /** Starts killing `pid` unless a kill of it is already running; resolves with how it ended. */
+  kill(pid: number): Promise<OwnerKillResult> {
+    const running = this.#pending.get(pid);
+    if (running) return running;
+    const done = this.#run(pid).finally(() => this.#pending.delete(pid));
+    this.#pending.set(pid, done);
+    return done;
+  }
+
+  async #run(pid: number): Promise<OwnerKillResult> {
+    let pidfd: number;
+    try {
+      pidfd = native.pidfdOpen(pid);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ESRCH') return 'gone';
+      this.log.warn({ pid, err }, 'cannot open a pidfd for the owner; not signalling a pid that may be reused');
+      return 'survived';
+    }
+    const exited = waitReadable(pidfd);
+    try {
+      if (!signal(pid, 'SIGTERM')) return 'gone';
+      this.log.info({ pid }, 'owner disconnected holding locks: sent SIGTERM');
+      if (await exited.within(this.timings.termGraceMs)) return 'exited';
+      if (!signal(pid, 'SIGKILL')) return 'exited';
+      this.log.warn({ pid, afterMs: this.timings.termGraceMs }, 'owner ignored SIGTERM: sent SIGKILL');
+      if (await exited.within(this.timings.giveUpMs - this.timings.termGraceMs)) return 'killed';
+      this.log.error({ pid, afterMs: this.timings.giveUpMs }, 'owner survived SIGKILL; giving up');
+      return 'survived';
+    } finally {
+      exited.cancel();
+      native.close(pidfd);
+    }
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface ExitWatch {
+  within(ms: number): Promise<boolean>;
+  cancel(): void;
+}
+
+// A pidfd becomes readable when its process exits.
+function waitReadable(pidfd: number): ExitWatch {
+  let exited = false;
+  const waiters = new Set<() => void>();
+  const poller = new native.Poller(pidfd, () => {
+    exited = true;
+    poller.stop();
+    for (const wake of waiters) wake();
+  });
+  poller.start(native.Poller.READABLE);
+  return {
+    within(ms: number): Promise<boolean> {
+      if (exited) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          waiters.delete(wake);
+          resolve(exited);
+        };
+        const timer = setTimeout(wake, Math.max(0, ms));
+        waiters.add(wake);
+      });
+    },
+    cancel(): void {
+      poller.close();
+    },
+  };
+}

@@ -1,0 +1,189 @@
+// One lockable resource: an open file whose byte 0 carries an OFD lock, and the owner pids sharing it.
+// Knows nothing about RPC; failures are VirErrors in the LOCKSPACE domain, as libvirt's virlockspace reports them.
+import * as fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import * as native from '../../shared/native';
+import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
+
+/** ACQUIRE flag: take a shared (read) lock instead of an exclusive one. */
+export const ACQUIRE_SHARED = 1;
+/** ACQUIRE flag: create the file (mode 0600) if missing, and unlink it on the last release. */
+export const ACQUIRE_AUTOCREATE = 2;
+
+// The lock lives on byte 0, length 1: the range virtlockd locks, so the two daemons exclude each other.
+const LOCK_START = 0;
+const LOCK_LENGTH = 1;
+// An AUTOCREATE file replaced under us is retried; a hostile racer must not spin us forever.
+const MAX_RECREATE_RETRIES = 16;
+
+/** Where a resource came from when it was adopted rather than acquired. */
+export interface ResourceRecord {
+  name: string;
+  path: string;
+  fd: number;
+  lockHeld: boolean;
+  flags: number;
+  owners: number[];
+  acquiredAt: number;
+  /** 'ofd' for locks taken by holdfast; 'posix' for locks inherited from a virtlockd process image. */
+  lockKind: 'ofd' | 'posix';
+}
+
+export class LockResource implements ResourceRecord {
+  readonly name: string;
+  readonly path: string;
+  fd: number;
+  lockHeld: boolean;
+  readonly flags: number;
+  owners: number[];
+  readonly acquiredAt: number;
+  readonly lockKind: 'ofd' | 'posix';
+
+  constructor(record: ResourceRecord) {
+    this.name = record.name;
+    this.path = record.path;
+    this.fd = record.fd;
+    this.lockHeld = record.lockHeld;
+    this.flags = record.flags;
+    this.owners = [...record.owners];
+    this.acquiredAt = record.acquiredAt;
+    this.lockKind = record.lockKind;
+  }
+
+  get shared(): boolean {
+    return (this.flags & ACQUIRE_SHARED) !== 0;
+  }
+
+  /** Opens `path` and takes the lock for a first owner. Throws VirError on failure; nothing stays open then. */
+  static acquire(name: string, path: string, flags: number, owner: number): LockResource {
+    const fd = (flags & ACQUIRE_AUTOCREATE) !== 0 ? openCreatedAndLocked(name, path, flags) : openExistingAndLocked(name, path, flags);
+    return new LockResource({ name, path, fd, lockHeld: true, flags, owners: [owner], acquiredAt: Date.now(), lockKind: 'ofd' });
+  }
+
+  snapshot(): ResourceRecord {
+    return {
+      name: this.name,
+      path: this.path,
+      fd: this.fd,
+      lockHeld: this.lockHeld,
+      flags: this.flags,
+      owners: [...this.owners],
+      acquiredAt: this.acquiredAt,
+      lockKind: this.lockKind,
+    };
+  }
+
+  /** Removes one occurrence of `owner`; returns false if it held none. */
+  removeOwner(owner: number): boolean {
+    const at = this.owners.indexOf(owner);
+    if (at < 0) return false;
+    this.owners.splice(at, 1);
+    return true;
+  }
+
+  /**
+   * Drops the lock for good: unlinks an AUTOCREATE file (a shared one only if we can upgrade to exclusive,
+   * i.e. nobody else anywhere still holds it), then closes our fd. Returns whether the file was unlinked.
+   */
+  free(): boolean {
+    let unlinked = false;
+    if (this.lockHeld && (this.flags & ACQUIRE_AUTOCREATE) !== 0) {
+      const mayUnlink = !this.shared || this.tryUpgradeToExclusive();
+      if (mayUnlink) unlinked = unlinkQuietly(this.path);
+    }
+    native.close(this.fd);
+    this.fd = -1;
+    this.lockHeld = false;
+    return unlinked;
+  }
+
+  private tryUpgradeToExclusive(): boolean {
+    try {
+      return this.lockKind === 'ofd'
+        ? native.ofdTryLock(this.fd, 'write', LOCK_START, LOCK_LENGTH)
+        : native.posixTryLock(this.fd, 'write', LOCK_START, LOCK_LENGTH);
+    } catch {
+      return false;
+    }
+  }
+}
+
+function lockType(flags: number): 'read' | 'write' {
+  return (flags & ACQUIRE_SHARED) !== 0 ? 'read' : 'write';
+}
+
+function openExistingAndLocked(name: string, path: string, flags: number): number {
+  const fd = openOrReport(path, fs.constants.O_RDWR, 'Unable to open resource %s');
+  try {
+    lockOrReport(fd, name, path, flags);
+  } catch (err) {
+    native.close(fd);
+    throw err;
+  }
+  return fd;
+}
+
+function openCreatedAndLocked(name: string, path: string, flags: number): number {
+  for (let attempt = 0; attempt < MAX_RECREATE_RETRIES; attempt++) {
+    const fd = openOrReport(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 'Unable to open/create resource %s', 0o600);
+    let lockedIno: bigint;
+    try {
+      lockedIno = fs.fstatSync(fd, { bigint: true }).ino;
+      lockOrReport(fd, name, path, flags);
+    } catch (err) {
+      native.close(fd);
+      throw err;
+    }
+    // Someone may have unlinked (released) and recreated the file between open and lock: make sure
+    // the inode we locked is the one the path names now, else our lock protects nothing.
+    let currentIno: bigint | undefined;
+    try {
+      currentIno = fs.statSync(path, { bigint: true }).ino;
+    } catch {
+      currentIno = undefined;
+    }
+    if (currentIno === lockedIno) return fd;
+    native.close(fd);
+  }
+  throw VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
+}
+
+function openOrReport(path: string, flags: number, what: string, mode?: number): number {
+  try {
+    return mode === undefined ? fs.openSync(path, flags) : fs.openSync(path, flags, mode);
+  } catch (err) {
+    throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), what.replace('%s', path));
+  }
+}
+
+// Leaves `fd` open either way: the caller owns it and closes it on failure.
+function lockOrReport(fd: number, name: string, path: string, flags: number): void {
+  let locked: boolean;
+  try {
+    locked = native.ofdTryLock(fd, lockType(flags), LOCK_START, LOCK_LENGTH);
+  } catch (err) {
+    throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), `Unable to acquire lock on '${path}'`);
+  }
+  if (!locked) throw VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
+}
+
+function unlinkQuietly(path: string): boolean {
+  try {
+    fs.unlinkSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The positive errno of a Node fs error or a SyscallError (EIO when unknown). */
+export function errnoOf(err: unknown): number {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    const n = (osConstants.errno as Record<string, number>)[code];
+    if (typeof n === 'number') return n;
+  }
+  const errno = (err as { errno?: unknown }).errno;
+  if (typeof errno === 'number') return Math.abs(errno);
+  return osConstants.errno.EIO;
+}
