@@ -94,7 +94,8 @@ function daemonize(): Promise<void> {
   const args = process.argv.slice(1).filter((a) => a !== '-d' && a !== '--daemon');
   const child = spawn(process.execPath, [...process.execArgv, ...args], {
     detached: true,
-    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+    // The background daemon has no terminal: its logs go where log_outputs says (stderr is discarded).
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, [READY_FD_VARIABLE]: '3' },
   });
   return new Promise((resolve) => {

@@ -59,7 +59,7 @@ export class Supervisor {
     const generation = ++this.#generation;
     const startedAt = Date.now();
     const worker = await WorkerProcess.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs, this.log);
-    this.log.info({ generation, pid: worker.pid }, 'worker ready');
+    this.log.info({ generation, workerPid: worker.pid }, 'worker ready');
     void worker.exited.then((exit) => this.#onWorkerExit(worker, exit, Date.now() - startedAt));
     return worker;
   }

@@ -36,7 +36,10 @@ export class WorkerProcess {
     this.#channel = new ControlChannel(ours, isWorkerMessage, {
       message: (message, fds) => {
         fds.forEach((fd) => native.close(fd));
-        if (message.type === 'ready') this.#ready?.(message);
+        if (message.type === 'ready') {
+          this.log.debug({ generation: message.generation, pid: message.pid }, 'worker reported ready');
+          this.#ready?.(message);
+        }
       },
       close: () => undefined,
     }, log);

@@ -4,7 +4,7 @@
 // the socket; that is what lets another worker (which shares the fd) answer them if this one dies.
 import type { Logger } from 'pino';
 import * as native from '../../shared/native';
-import { HEADER_END, LENGTH_WORD_SIZE, MESSAGE_MAX, MessageHeader, decodeHeader } from '../../shared/rpc/message';
+import { LENGTH_WORD_SIZE, MessageHeader, decodeHeader, frameLengthProblem } from '../../shared/rpc/message';
 
 /** Credentials of the peer, read once with SO_PEERCRED at accept. */
 export interface PeerCredentials {
@@ -27,11 +27,12 @@ export class Connection {
   readonly #poller: native.Poller;
   #closed = false;
   #busy = false;
-  /** Bytes of a frame that arrived in pieces (slow path), consumed from the socket already. */
-  #partial: Buffer | null = null;
+  /** Pieces of a frame that arrived in pieces (slow path), consumed from the socket already. */
+  #partial: Buffer[] | null = null;
   #partialLength = 0;
   #pendingWrite: Buffer | null = null;
   #afterWrite: (() => void) | null = null;
+  #pollingFor = 0;
 
   readonly connectedAt = Date.now();
   requests = 0;
@@ -45,7 +46,7 @@ export class Connection {
     private readonly log: Logger,
   ) {
     this.#poller = new native.Poller(fd, (events, error) => this.#onEvents(events, error));
-    this.#poller.start(native.Poller.READABLE);
+    this.#poll(native.Poller.READABLE);
   }
 
   get closed(): boolean {
@@ -96,40 +97,37 @@ export class Connection {
   }
 
   #startSlow(): void {
-    this.#partial = Buffer.allocUnsafe(LENGTH_WORD_SIZE);
+    this.#partial = [];
     this.#partialLength = 0;
     this.#readSlow();
   }
 
-  // Consume what is there into #partial until the frame is complete.
+  // Consume what is there until the frame is complete. Memory grows with the bytes that actually
+  // arrived, never with the length a peer announces (up to 32 MiB per libvirt's limit).
   #readSlow(): void {
+    const chunks = this.#partial!;
     for (;;) {
-      const buffer = this.#partial!;
-      const want = buffer.length - this.#partialLength;
-      const n = native.recv(this.fd, buffer, this.#partialLength, want, false);
+      const frameLength = this.#partialLength >= LENGTH_WORD_SIZE ? Buffer.concat(chunks, LENGTH_WORD_SIZE).readUInt32BE(0) : 0;
+      const want = frameLength === 0 ? LENGTH_WORD_SIZE - this.#partialLength : frameLength - this.#partialLength;
+      if (want === 0) break;
+      const n = native.recv(this.fd, peekBuffer, 0, Math.min(want, PEEK_LIMIT), false);
       if (n === null) return;
       if (n === 0) return this.close('eof');
+      chunks.push(Buffer.from(peekBuffer.subarray(0, n)));
       this.#partialLength += n;
-      if (this.#partialLength < buffer.length) continue;
-      if (buffer.length === LENGTH_WORD_SIZE) {
-        const length = buffer.readUInt32BE(0);
-        if (!this.#validLength(length)) return;
-        const frame = Buffer.allocUnsafe(length);
-        buffer.copy(frame, 0, 0, LENGTH_WORD_SIZE);
-        this.#partial = frame;
-        continue;
-      }
-      this.#partial = null;
-      this.#partialLength = 0;
-      this.#handle(buffer, 0);
-      return;
+      if (frameLength === 0 && this.#partialLength === LENGTH_WORD_SIZE && !this.#validLength(Buffer.concat(chunks).readUInt32BE(0))) return;
     }
+    const frame = Buffer.concat(chunks, this.#partialLength);
+    this.#partial = null;
+    this.#partialLength = 0;
+    this.#handle(frame, 0);
   }
 
   // libvirt closes the connection on a length it cannot accept; so do we.
   #validLength(length: number): boolean {
-    if (length >= HEADER_END && length <= MESSAGE_MAX) return true;
-    this.log.warn({ client: this.id, length }, 'dropping client: frame length out of bounds');
+    const problem = frameLengthProblem(length);
+    if (problem === null) return true;
+    this.log.warn({ client: this.id, length }, `dropping client: ${problem}`);
     this.close('protocol');
     return false;
   }
@@ -137,7 +135,6 @@ export class Connection {
   /** Handles a frame; `unconsumed` bytes of it are still in the socket and are consumed before replying. */
   #handle(frame: Buffer, unconsumed: number): void {
     this.#busy = true;
-    this.#poller.stop();
     this.requests++;
     let header: MessageHeader;
     try {
@@ -154,6 +151,8 @@ export class Connection {
       return this.close('error');
     }
     if (result instanceof Promise) {
+      // Nothing more is read from this client until its reply is out (one request in flight).
+      this.#poll(0);
       result.then(
         (reply) => this.#finish(reply, unconsumed),
         (err: unknown) => {
@@ -179,7 +178,14 @@ export class Connection {
 
   #idle(): void {
     this.#busy = false;
-    if (!this.#closed) this.#poller.start(native.Poller.READABLE);
+    // Re-arm only if a write or an async handler stopped reading: epoll_ctl on every request costs.
+    if (!this.#closed && this.#pollingFor !== native.Poller.READABLE) this.#poll(native.Poller.READABLE);
+  }
+
+  #poll(events: number): void {
+    this.#pollingFor = events;
+    if (events === 0) this.#poller.stop();
+    else this.#poller.start(events);
   }
 
   #write(bytes: Buffer, then: () => void): void {
@@ -206,7 +212,7 @@ export class Connection {
     }
     // The peer is not reading: wait for room, and read nothing more meanwhile.
     if (sent !== null) this.#pendingWrite = bytes.subarray(sent);
-    this.#poller.start(native.Poller.WRITABLE);
+    this.#poll(native.Poller.WRITABLE);
   }
 }
 

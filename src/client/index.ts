@@ -1,0 +1,38 @@
+// Public entry point of the holdfast package: the lock-protocol client and the protocol types,
+// constants and errors a caller needs to use it. Re-exports only; no logic lives here.
+
+export {
+  CONNECTION_CLOSED,
+  ConnectionClosedError,
+  LockClient,
+  LockError,
+  ProtocolError,
+  bytesToUuid,
+  uuidToBytes,
+  type CallOptions,
+  type LockClientOptions,
+  type LockOwnerSpec,
+  type RawReply,
+} from './lock-client';
+export {
+  AcquireFlags,
+  LOCK_PROCEDURES,
+  LOCK_PROGRAM,
+  LOCK_PROGRAM_VERSION,
+  LOCK_STRING_MAX,
+  LockProcedure,
+  UUID_LENGTH,
+  lookupProcedure,
+  type ProcedureEntry,
+} from '../shared/rpc/lock-protocol';
+export {
+  MAX_FRAME_SIZE,
+  MessageStatus,
+  MessageType,
+  encodeMessage,
+  decodeMessage,
+  type MessageHeader,
+} from '../shared/rpc/message';
+export { FrameError } from '../shared/rpc/frame-reader';
+export { VirError, VirErrorCode, VirErrorDomain, VirErrorLevel } from '../shared/rpc/vir-error';
+export { XdrDecodeError, type XdrString } from '../shared/rpc/xdr';

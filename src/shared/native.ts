@@ -1,0 +1,389 @@
+// The only loader of the native addon (build/Release/holdfast.node): typed wrappers over the syscalls
+// Node 20 lacks (OFD locks, SCM_RIGHTS, execve, pidfd, peer credentials) and SyscallError. No policy here.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** A failed system call, shaped like Node's own errors: `code` is the errno name. */
+export class SyscallError extends Error {
+  /** errno name, e.g. `'EAGAIN'`. */
+  readonly code: string;
+  /** errno number (positive), e.g. 11. */
+  readonly errno: number;
+  /** The failed call, e.g. `'fcntl(F_OFD_SETLK)'`, `'sendmsg'`. */
+  readonly syscall: string;
+
+  constructor(code: string, errno: number, syscall: string, message = `${code}, ${syscall}`) {
+    super(message);
+    this.name = 'SyscallError';
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+/** Byte-range lock kind: `'read'` is shared (F_RDLCK), `'write'` is exclusive (F_WRLCK). */
+export type LockType = 'read' | 'write';
+
+/** A lock that conflicts with a probed range. `len` 0 means "to the end of the file". */
+export interface LockHolder {
+  type: LockType;
+  start: number;
+  len: number;
+  /** Holder's pid for a POSIX lock; -1 for an OFD lock (the kernel never names OFD holders). */
+  pid: number;
+}
+
+/** Credentials of the process that connected a unix socket (SO_PEERCRED, taken at connect time). */
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** One message received by {@link recvWithFds}. */
+export interface ReceivedMessage {
+  data: Buffer;
+  /** Received fds, owned by the caller, close-on-exec. Empty when `truncated`. */
+  fds: number[];
+  /** The message or its fds did not fit (MSG_TRUNC / MSG_CTRUNC); any fds that came were closed. */
+  truncated: boolean;
+}
+
+/** How a child ended, from {@link waitpid}. Exactly one of `exitCode` and `signal` is non-null. */
+export interface WaitResult {
+  pid: number;
+  exitCode: number | null;
+  /** Name of the terminating signal, e.g. `'SIGKILL'`. */
+  signal: string | null;
+}
+
+/** Readiness callback of a {@link Poller}. On error `events` is 0 and the poller has stopped. */
+export type PollCallback = (events: number, error: SyscallError | null) => void;
+
+interface NativePoller {
+  start(events: number): void;
+  stop(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+  hasRef(): boolean;
+}
+
+/** Shape of build/Release/holdfast.node (see src/shared/native/binding.c). */
+interface Addon {
+  setErrorFactory(factory: (code: string, errno: number, syscall: string, message: string) => Error): void;
+  ofdTryLock(fd: number, type: LockType, start: number, len: number): boolean;
+  ofdUnlock(fd: number, start: number, len: number): void;
+  ofdGetLock(fd: number, type: LockType, start: number, len: number): LockHolder | null;
+  posixTryLock(fd: number, type: LockType, start: number, len: number): boolean;
+  posixUnlock(fd: number, start: number, len: number): void;
+  posixGetLock(fd: number, type: LockType, start: number, len: number): LockHolder | null;
+  peerCred(fd: number): PeerCred;
+  listenUnix(path: string, backlog: number): number;
+  bindUnixDatagram(address: string): number;
+  accept(listenFd: number): number | null;
+  recv(fd: number, buf: Uint8Array, offset: number, length: number, peek: boolean): number | null;
+  send(fd: number, buf: Uint8Array, offset: number, length: number): number | null;
+  socketpairSeqpacket(): [number, number];
+  sendWithFds(fd: number, data: Uint8Array, fds: readonly number[]): number | null;
+  recvWithFds(fd: number, maxBytes: number): ReceivedMessage | null;
+  notifySend(address: string, data: Uint8Array, fds: readonly number[]): void;
+  setCloexec(fd: number, on: boolean): void;
+  getCloexec(fd: number): boolean;
+  setNonblock(fd: number, on: boolean): void;
+  dupCloexec(fd: number): number;
+  close(fd: number): void;
+  execve(path: string, argv: readonly string[], env: readonly string[]): never;
+  pidfdOpen(pid: number): number;
+  waitpid(pid: number, noHang: boolean): WaitResult | null;
+  Poller: new (fd: number, onEvent: PollCallback) => NativePoller;
+}
+
+/** The package root: the nearest directory above this file holding package.json (works from src/ and dist/src/). */
+function packageRoot(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`holdfast: no package.json above ${__dirname}`);
+  }
+}
+
+function loadAddon(): Addon {
+  const file = join(packageRoot(), 'build', 'Release', 'holdfast.node');
+  const addon = require(file) as Addon;
+  const factory = (code: string, errno: number, syscall: string, message: string): Error => {
+    const error = new SyscallError(code, errno, syscall, message);
+    Error.captureStackTrace(error, factory); // start the stack at the caller of the native function
+    return error;
+  };
+  addon.setErrorFactory(factory);
+  return addon;
+}
+
+const addon = loadAddon();
+
+// ---------------------------------------------------------------------------------------------------------
+// Locks. All take a byte range (start, len >= 0; len 0 = to end of file) on an fd the caller owns.
+
+/**
+ * Takes an OFD lock without waiting (F_OFD_SETLK). The lock belongs to the open file description: it lives
+ * while any process holds an fd to it, and it conflicts even with other descriptions in this process.
+ * @returns true when locked, false when another holder conflicts (EAGAIN/EACCES).
+ * @throws SyscallError on any other failure (EBADF, ENOLCK, ...).
+ */
+export function ofdTryLock(fd: number, type: LockType, start: number, len: number): boolean {
+  return addon.ofdTryLock(fd, type, start, len);
+}
+
+/** Releases an OFD lock range (F_OFD_SETLK, F_UNLCK). Unlocking an unlocked range is not an error. */
+export function ofdUnlock(fd: number, start: number, len: number): void {
+  addon.ofdUnlock(fd, start, len);
+}
+
+/**
+ * Asks which lock would block `type` on the range (F_OFD_GETLK), or null if none would. Locks held
+ * through this same open file description never conflict. An OFD holder is reported with pid -1.
+ */
+export function ofdGetLock(fd: number, type: LockType, start: number, len: number): LockHolder | null {
+  return addon.ofdGetLock(fd, type, start, len);
+}
+
+/**
+ * Takes a classic POSIX lock without waiting (F_SETLK), as virtlockd does. It belongs to this process and
+ * vanishes when the process closes any fd of the file or exits: use only for interop and probes.
+ * @returns true when locked, false on conflict (EAGAIN/EACCES).
+ */
+export function posixTryLock(fd: number, type: LockType, start: number, len: number): boolean {
+  return addon.posixTryLock(fd, type, start, len);
+}
+
+/** Releases a POSIX lock range (F_SETLK, F_UNLCK). */
+export function posixUnlock(fd: number, start: number, len: number): void {
+  addon.posixUnlock(fd, start, len);
+}
+
+/** Like {@link ofdGetLock} with F_GETLK: this process's own POSIX locks never conflict; POSIX holders have a pid. */
+export function posixGetLock(fd: number, type: LockType, start: number, len: number): LockHolder | null {
+  return addon.posixGetLock(fd, type, start, len);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sockets
+
+/** Peer credentials of a connected unix socket (SO_PEERCRED). */
+export function peerCred(fd: number): PeerCred {
+  return addon.peerCred(fd);
+}
+
+/**
+ * Creates a listening unix stream socket bound to `path` ('@name' = abstract). Does not unlink a stale
+ * path nor chmod the new one: the caller does both.
+ * @returns a new fd, owned by the caller, close-on-exec and non-blocking.
+ */
+export function listenUnix(path: string, backlog: number): number {
+  return addon.listenUnix(path, backlog);
+}
+
+/**
+ * Creates a unix datagram socket bound to `address` ('@name' = abstract), to receive what
+ * {@link notifySend} sends (tests, and the sd_notify side of things). Read it with {@link recvWithFds}.
+ * @returns a new fd, owned by the caller, close-on-exec and non-blocking.
+ */
+export function bindUnixDatagram(address: string): number {
+  return addon.bindUnixDatagram(address);
+}
+
+/**
+ * Accepts one pending connection (accept4).
+ * @returns a new fd owned by the caller, close-on-exec and non-blocking; null when none is pending.
+ * @throws SyscallError on other failures (ECONNABORTED, EMFILE, ...): the caller decides.
+ */
+export function accept(listenFd: number): number | null {
+  return addon.accept(listenFd);
+}
+
+/**
+ * Reads up to `length` (>= 1) bytes into `buf` at `offset` without blocking (MSG_DONTWAIT, plus
+ * MSG_PEEK when `peek`: the bytes stay queued).
+ * @returns the byte count, 0 at orderly EOF, null when nothing is available (EAGAIN).
+ * @throws SyscallError on other failures (ECONNRESET, ...).
+ */
+export function recv(fd: number, buf: Uint8Array, offset: number, length: number, peek: boolean): number | null {
+  return addon.recv(fd, buf, offset, length, peek);
+}
+
+/**
+ * Writes `length` bytes of `buf` from `offset` without blocking and without SIGPIPE
+ * (MSG_DONTWAIT | MSG_NOSIGNAL). A stream socket may take fewer bytes than asked.
+ * @returns the bytes sent, or null when the socket buffer is full (EAGAIN).
+ * @throws SyscallError on other failures (EPIPE, ECONNRESET, ...).
+ */
+export function send(fd: number, buf: Uint8Array, offset: number, length: number): number | null {
+  return addon.send(fd, buf, offset, length);
+}
+
+/**
+ * Creates a connected pair of unix SOCK_SEQPACKET sockets (message boundaries kept, fds can travel).
+ * @returns two new fds, both owned by the caller, close-on-exec and non-blocking.
+ */
+export function socketpairSeqpacket(): [number, number] {
+  return addon.socketpairSeqpacket();
+}
+
+/** Most fds one message can carry (the kernel's SCM_MAX_FD). */
+export const MAX_FDS_PER_MESSAGE = 253;
+
+/**
+ * Sends one message with `fds` attached as SCM_RIGHTS (sendmsg, MSG_NOSIGNAL | MSG_DONTWAIT). The
+ * receiver gets new fds to the same open file descriptions; the caller keeps and still owns `fds`.
+ * An empty `data` needs at least one fd (a bare empty message would read as EOF on SEQPACKET).
+ * @returns bytes sent, or null when the socket buffer is full (EAGAIN): nothing was sent.
+ */
+export function sendWithFds(fd: number, data: Uint8Array, fds: readonly number[]): number | null {
+  return addon.sendWithFds(fd, data, fds);
+}
+
+/**
+ * Receives one message and its fds (recvmsg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT; room for 253 fds).
+ * Received fds are owned by the caller and close-on-exec. On SEQPACKET, empty `data` with no fds is EOF.
+ * @returns the message, or null when none is queued (EAGAIN).
+ */
+export function recvWithFds(fd: number, maxBytes: number): ReceivedMessage | null {
+  return addon.recvWithFds(fd, maxBytes);
+}
+
+/**
+ * Sends one datagram (with optional fds, e.g. for `FDSTORE=1`) from a fresh, immediately closed AF_UNIX
+ * SOCK_DGRAM socket to `address` — sd_notify's transport. '@name' is an abstract address. Never blocks:
+ * a receiver with a full queue yields SyscallError EAGAIN. The caller keeps its `fds`.
+ */
+export function notifySend(address: string, data: Uint8Array, fds: readonly number[]): void {
+  addon.notifySend(address, data, fds);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Fds
+
+/** Sets or clears FD_CLOEXEC (a per-fd flag: other fds of the same file are unaffected). */
+export function setCloexec(fd: number, on: boolean): void {
+  addon.setCloexec(fd, on);
+}
+
+/** Whether FD_CLOEXEC is set. */
+export function getCloexec(fd: number): boolean {
+  return addon.getCloexec(fd);
+}
+
+/** Sets or clears O_NONBLOCK. That flag lives on the open file description: every holder of it sees the change. */
+export function setNonblock(fd: number, on: boolean): void {
+  addon.setNonblock(fd, on);
+}
+
+/**
+ * Duplicates `fd` (F_DUPFD_CLOEXEC, lowest free number >= 3). The copy shares the open file description,
+ * hence its OFD locks and O_NONBLOCK.
+ * @returns a new fd, owned by the caller, close-on-exec.
+ */
+export function dupCloexec(fd: number): number {
+  return addon.dupCloexec(fd);
+}
+
+/** Closes `fd`. EINTR counts as closed (Linux has released the number; retrying could close a reused one). */
+export function close(fd: number): void {
+  addon.close(fd);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Processes
+
+/**
+ * Replaces this process image, keeping the pid (execve). Only fds without FD_CLOEXEC survive, and Node marks
+ * even 0-2 close-on-exec: clear it (setCloexec(fd, false)) on stdio and every fd to keep first.
+ * Pending libuv pool work dies with the old image.
+ * @throws SyscallError if the exec failed; on success it never returns.
+ */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
+  return addon.execve(path, argv, env);
+}
+
+/**
+ * Opens a pidfd for `pid` (pidfd_open). It turns readable (see {@link Poller}) when the process exits, and
+ * unlike a raw pid it can never come to name a recycled process.
+ * @returns a new fd, owned by the caller, close-on-exec (always, for pidfds).
+ */
+export function pidfdOpen(pid: number): number {
+  return addon.pidfdOpen(pid);
+}
+
+/**
+ * Reaps one specific child (waitpid(pid)). Never waits on -1: that would steal exits of children libuv
+ * tracks, so use it only for children libuv does not know (e.g. spawned before a re-exec).
+ * `noHang: false` blocks the whole event loop until the child exits.
+ * @returns how it ended, or null with `noHang` while it still runs.
+ * @throws SyscallError ECHILD when `pid` is not (or no longer) an unreaped child of this process.
+ */
+export function waitpid(pid: number, noHang: boolean): WaitResult | null {
+  return addon.waitpid(pid, noHang);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Poller
+
+/** Poller event bit: the fd is readable (or hung up). */
+export const POLL_READABLE = 1;
+/** Poller event bit: the fd is writable. */
+export const POLL_WRITABLE = 2;
+
+/**
+ * Watches an fd for readiness on Node's event loop (a libuv uv_poll_t). The Poller never closes the fd and
+ * keeps no copy of it: the caller owns it, and must close() the Poller before closing the fd.
+ *
+ * - Creating it sets O_NONBLOCK on the fd's open file description. It fails with SyscallError EEXIST if the
+ *   loop already watches that fd number (e.g. a net.Socket on it: dup first) and EPERM for regular files.
+ * - While started it keeps the event loop alive (unless unref()'d) and cannot be garbage collected.
+ * - `onEvent` runs in its own async context; an exception it throws becomes an uncaught exception.
+ * - On an error (libuv reports POLLERR as EBADF) it calls back with (0, error) and stops itself.
+ */
+export class Poller {
+  /** Event bit: the fd is readable (or hung up). */
+  static readonly READABLE = POLL_READABLE;
+  /** Event bit: the fd is writable. */
+  static readonly WRITABLE = POLL_WRITABLE;
+
+  readonly #native: NativePoller;
+
+  constructor(fd: number, onEvent: PollCallback) {
+    this.#native = new addon.Poller(fd, onEvent);
+  }
+
+  /** Starts (or changes) watching for `events`, a non-empty combination of READABLE and WRITABLE. */
+  start(events: number): void {
+    this.#native.start(events);
+  }
+
+  /** Stops watching; start() may resume. Idempotent. */
+  stop(): void {
+    this.#native.stop();
+  }
+
+  /** Releases the watcher for good; no callback runs after this. Idempotent. */
+  close(): void {
+    this.#native.close();
+  }
+
+  /** Lets the event loop exit even while this Poller is started. */
+  unref(): this {
+    this.#native.unref();
+    return this;
+  }
+
+  /** Undoes unref(): a started Poller keeps the loop alive again. */
+  ref(): this {
+    this.#native.ref();
+    return this;
+  }
+
+  /** Whether the Poller (if started) would keep the event loop alive. False once closed. */
+  hasRef(): boolean {
+    return this.#native.hasRef();
+  }
+}

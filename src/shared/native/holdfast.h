@@ -1,0 +1,94 @@
+/* holdfast's plain C syscall layer: one tiny function per kernel call, no N-API types.
+ * Every function returns >= 0 on success and a negative errno on failure; nothing here allocates JS state. */
+#ifndef HOLDFAST_H
+#define HOLDFAST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+/* Most fds the kernel lets one SCM_RIGHTS message carry (SCM_MAX_FD). */
+#define HF_MAX_FDS 253
+
+/* Lock kinds, independent of the F_*LCK values so callers need no <fcntl.h>. */
+typedef enum { HF_LOCK_NONE = 0, HF_LOCK_READ = 1, HF_LOCK_WRITE = 2 } hf_lock_type;
+
+typedef struct {
+  hf_lock_type type; /* HF_LOCK_NONE: nothing conflicts with the probed range */
+  int64_t start;
+  int64_t len;
+  int32_t pid; /* -1 for an OFD holder: the kernel never names one */
+} hf_lock_info;
+
+typedef struct {
+  int32_t pid;
+  uint32_t uid;
+  uint32_t gid;
+} hf_cred;
+
+typedef struct {
+  int32_t pid;       /* 0: WNOHANG and the child is still running */
+  int exited;        /* 1: exit_code is valid */
+  int exit_code;
+  int term_signal;   /* valid when exited == 0 and pid > 0 */
+} hf_wait_result;
+
+/* ofd.c — byte-range locks. HF_LOCK_NONE in set means unlock. A conflict is -EAGAIN or -EACCES. */
+int hf_ofd_setlk(int fd, hf_lock_type type, int64_t start, int64_t len);
+int hf_ofd_getlk(int fd, hf_lock_type type, int64_t start, int64_t len, hf_lock_info *out);
+int hf_posix_setlk(int fd, hf_lock_type type, int64_t start, int64_t len);
+int hf_posix_getlk(int fd, hf_lock_type type, int64_t start, int64_t len, hf_lock_info *out);
+
+/* fd.c — descriptor flags and lifetime. */
+int hf_set_cloexec(int fd, int on);
+int hf_get_cloexec(int fd); /* 0 or 1 */
+int hf_set_nonblock(int fd, int on);
+int hf_dup_cloexec(int fd); /* lowest free fd >= 3 */
+int hf_close(int fd);       /* EINTR counts as closed (Linux always releases the fd) */
+
+/* sock.c — unix sockets. Every socket created here is close-on-exec. `address` of length `address_len`
+ * names a filesystem path, or an abstract socket when it starts with '@'. Functions that make several calls
+ * report which one failed in *failed_syscall. */
+int hf_peer_cred(int fd, hf_cred *out);
+int hf_listen_unix(const char *address, size_t address_len, int backlog, const char **failed_syscall);
+int hf_bind_unix_dgram(const char *address, size_t address_len, const char **failed_syscall);
+int hf_accept(int listen_fd); /* non-blocking, close-on-exec connection */
+ssize_t hf_recv(int fd, void *buf, size_t len, int peek);
+ssize_t hf_send(int fd, const void *buf, size_t len);
+int hf_socketpair_seqpacket(int out[2]); /* non-blocking, close-on-exec */
+
+int hf_notify_send(const char *address, size_t address_len, const void *data, size_t len, const int *fds,
+                   size_t nfds, const char **failed_syscall);
+
+/* fdpass.c — SCM_RIGHTS. Sends never block and never raise SIGPIPE. */
+ssize_t hf_send_fds(int fd, const void *data, size_t len, const int *fds, size_t nfds);
+/* Same, to an explicit destination (datagram sockets); `to` may be NULL. */
+ssize_t hf_send_fds_to(int fd, const struct sockaddr_un *to, socklen_t to_len, const void *data, size_t len,
+                       const int *fds, size_t nfds);
+/* Receives into buf and fds[HF_MAX_FDS] (close-on-exec). On truncation the received fds are closed,
+ * *nfds is 0 and *truncated is 1. */
+ssize_t hf_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds, int *truncated);
+
+/* proc.c — processes. */
+int hf_execve(const char *path, char *const argv[], char *const envp[]); /* returns only on failure */
+int hf_pidfd_open(pid_t pid); /* close-on-exec (kernel default for pidfds) */
+int hf_waitpid(pid_t pid, int no_hang, hf_wait_result *out);
+
+/* poll.c — a readiness watcher on a libuv loop. The watcher never closes or keeps the fd. */
+typedef struct hf_poll hf_poll;
+typedef void (*hf_poll_cb)(hf_poll *poll, int status, int events, void *data);
+typedef void (*hf_poll_closed_cb)(void *data);
+#define HF_POLL_READABLE 1
+#define HF_POLL_WRITABLE 2
+/* `loop` is a uv_loop_t*. On success *out is owned by the caller until hf_poll_close's callback ran. */
+int hf_poll_new(void *loop, int fd, hf_poll_cb cb, void *data, hf_poll **out);
+int hf_poll_start(hf_poll *poll, int events);
+int hf_poll_stop(hf_poll *poll);
+void hf_poll_ref(hf_poll *poll, int on);
+int hf_poll_has_ref(const hf_poll *poll);
+/* Stops and releases the watcher; `closed` runs once from the loop, after which the memory is gone. */
+void hf_poll_close(hf_poll *poll, hf_poll_closed_cb closed);
+
+#endif

@@ -1,0 +1,41 @@
+/* Processes: execve in place (same pid), pidfd_open, and waitpid on one named pid. Never waits on -1:
+ * that would steal the exit status of children libuv is tracking. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "holdfast.h"
+
+int hf_execve(const char *path, char *const argv[], char *const envp[]) {
+  execve(path, argv, envp);
+  return -errno;
+}
+
+/* Called through syscall(): glibc 2.36 has the wrapper, older ones do not. Pidfds are always
+ * close-on-exec. */
+int hf_pidfd_open(pid_t pid) {
+  long fd = syscall(SYS_pidfd_open, pid, 0);
+  return fd == -1 ? -errno : (int)fd;
+}
+
+int hf_waitpid(pid_t pid, int no_hang, hf_wait_result *out) {
+  int status = 0;
+  pid_t r;
+  do r = waitpid(pid, &status, no_hang ? WNOHANG : 0);
+  while (r == -1 && errno == EINTR);
+  if (r == -1) return -errno;
+  out->pid = r;
+  out->exited = 0;
+  out->exit_code = 0;
+  out->term_signal = 0;
+  if (r == 0) return 0;
+  if (WIFEXITED(status)) {
+    out->exited = 1;
+    out->exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    out->term_signal = WTERMSIG(status);
+  }
+  return 0;
+}
