@@ -213,6 +213,11 @@ export class LockClient extends EventEmitter {
     return this.#closedError !== null;
   }
 
+  /** Replies that arrived when no call was waiting (a correct daemon never sends any). */
+  get unclaimedReplies(): number {
+    return this.#unclaimed.length;
+  }
+
   /** The serial the next call will use. */
   get nextSerial(): number {
     return this.#nextSerial;

@@ -332,6 +332,8 @@ export function waitpid(pid: number, noHang: boolean): WaitResult | null {
 export const POLL_READABLE = 1;
 /** Poller event bit: the fd is writable. */
 export const POLL_WRITABLE = 2;
+/** Poller event bit: the peer shut down its sending side (EPOLLRDHUP); data may still be queued. */
+export const POLL_DISCONNECT = 4;
 
 /**
  * Watches an fd for readiness on Node's event loop (a libuv uv_poll_t). The Poller never closes the fd and
@@ -348,6 +350,8 @@ export class Poller {
   static readonly READABLE = POLL_READABLE;
   /** Event bit: the fd is writable. */
   static readonly WRITABLE = POLL_WRITABLE;
+  /** Event bit: the peer shut down its sending side; data may still be queued. */
+  static readonly DISCONNECT = POLL_DISCONNECT;
 
   readonly #native: NativePoller;
 
@@ -355,7 +359,7 @@ export class Poller {
     this.#native = new addon.Poller(fd, onEvent);
   }
 
-  /** Starts (or changes) watching for `events`, a non-empty combination of READABLE and WRITABLE. */
+  /** Starts (or changes) watching for `events`, a non-empty combination of READABLE, WRITABLE and DISCONNECT. */
   start(events: number): void {
     this.#native.start(events);
   }

@@ -87,6 +87,13 @@ function installStopSignals(supervisor: Supervisor, log: Logger): void {
     );
   };
   for (const signal of ['SIGINT', 'SIGQUIT', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
+  // SIGUSR2: swap the worker for a fresh one live (what `holdfast swap-worker` sends).
+  process.on('SIGUSR2', () => {
+    if (stopping) return;
+    void supervisor.swap().then((result) => {
+      if (!result.ok) log.error({ reason: result.reason }, 'worker swap requested by SIGUSR2 failed');
+    });
+  });
 }
 
 // -d: run the same command line without -d in a new session, and return once it reports ready.

@@ -1,9 +1,11 @@
-// The supervisor: owns the listening sockets and the pid file, runs one worker at a time and replaces it
-// when it dies. It never parses the lock protocol.
+// The supervisor: owns the listening sockets, the pid file and custody of every lock and connection; runs
+// one serving worker at a time (plus a warm standby) and replaces it live on request or when it dies.
+// It never parses the lock protocol.
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { WorkerSettings } from '../shared/control/messages';
 import * as native from '../shared/native';
+import { Custody } from './custody';
 import { Listener } from './listeners';
 import { PidFile } from './pid-file';
 import { WorkerProcess } from './worker-process';
@@ -15,39 +17,68 @@ export interface SupervisorOptions {
   workerReadyTimeoutMs: number;
 }
 
-// A worker that dies within this long of starting counts towards the crash-loop backoff.
-const CRASH_LOOP_WINDOW_MS = 10_000;
+export interface SwapResult {
+  ok: boolean;
+  /** Trigger to first moment the new worker serves. */
+  pauseMs: number;
+  reason?: string;
+}
+
+// A worker that dies within this long of becoming ready died young; several in a row is a crash loop.
+const CRASH_LOOP_WINDOW_MS = 100;
+const CRASH_LOOP_TOLERANCE = 5;
 const BACKOFF_MAX_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
+const DRAIN_TIMEOUT_MS = 2_000;
 
 export class Supervisor {
+  readonly custody: Custody;
   #worker: WorkerProcess | null = null;
+  #standby: WorkerProcess | null = null;
   #generation = 0;
   #stopping = false;
+  #swapping: Promise<SwapResult> | null = null;
   #quickDeaths = 0;
   #respawnTimer: NodeJS.Timeout | null = null;
+  /** Counters for status and metrics. */
+  readonly stats = { swaps: 0, workerRestarts: 0 };
 
   constructor(
     private readonly options: SupervisorOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.custody = new Custody(log.child({ component: 'custody' }));
+  }
 
   get workerPid(): number | undefined {
     return this.#worker?.pid;
   }
 
   async start(): Promise<void> {
-    this.#worker = await this.#spawn();
+    const worker = this.#takeStandby();
+    await this.#startWorker(worker);
   }
 
-  /** Clean stop: the worker exits, sockets we bound are unlinked, the pid file is released. */
+  /**
+   * Replaces the serving worker with a fresh one running the code now on disk. The old one stops at a
+   * message boundary first; if the new one does not serve within the bound, the old one resumes.
+   */
+  swap(): Promise<SwapResult> {
+    if (this.#swapping) return this.#swapping;
+    this.#swapping = this.#swap().finally(() => (this.#swapping = null));
+    return this.#swapping;
+  }
+
+  /** Clean stop: workers exit, custody fds close (locks end), bound sockets and pid file go away. */
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     if (this.#respawnTimer) clearTimeout(this.#respawnTimer);
-    const worker = this.#worker;
+    const workers = [this.#worker, this.#standby].filter((w): w is WorkerProcess => w !== null);
     this.#worker = null;
-    if (worker) await worker.stop(STOP_TIMEOUT_MS);
+    this.#standby = null;
+    await Promise.all(workers.map((w) => w.stop(STOP_TIMEOUT_MS)));
+    this.custody.closeAll();
     for (const listener of this.options.listeners) {
       native.close(listener.fd);
       if (listener.boundPath) fs.rmSync(listener.boundPath, { force: true });
@@ -55,40 +86,110 @@ export class Supervisor {
     this.options.pidFile?.release();
   }
 
-  async #spawn(): Promise<WorkerProcess> {
+  async #swap(): Promise<SwapResult> {
+    const started = process.hrtime.bigint();
+    const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e6;
+    const current = this.#worker;
+    const next = this.#takeStandby();
+    // Let node boot the new worker while the old one still serves: the pause starts only now.
+    try {
+      await next.booted;
+    } catch (err) {
+      next.kill('SIGKILL');
+      this.#spawnStandby();
+      this.log.error({ err }, 'worker swap refused: the new worker did not boot');
+      return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
+    }
+    const pauseStarted = process.hrtime.bigint();
+    if (current) {
+      try {
+        await current.drain(DRAIN_TIMEOUT_MS);
+      } catch (err) {
+        if (current.alive) {
+          next.kill('SIGKILL');
+          current.resume();
+          this.log.error({ err }, 'worker swap refused: the serving worker did not drain');
+          this.#spawnStandby();
+          return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
+        }
+        // It died while draining: what it committed is in custody, so the swap doubles as its replacement.
+      }
+    }
+    try {
+      await this.#startWorker(next);
+    } catch (err) {
+      next.kill('SIGKILL');
+      if (current?.alive) {
+        current.resume();
+        this.#worker = current;
+      }
+      this.log.error({ err }, 'worker swap failed: the new worker did not become ready; the old one serves on');
+      this.#spawnStandby();
+      return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
+    }
+    const pauseMs = Number(process.hrtime.bigint() - pauseStarted) / 1e6;
+    this.stats.swaps++;
+    this.log.info({ generation: this.#generation, workerPid: next.pid, pauseMs }, 'worker swapped');
+    if (current?.alive) void current.stop(STOP_TIMEOUT_MS);
+    return { ok: true, pauseMs };
+  }
+
+  async #startWorker(worker: WorkerProcess): Promise<void> {
     const generation = ++this.#generation;
     const startedAt = Date.now();
-    const worker = await WorkerProcess.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs, this.log);
-    this.log.info({ generation, workerPid: worker.pid }, 'worker ready');
+    this.#worker = worker;
+    try {
+      await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs);
+    } catch (err) {
+      if (this.#worker === worker) this.#worker = null;
+      throw err;
+    }
+    this.log.info({ generation, workerPid: worker.pid, records: this.custody.size }, 'worker ready');
     void worker.exited.then((exit) => this.#onWorkerExit(worker, exit, Date.now() - startedAt));
-    return worker;
+    this.#spawnStandby();
+  }
+
+  // A standby worker is spawned ahead of need, so a swap or a crash does not wait for node to boot.
+  #spawnStandby(): void {
+    if (this.#standby || this.#stopping) return;
+    const standby = WorkerProcess.spawn(this.custody, this.log);
+    this.#standby = standby;
+    void standby.exited.then((exit) => {
+      if (this.#standby !== standby) return;
+      this.#standby = null;
+      standby.dispose();
+      this.log.warn({ code: exit.code, signal: exit.signal }, 'standby worker died before use');
+    });
+  }
+
+  #takeStandby(): WorkerProcess {
+    const standby = this.#standby;
+    this.#standby = null;
+    return standby?.alive ? standby : WorkerProcess.spawn(this.custody, this.log);
   }
 
   #onWorkerExit(worker: WorkerProcess, exit: { code: number | null; signal: string | null }, livedMs: number): void {
     worker.dispose();
-    if (this.#stopping || this.#worker !== worker) return;
+    if (this.#stopping || this.#worker !== worker || this.#swapping) return;
     this.#worker = null;
-    this.log.warn({ generation: worker.generation, code: exit.code, signal: exit.signal }, 'worker died');
+    this.stats.workerRestarts++;
+    this.log.warn({ generation: worker.generation, code: exit.code, signal: exit.signal, records: this.custody.size }, 'worker died; every lock and connection is still held, starting a new worker');
     this.#scheduleRespawn(livedMs);
   }
 
   // A worker that keeps dying young is restarted with exponential backoff, with a clear log line each time.
   #scheduleRespawn(livedMs: number): void {
     this.#quickDeaths = livedMs < CRASH_LOOP_WINDOW_MS ? this.#quickDeaths + 1 : 0;
-    const delay = this.#quickDeaths <= 1 ? 0 : Math.min(BACKOFF_MAX_MS, 100 * 2 ** (this.#quickDeaths - 1));
-    if (delay > 0) this.log.error({ failures: this.#quickDeaths, respawnInMs: delay }, 'worker crash-looping; backing off before the next start');
+    const excess = this.#quickDeaths - CRASH_LOOP_TOLERANCE;
+    const delay = excess <= 0 ? 0 : Math.min(BACKOFF_MAX_MS, 100 * 2 ** (excess - 1));
+    if (delay > 0) this.log.error({ failures: this.#quickDeaths, respawnInMs: delay }, 'worker crash-looping; backing off before the next start (locks stay held)');
     this.#respawnTimer = setTimeout(() => {
       this.#respawnTimer = null;
-      this.#spawn().then(
-        (next) => {
-          if (this.#stopping) void next.stop(STOP_TIMEOUT_MS);
-          else this.#worker = next;
-        },
-        (err: unknown) => {
-          this.log.error({ err }, 'replacement worker failed to start');
-          if (!this.#stopping) this.#scheduleRespawn(0);
-        },
-      );
+      if (this.#stopping) return;
+      this.#startWorker(this.#takeStandby()).catch((err: unknown) => {
+        this.log.error({ err }, 'replacement worker failed to start');
+        if (!this.#stopping) this.#scheduleRespawn(0);
+      });
     }, delay);
   }
 }

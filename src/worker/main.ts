@@ -1,18 +1,25 @@
-// Worker entry point: started by the supervisor with the control channel on fd 3.
+// Worker entry point: started by the supervisor with the control channel on fd 3. It waits for the custody
+// snapshot and `init`, then serves until told to drain, resume or shut down.
 // The SIGUSR1 listener goes first: on Node 20 an unhandled SIGUSR1 would open the inspector on port 9229.
 process.on('SIGUSR1', () => undefined);
 // Ctrl-C in a terminal reaches the whole process group; the supervisor decides when the worker stops.
 process.on('SIGINT', () => undefined);
 
+import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/control/channel';
 import { isSupervisorMessage, SupervisorMessage, WorkerMessage } from '../shared/control/messages';
 import { createLogger } from '../shared/log';
-import { Worker } from './worker';
+import * as native from '../shared/native';
+import { CustodyLink } from './custody-link';
+import { AdoptedRecord, Worker } from './worker';
 
 const CONTROL_FD = 3;
+// ps and tests tell the serving worker from a standby by its title.
+process.title = 'holdfastd-worker standby';
 
 let worker: Worker | null = null;
-let log = createLogger({ name: 'holdfastd-worker', level: 'info', format: 'json' });
+let log: Logger = createLogger({ name: 'holdfastd-worker', level: 'info', format: 'json' });
+const adopted: AdoptedRecord[] = [];
 
 const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlChannel(
   CONTROL_FD,
@@ -20,25 +27,49 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
   {
     message(message, fds) {
       switch (message.type) {
+        case 'adopt':
+          for (const entry of message.records) adopted.push({ entry, fd: entry.fdIndex === null ? null : fds[entry.fdIndex]! });
+          return;
         case 'init': {
           const { logLevel, logFormat, logOutputs, logFilters } = message.settings;
           log = createLogger({ name: 'holdfastd-worker', level: logLevel as 1 | 2 | 3 | 4, format: logFormat, outputs: logOutputs, filters: logFilters });
-          worker = new Worker(message.settings, log);
-          worker.start(message, fds);
+          worker = new Worker(message.settings, link, (clients, locks) => channel.send({ type: 'status', clients, locks }), log);
+          try {
+            worker.start(message, fds, adopted.splice(0));
+          } catch (err) {
+            // Exit without serving: the supervisor keeps everything and tries again.
+            log.fatal({ err }, 'cannot start from the custody snapshot');
+            process.exit(70);
+          }
+          process.title = 'holdfastd-worker serving';
           channel.send({ type: 'ready', generation: message.generation, pid: process.pid });
-          log.info({ generation: message.generation }, 'worker serving');
+          log.info({ generation: message.generation, clients: worker.lock.clients.size, locks: worker.lock.locksHeld }, 'worker serving');
           return;
         }
+        case 'committed':
+          link.acknowledge(message.seqs);
+          return;
+        case 'drain':
+          void worker?.drain().then(() => channel.send({ type: 'drained' }));
+          return;
+        case 'resume':
+          worker?.resume();
+          return;
         case 'shutdown':
-          worker?.stop();
-          log.info('worker stopped on request');
-          process.exit(0);
+          void (worker?.stop() ?? Promise.resolve()).then(() => process.exit(0));
+          return;
       }
+      fds.forEach((fd) => native.close(fd));
     },
     close() {
-      // Without a supervisor nobody else holds our locks: keep serving rather than drop them.
-      log.error('control channel closed: supervisor gone; serving on alone');
+      // Only the supervisor writes replies: without it nothing can be answered, so leave. Its custody
+      // (or systemd's fd store) is what keeps the locks.
+      log.fatal('control channel closed: supervisor gone; worker exiting');
+      process.exit(1);
     },
   },
   log,
 );
+
+const link = new CustodyLink(channel, log);
+channel.send({ type: 'booted', pid: process.pid });

@@ -1,76 +1,154 @@
-// The worker: serves the lock protocol on the listening sockets the supervisor hands it. Everything that
-// parses client bytes lives below this object; the supervisor only ever sees fds and control messages.
+// The worker: rebuilds the lock service from the custody snapshot, serves the lock protocol on the
+// listening sockets the supervisor hands it, and files every change with the supervisor before the
+// supervisor answers. Everything that parses client bytes lives below this object.
 import type { Logger } from 'pino';
-import type { InitMessage, WorkerSettings } from '../shared/control/messages';
+import type { ClientRecord, ResourceRecordState } from '../shared/control/custody-records';
+import { clientKey } from '../shared/control/custody-records';
+import type { InitMessage, RecordWithFd, WorkerSettings } from '../shared/control/messages';
 import * as native from '../shared/native';
+import { CustodyLink } from './custody-link';
+import { Lockspace } from './lock/lockspace';
+import { LockService } from './lock/lock-service';
+import { ACQUIRE_SHARED } from './lock/resource';
+import type { Connection } from './rpc/connection';
 import { dispatchFrame } from './rpc/program';
 import { RpcServer } from './rpc/server';
-import type { Connection } from './rpc/connection';
-import { LockService } from './lock/lock-service';
-import type { LockEvents } from './lock/dispatch';
+
+/** Records (with the fds they came with) received before `init`. */
+export interface AdoptedRecord {
+  entry: RecordWithFd;
+  fd: number | null;
+}
 
 export class Worker {
   readonly lock: LockService;
   #lockServer: RpcServer | null = null;
+  #statusTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly settings: WorkerSettings,
+    private readonly link: CustodyLink,
+    private readonly sendStatus: (clients: number, locks: number) => void,
     private readonly log: Logger,
   ) {
-    const events: LockEvents = {
-      acquired: (resource, client, lockspace) => {
-        this.log.debug({ lockspace, resource: resource.name, ownerPid: client.ownerPid, shared: resource.shared }, 'acquired');
-      },
-      released: (outcome, client, lockspace) => {
-        this.log.debug({ lockspace, resource: outcome.resource.name, ownerPid: client.ownerPid, freed: outcome.freed }, 'released');
-      },
-    };
     this.lock = new LockService(
       { termGraceMs: settings.ownerKillTermGraceMs, giveUpMs: settings.ownerKillGiveUpMs },
-      events,
       log.child({ component: 'lock' }),
     );
   }
 
-  /** Starts serving on the listeners of an init message; `fds` are the datagram's fds (ours now). */
-  start(init: InitMessage, fds: number[]): void {
-    for (const listener of init.listeners) {
-      const fd = fds[listener.fdIndex];
-      if (fd === undefined) throw new Error(`init message names fd ${listener.fdIndex} but carries ${fds.length}`);
-      if (listener.name === 'lock') this.#lockServer = this.#serveLock(fd);
+  /** Rebuilds state from the snapshot and starts serving; throws if the snapshot is incomplete. */
+  start(init: InitMessage, listenerFds: number[], adopted: AdoptedRecord[]): void {
+    if (adopted.length !== init.expectedRecords) {
+      throw new Error(`custody snapshot incomplete: got ${adopted.length} records, expected ${init.expectedRecords}`);
     }
-    // Admin listener arrives with its own issue; until then its fd is not ours to keep.
-    const used = new Set(init.listeners.filter((l) => l.name === 'lock').map((l) => fds[l.fdIndex]));
-    for (const fd of fds) if (!used.has(fd)) native.close(fd);
+    let lockListenFd: number | null = null;
+    for (const listener of init.listeners) {
+      const fd = listenerFds[listener.fdIndex];
+      if (fd === undefined) throw new Error(`init names fd ${listener.fdIndex} but carries ${listenerFds.length}`);
+      if (listener.name === 'lock') lockListenFd = fd;
+      else native.close(fd); // the admin service arrives with its own issue
+    }
+    if (lockListenFd === null) throw new Error('init carries no lock listener');
+    this.#lockServer = this.#createLockServer(lockListenFd);
+    this.#lockServer.nextClientId = init.nextClientId;
+    this.#adopt(adopted);
+    this.#lockServer.start();
+    this.#statusTimer = setInterval(() => this.sendStatus(this.#lockServer?.connections.size ?? 0, this.lock.locksHeld), 1000);
+    this.#statusTimer.unref();
   }
 
-  /** Stops serving; closes only this process's fds. */
-  stop(): void {
+  /** Stops at a message boundary; resolves once no request is in progress and nothing awaits custody. */
+  async drain(): Promise<void> {
+    this.#lockServer?.pause();
+    while (!(this.#lockServer?.idle ?? true) || this.link.inFlight > 0) await new Promise((r) => setImmediate(r));
+  }
+
+  resume(): void {
+    this.#lockServer?.start();
+  }
+
+  /** Closes this process's fds (custody keeps the sockets and locks) once pending owner kills are done. */
+  async stop(): Promise<void> {
+    if (this.#statusTimer) clearInterval(this.#statusTimer);
     this.#lockServer?.stop('handoff');
+    while (this.lock.killer.inProgress > 0) await new Promise((r) => setTimeout(r, 50));
   }
 
-  #serveLock(listenFd: number): RpcServer {
+  #adopt(adopted: AdoptedRecord[]): void {
+    const server = this.#lockServer!;
+    const lockspaces = adopted.filter((a) => a.entry.record.kind === 'lockspace');
+    for (const { entry } of lockspaces) {
+      if (entry.record.kind === 'lockspace') this.lock.registry.adopt(new Lockspace(entry.record.directory));
+    }
+    for (const { entry, fd } of adopted) {
+      const record = entry.record;
+      if (record.kind === 'resource') this.#adoptResource(record, fd);
+      else if (record.kind === 'client') this.#adoptClient(server, record, fd);
+    }
+  }
+
+  #adoptResource(record: ResourceRecordState, fd: number | null): void {
+    if (fd === null) {
+      this.log.error({ lockspace: record.lockspace, resource: record.name }, 'custody record of a resource without its fd; ignoring it');
+      return;
+    }
+    let lockspace: Lockspace;
+    try {
+      lockspace = this.lock.registry.lookup(record.lockspace);
+    } catch {
+      // A resource whose lockspace record is missing still gets its lockspace back.
+      lockspace = new Lockspace(record.lockspace);
+      this.lock.registry.adopt(lockspace);
+    }
+    // The lock normally is still held (custody kept the open file description). If a worker died between
+    // unlocking and filing the release, take it again: the release will be replayed from the socket.
+    let lockHeld = true;
+    if (record.lockKind === 'ofd') {
+      try {
+        lockHeld = native.ofdTryLock(fd, (record.flags & ACQUIRE_SHARED) !== 0 ? 'read' : 'write', 0, 1);
+      } catch (err) {
+        lockHeld = false;
+        this.log.error({ err, path: record.path }, 'cannot check an adopted lock');
+      }
+      if (!lockHeld) this.log.error({ path: record.path, owners: record.owners }, 'an adopted resource is no longer locked by us: someone else holds it');
+    }
+    lockspace.adopt({ name: record.name, path: record.path, fd, lockHeld, flags: record.flags, owners: record.owners, acquiredAt: record.acquiredAt, lockKind: record.lockKind });
+  }
+
+  #adoptClient(server: RpcServer, record: ClientRecord, fd: number | null): void {
+    if (fd === null || record.server !== 'virtlockd') {
+      if (fd !== null) native.close(fd);
+      return;
+    }
+    const connection = server.adopt(record.id, fd, record.peer, record.connectedAt);
+    this.lock.adoptClient(connection, record);
+  }
+
+  #createLockServer(listenFd: number): RpcServer {
     const programs = [this.lock.program];
     const rpcLog = this.log.child({ component: 'rpc' });
-    const server = new RpcServer(
+    return new RpcServer(
       { name: 'virtlockd', listenFd, maxClients: this.settings.maxClients, allowedUid: this.settings.allowedUid },
       {
-        onFrame: (connection, header, frame) => {
-          const outcome = dispatchFrame(programs, header, frame, connection, rpcLog);
-          return outcome instanceof Promise ? outcome.then((o) => o.reply) : outcome.reply;
+        onFrame: (connection, header, frame, consume) => {
+          const request = this.lock.request(connection);
+          const outcome = dispatchFrame(programs, header, frame, request, rpcLog);
+          const target = { client: clientKey('virtlockd', connection.id), consume };
+          if (outcome instanceof Promise) return outcome.then((o) => this.link.commit(request.changes, o.reply, target));
+          return this.link.commit(request.changes, outcome.reply, target);
         },
         onOpen: (connection: Connection) => {
           rpcLog.debug({ client: connection.id, pid: connection.peer.pid }, 'client connected');
-          this.lock.onOpen(connection);
+          return this.link.commit(this.lock.open(connection), null, null);
         },
         onClose: (connection: Connection, reason) => {
           rpcLog.debug({ client: connection.id, reason }, 'client disconnected');
-          if (reason !== 'handoff') this.lock.onClose(connection);
+          if (reason === 'handoff') return;
+          void this.link.commit(this.lock.close(connection), null, null);
         },
       },
       rpcLog,
     );
-    server.start();
-    return server;
   }
 }

@@ -1,6 +1,6 @@
 // The native addon on the real kernel: locks probed from other processes, fds passed for real, real
 // sockets, real children and a real execve. Fixtures live in test/fixtures/native-*.ts.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -45,6 +45,18 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-native-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
 let counter = 0;
 
+// A failed assertion must not leave a child holding the loop open: kill whatever is left at the end.
+const children = new Set<ChildProcess>();
+after(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function track<T extends ChildProcess>(child: T): T {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
 function tempFile(): string {
   const file = path.join(dir, `file-${counter++}`);
   fs.writeFileSync(file, 'disk image stand-in');
@@ -63,7 +75,7 @@ interface Finished {
 }
 
 async function runFixture(name: string, args: string[]): Promise<Finished> {
-  const child = spawn(process.execPath, [fixture(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = track(spawn(process.execPath, [fixture(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -198,9 +210,11 @@ test('ofdGetLock reports a conflict from another open file description with pid 
 
 test('a POSIX lock held by another process (virtlockd style) is seen with its pid and blocks OFD locks', async () => {
   const file = tempFile();
-  const child = spawn(process.execPath, [fixture('native-lock-probe'), file, 'posix', 'write', 'hold'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = track(
+    spawn(process.execPath, [fixture('native-lock-probe'), file, 'posix', 'write', 'hold'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
   const held = JSON.parse(await firstLine(child)) as ProbeResult;
   assert.equal(held.locked, true);
   const fd = fs.openSync(file, 'r+');
@@ -244,7 +258,9 @@ test('an OFD lock handed to another process outlives the sender giving up its fd
   const fd = fs.openSync(file, 'r+');
   assert.equal(ofdTryLock(fd, 'write', 0, 1), true);
   const [a, b] = socketpairSeqpacket();
-  const holder = spawn(process.execPath, [fixture('native-fd-holder')], { stdio: ['pipe', 'pipe', 'inherit', b] });
+  const holder = track(
+    spawn(process.execPath, [fixture('native-fd-holder')], { stdio: ['pipe', 'pipe', 'inherit', b] }),
+  );
   close(b);
   assert.equal(sendWithFds(a, Buffer.from('custody'), [fd]), 7);
   const report = JSON.parse(await firstLine(holder)) as { data: string; count: number; cloexec: boolean[] };
@@ -508,7 +524,7 @@ test('Pollers in every state survive garbage collection', async () => {
 // Processes
 
 test('pidfdOpen gives a close-on-exec fd that turns readable when the child exits', async () => {
-  const child = spawn('/bin/sh', ['-c', 'read x'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const child = track(spawn('/bin/sh', ['-c', 'read x'], { stdio: ['pipe', 'ignore', 'ignore'] }));
   await once(child, 'spawn');
   assert.ok(child.pid !== undefined);
   const pidfd = pidfdOpen(child.pid);
@@ -540,7 +556,7 @@ test('waitpid refuses a process that is not our child', () => {
 });
 
 test('execve replaces the process image in place', async () => {
-  const child = spawn(process.execPath, [fixture('native-execve')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = track(spawn(process.execPath, [fixture('native-execve')], { stdio: ['ignore', 'pipe', 'inherit'] }));
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   const [code] = (await once(child, 'close')) as [number | null];

@@ -87,7 +87,9 @@ export class ControlChannel<In, Out> {
   #onEvents(mask: number, error: Error | null): void {
     if (this.#closed) return;
     if (error) {
-      this.log.error({ err: error }, 'control channel poll failed');
+      // libuv reports a hang-up as a poll error; whatever the peer sent before it is still queued and
+      // must be read (a dead worker's last commits), then the read itself reports the end.
+      this.#receiveAll();
       this.close();
       return;
     }
@@ -101,7 +103,8 @@ export class ControlChannel<In, Out> {
       try {
         datagram = native.recvWithFds(this.fd, CONTROL_DATAGRAM_MAX);
       } catch (err) {
-        this.log.error({ err }, 'control channel receive failed');
+        const code = (err as { code?: string }).code;
+        if (code !== 'ECONNRESET') this.log.error({ err }, 'control channel receive failed');
         this.close();
         return;
       }

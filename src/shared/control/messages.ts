@@ -1,7 +1,8 @@
 // The control-channel contract: every message type between supervisor and worker, as TypeScript types and
 // as one JSON Schema per direction (checked with ajv on receipt). fds travel beside the JSON; messages refer
 // to them by index into the datagram's fd list.
-import Ajv, { JSONSchemaType } from 'ajv';
+import Ajv from 'ajv';
+import { CustodyRecord, custodyRecordSchema } from './custody-records';
 
 /** Settings the worker needs, resolved by the supervisor from config file and flags. */
 export interface WorkerSettings {
@@ -25,31 +26,114 @@ export interface ListenerRef {
   fdIndex: number;
 }
 
-/** Supervisor → worker: start serving these listeners. */
+/** A custody record and, if it has one, the index of its fd in the datagram. */
+export interface RecordWithFd {
+  record: CustodyRecord;
+  fdIndex: number | null;
+}
+
+// ---- supervisor → worker ----------------------------------------------------------------------
+
+/** Part of the custody snapshot a new worker starts from (many fit in one `init`; large ones are chunked). */
+export interface AdoptMessage {
+  type: 'adopt';
+  records: RecordWithFd[];
+}
+
+/** Start serving: after every `adopt` chunk; `expectedRecords` lets the worker check it got them all. */
 export interface InitMessage {
   type: 'init';
   generation: number;
   settings: WorkerSettings;
   listeners: ListenerRef[];
+  expectedRecords: number;
+  nextClientId: number;
 }
 
-/** Supervisor → worker: stop serving and exit. Locks and connections stay with the supervisor's copies. */
+/** These commit entries are applied (and their replies written). */
+export interface CommittedMessage {
+  type: 'committed';
+  seqs: number[];
+}
+
+/** Stop dispatching at a message boundary; answer `drained` once nothing is in flight. */
+export interface DrainMessage {
+  type: 'drain';
+}
+
+/** A swap failed: carry on serving. */
+export interface ResumeMessage {
+  type: 'resume';
+}
+
+/** Stop serving and exit. Locks and connections stay with the supervisor's copies. */
 export interface ShutdownMessage {
   type: 'shutdown';
 }
 
-export type SupervisorMessage = InitMessage | ShutdownMessage;
+export type SupervisorMessage = AdoptMessage | InitMessage | CommittedMessage | DrainMessage | ResumeMessage | ShutdownMessage;
 
-/** Worker → supervisor: serving on every listener of the init message. */
+// ---- worker → supervisor ----------------------------------------------------------------------
+
+/** Put (add or replace) a record, with its fd if any; or drop one by key (its fd is closed). */
+export type CustodyOp = { op: 'put'; record: CustodyRecord; fdIndex: number | null } | { op: 'drop'; key: string };
+
+/** The reply to one request, written by the supervisor after the ops are applied. */
+export interface ReplyOrder {
+  /** Custody key of the client connection. */
+  client: string;
+  /** Bytes of the request still queued in the socket, to consume first (the worker only peeked). */
+  consume: number;
+  /** Reply bytes, base64; empty when the request gets no reply. */
+  data: string;
+}
+
+/** One unit the supervisor applies atomically: custody changes, then the reply that reports them. */
+export interface CommitEntry {
+  seq: number;
+  ops: CustodyOp[];
+  reply: ReplyOrder | null;
+}
+
+export interface CommitMessage {
+  type: 'commit';
+  entries: CommitEntry[];
+}
+
+/** The worker process is up and waiting for its snapshot (sent once, right after start-up). */
+export interface BootedMessage {
+  type: 'booted';
+  pid: number;
+}
+
+/** Serving on every listener of the init message, with every adopted record in place. */
 export interface ReadyMessage {
   type: 'ready';
   generation: number;
   pid: number;
 }
 
-export type WorkerMessage = ReadyMessage;
+/** Answer to `drain`: nothing in flight, nothing more will be committed until `resume`. */
+export interface DrainedMessage {
+  type: 'drained';
+}
 
-const settingsSchema: JSONSchemaType<WorkerSettings> = {
+/** Counts for status lines and the idle timeout. */
+export interface StatusMessage {
+  type: 'status';
+  clients: number;
+  locks: number;
+}
+
+export type WorkerMessage = BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | StatusMessage;
+
+// ---- schemas ----------------------------------------------------------------------------------
+
+const fdIndex = { type: 'integer', minimum: 0, maximum: 252 } as const;
+const nullableFdIndex = { anyOf: [{ type: 'null' }, fdIndex] } as const;
+const seq = { type: 'integer', minimum: 0 } as const;
+
+const settingsSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['maxClients', 'adminMaxClients', 'allowedUid', 'ownerKillTermGraceMs', 'ownerKillGiveUpMs', 'logLevel', 'logFormat', 'logOutputs', 'logFilters'],
@@ -60,69 +144,102 @@ const settingsSchema: JSONSchemaType<WorkerSettings> = {
     ownerKillTermGraceMs: { type: 'integer', minimum: 0 },
     ownerKillGiveUpMs: { type: 'integer', minimum: 0 },
     logLevel: { type: 'integer', minimum: 1, maximum: 4 },
-    logFormat: { type: 'string', enum: ['json', 'pretty'] },
+    logFormat: { enum: ['json', 'pretty'] },
     logOutputs: { type: 'string', maxLength: 4096 },
     logFilters: { type: 'string', maxLength: 4096 },
   },
+} as const;
+
+function message(type: string, properties: Record<string, unknown>, required: string[] = Object.keys(properties)) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', ...required],
+    properties: { type: { const: type }, ...properties },
+  };
+}
+
+const supervisorMessageSchema = {
+  type: 'object',
+  required: ['type'],
+  discriminator: { propertyName: 'type' },
+  oneOf: [
+    message('adopt', {
+      records: {
+        type: 'array',
+        maxItems: 100000,
+        items: { type: 'object', additionalProperties: false, required: ['record', 'fdIndex'], properties: { record: custodyRecordSchema, fdIndex: nullableFdIndex } },
+      },
+    }),
+    message('init', {
+      generation: seq,
+      settings: settingsSchema,
+      listeners: {
+        type: 'array',
+        maxItems: 8,
+        items: { type: 'object', additionalProperties: false, required: ['name', 'fdIndex'], properties: { name: { enum: ['lock', 'admin'] }, fdIndex } },
+      },
+      expectedRecords: seq,
+      nextClientId: { type: 'integer', minimum: 1 },
+    }),
+    message('committed', { seqs: { type: 'array', maxItems: 1000000, items: seq } }),
+    message('drain', {}),
+    message('resume', {}),
+    message('shutdown', {}),
+  ],
 };
 
-const fdIndex = { type: 'integer', minimum: 0, maximum: 252 } as const;
-
-const supervisorMessageSchema: JSONSchemaType<SupervisorMessage> = {
+const custodyOpSchema = {
   type: 'object',
-  discriminator: { propertyName: 'type' },
-  required: ['type'],
+  required: ['op'],
+  discriminator: { propertyName: 'op' },
   oneOf: [
-    {
-      type: 'object',
-      additionalProperties: false,
-      required: ['type', 'generation', 'settings', 'listeners'],
-      properties: {
-        type: { type: 'string', const: 'init' },
-        generation: { type: 'integer', minimum: 0 },
-        settings: settingsSchema,
-        listeners: {
-          type: 'array',
-          maxItems: 8,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name', 'fdIndex'],
-            properties: { name: { type: 'string', enum: ['lock', 'admin'] }, fdIndex },
+    { type: 'object', additionalProperties: false, required: ['op', 'record', 'fdIndex'], properties: { op: { const: 'put' }, record: custodyRecordSchema, fdIndex: nullableFdIndex } },
+    { type: 'object', additionalProperties: false, required: ['op', 'key'], properties: { op: { const: 'drop' }, key: { type: 'string', maxLength: 200000 } } },
+  ],
+};
+
+const workerMessageSchema = {
+  type: 'object',
+  required: ['type'],
+  discriminator: { propertyName: 'type' },
+  oneOf: [
+    message('booted', { pid: { type: 'integer', minimum: 1 } }),
+    message('ready', { generation: seq, pid: { type: 'integer', minimum: 1 } }),
+    message('commit', {
+      entries: {
+        type: 'array',
+        maxItems: 100000,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['seq', 'ops', 'reply'],
+          properties: {
+            seq,
+            ops: { type: 'array', maxItems: 100000, items: custodyOpSchema },
+            reply: {
+              anyOf: [
+                { type: 'null' },
+                {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['client', 'consume', 'data'],
+                  properties: { client: { type: 'string', maxLength: 64 }, consume: { type: 'integer', minimum: 0, maximum: 262144 }, data: { type: 'string', maxLength: 400000 } },
+                },
+              ],
+            },
           },
         },
       },
-    },
-    {
-      type: 'object',
-      additionalProperties: false,
-      required: ['type'],
-      properties: { type: { type: 'string', const: 'shutdown' } },
-    },
+    }),
+    message('drained', {}),
+    message('status', { clients: seq, locks: seq }),
   ],
 };
 
-const workerMessageSchema: JSONSchemaType<WorkerMessage> = {
-  type: 'object',
-  discriminator: { propertyName: 'type' },
-  required: ['type'],
-  oneOf: [
-    {
-      type: 'object',
-      additionalProperties: false,
-      required: ['type', 'generation', 'pid'],
-      properties: {
-        type: { type: 'string', const: 'ready' },
-        generation: { type: 'integer', minimum: 0 },
-        pid: { type: 'integer', minimum: 1 },
-      },
-    },
-  ],
-};
-
-const ajv = new Ajv({ discriminator: true, allErrors: false });
+const ajv = new Ajv({ discriminator: true, allErrors: false, strict: false });
 
 /** Type guard for messages the worker receives. */
-export const isSupervisorMessage = ajv.compile(supervisorMessageSchema);
+export const isSupervisorMessage = ajv.compile<SupervisorMessage>(supervisorMessageSchema);
 /** Type guard for messages the supervisor receives. */
-export const isWorkerMessage = ajv.compile(workerMessageSchema);
+export const isWorkerMessage = ajv.compile<WorkerMessage>(workerMessageSchema);

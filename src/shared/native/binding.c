@@ -30,13 +30,14 @@ typedef struct {
 
 /* Surfaces a failed napi_* call as a JS exception (unless one is already pending) and returns NULL. */
 static napi_value napi_failure(napi_env env) {
+  /* Read the error info first: any further napi call overwrites it. */
+  const napi_extended_error_info *info = NULL;
+  char message[256] = "N-API call failed";
+  if (napi_get_last_error_info(env, &info) == napi_ok && info && info->error_message)
+    snprintf(message, sizeof(message), "N-API call failed: %s", info->error_message);
   bool pending = false;
   napi_is_exception_pending(env, &pending);
-  if (!pending) {
-    const napi_extended_error_info *info = NULL;
-    napi_get_last_error_info(env, &info);
-    napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "N-API call failed");
-  }
+  if (!pending) napi_throw_error(env, NULL, message);
   return NULL;
 }
 
@@ -282,7 +283,8 @@ static bool arg_string_list(napi_env env, napi_value v, const char *name, uint32
   if (napi_is_array(env, v, &is_array) != napi_ok || !is_array)
     return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be an array of strings", name);
   napi_get_array_length(env, v, &n);
-  if (n < min_count) return throw_type_error(env, "ERR_INVALID_ARG_VALUE", "The \"%s\" argument must not be empty", name);
+  if (n < min_count)
+    return throw_type_error(env, "ERR_INVALID_ARG_VALUE", "The \"%s\" argument must not be empty", name);
   out->items = calloc((size_t)n + 1, sizeof(char *));
   if (out->items == NULL) {
     throw_syscall_error(env, ENOMEM, "malloc");
@@ -527,7 +529,8 @@ static napi_value js_recv_with_fds(napi_env env, napi_callback_info info) {
             napi_create_array_with_length(env, nfds, &fd_array) == napi_ok &&
             napi_create_object(env, &obj) == napi_ok;
   free(buf);
-  for (size_t i = 0; ok && i < nfds; i++) ok = napi_set_element(env, fd_array, (uint32_t)i, new_int(env, fds[i])) == napi_ok;
+  for (size_t i = 0; ok && i < nfds; i++)
+    ok = napi_set_element(env, fd_array, (uint32_t)i, new_int(env, fds[i])) == napi_ok;
   if (ok)
     ok = napi_set_named_property(env, obj, "data", data) == napi_ok &&
          napi_set_named_property(env, obj, "fds", fd_array) == napi_ok &&
@@ -667,11 +670,7 @@ static napi_value js_waitpid(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_create_object(env, &obj));
   napi_set_named_property(env, obj, "pid", new_int(env, res.pid));
   napi_set_named_property(env, obj, "exitCode", res.exited ? new_int(env, res.exit_code) : js_null(env));
-  napi_value signal = js_null(env);
-  if (!res.exited) {
-    signal = signal_name(env, res.term_signal);
-  }
-  napi_set_named_property(env, obj, "signal", signal);
+  napi_set_named_property(env, obj, "signal", res.exited ? js_null(env) : signal_name(env, res.term_signal));
   return obj;
 }
 
@@ -783,7 +782,8 @@ static napi_value js_poller_new(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
   NAPI_CALL(env, napi_get_new_target(env, info, &new_target));
   if (new_target == NULL) {
-    napi_throw_type_error(env, "ERR_CONSTRUCT_CALL_REQUIRED", "Class constructor Poller cannot be invoked without 'new'");
+    napi_throw_type_error(env, "ERR_CONSTRUCT_CALL_REQUIRED",
+                          "Class constructor Poller cannot be invoked without 'new'");
     return NULL;
   }
   int fd;
@@ -822,7 +822,7 @@ static napi_value js_poller_start(napi_env env, napi_callback_info info) {
   if (p == NULL) return NULL;
   if (argc < 1) argv[0] = js_undefined(env);
   double events;
-  if (!arg_integer(env, argv[0], "events", 1, HF_POLL_READABLE | HF_POLL_WRITABLE, &events)) return NULL;
+  if (!arg_integer(env, argv[0], "events", 1, HF_POLL_READABLE | HF_POLL_WRITABLE | HF_POLL_DISCONNECT, &events)) return NULL;
   if (p->poll == NULL) {
     napi_throw_error(env, "ERR_POLLER_CLOSED", "Poller is closed");
     return NULL;

@@ -68,7 +68,8 @@ ssize_t hf_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds, int *
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     /* memcpy: CMSG_DATA need not be int-aligned for the compiler's liking. */
-    for (size_t i = 0; i < count && *nfds < HF_MAX_FDS; i++) memcpy(&fds[(*nfds)++], CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+    for (size_t i = 0; i < count && *nfds < HF_MAX_FDS; i++)
+      memcpy(&fds[(*nfds)++], CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
   }
 
   if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {

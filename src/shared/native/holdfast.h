@@ -82,6 +82,7 @@ typedef void (*hf_poll_cb)(hf_poll *poll, int status, int events, void *data);
 typedef void (*hf_poll_closed_cb)(void *data);
 #define HF_POLL_READABLE 1
 #define HF_POLL_WRITABLE 2
+#define HF_POLL_DISCONNECT 4 /* the peer shut down its sending side (EPOLLRDHUP) */
 /* `loop` is a uv_loop_t*. On success *out is owned by the caller until hf_poll_close's callback ran. */
 int hf_poll_new(void *loop, int fd, hf_poll_cb cb, void *data, hf_poll **out);
 int hf_poll_start(hf_poll *poll, int events);

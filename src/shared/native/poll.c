@@ -44,7 +44,8 @@ int hf_poll_new(void *loop, int fd, hf_poll_cb cb, void *data, hf_poll **out) {
 }
 
 int hf_poll_start(hf_poll *p, int events) {
-  int uv_events = ((events & HF_POLL_READABLE) ? UV_READABLE : 0) | ((events & HF_POLL_WRITABLE) ? UV_WRITABLE : 0);
+  int uv_events = ((events & HF_POLL_READABLE) ? UV_READABLE : 0) | ((events & HF_POLL_WRITABLE) ? UV_WRITABLE : 0) |
+                  ((events & HF_POLL_DISCONNECT) ? UV_DISCONNECT : 0);
   return uv_poll_start(&p->handle, uv_events, on_poll);
 }
 

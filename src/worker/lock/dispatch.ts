@@ -16,18 +16,23 @@ import { LockspaceRegistry } from './registry';
 import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource } from './resource';
 import { ReleaseOutcome } from './lockspace';
 
-/** Observers of lock changes: custody, metrics and logs hang off these. */
-export interface LockEvents {
-  acquired(resource: LockResource, client: LockClientState, lockspace: string): void | Promise<void>;
-  released(outcome: ReleaseOutcome, client: LockClientState, lockspace: string): void;
+/** What a request changed, as it happens: custody, metrics and logs are fed from here. */
+export interface LockJournal {
+  /** A resource was taken (`created`: it has a new fd) or gained an owner. */
+  acquired(resource: LockResource, lockspace: string, created: boolean): void;
+  /** A resource lost an owner; `outcome.freed` when it was the last one (lock and fd gone). */
+  released(outcome: ReleaseOutcome, lockspace: string): void;
+  /** REGISTER or RESTRICT changed what the connection is. */
+  clientChanged(client: LockClientState): void;
+  lockspaceCreated(directory: string): void;
 }
 
 export interface LockDispatchContext {
   registry: LockspaceRegistry;
-  events: LockEvents;
+  journal: LockJournal;
 }
 
-export type LockHandler<A> = (ctx: LockDispatchContext, client: LockClientState, args: A) => void | Promise<void>;
+export type LockHandler<A> = (ctx: LockDispatchContext, client: LockClientState, args: A) => void;
 
 // libvirt names the dispatch function in its flag errors; keep the names it would print.
 const FUNCTION_NAMES: Record<LockProcedure, string> = {
@@ -65,23 +70,26 @@ function checkOwnerCall(proc: LockProcedure, client: LockClientState, flags: num
   checkRegistered(client);
 }
 
-const register: LockHandler<RegisterArgs> = (_ctx, client, args) => {
+const register: LockHandler<RegisterArgs> = (ctx, client, args) => {
   checkFlags(LockProcedure.REGISTER, args.flags, 0);
   checkNotRestricted(client);
   // libvirt 9.0 re-registers silently but treats owner id 0 as "not registered".
   if (args.owner.id === 0) throw notRegistered();
   client.owner = { uuid: bytesToUuid(args.owner.uuid), name: args.owner.name, id: args.owner.id, pid: args.owner.pid };
   client.registeredAt = Date.now();
+  ctx.journal.clientChanged(client);
 };
 
-const restrict: LockHandler<RestrictArgs> = (_ctx, client, args) => {
+const restrict: LockHandler<RestrictArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.RESTRICT, client, args.flags, 0);
   client.restricted = true;
+  ctx.journal.clientChanged(client);
 };
 
 const newLockspace: LockHandler<NewArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.NEW, client, args.flags, 0);
   ctx.registry.add(args.path);
+  ctx.journal.lockspaceCreated(args.path);
 };
 
 const createResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
@@ -96,19 +104,24 @@ const deleteResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
 
 const acquireResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.ACQUIRE_RESOURCE, client, args.flags, ACQUIRE_SHARED | ACQUIRE_AUTOCREATE);
-  const resource = ctx.registry.lookup(args.path).acquire(args.name, client.ownerPid, args.flags);
-  return ctx.events.acquired(resource, client, args.path);
+  const lockspace = ctx.registry.lookup(args.path);
+  const created = !lockspace.resources.has(args.name);
+  const resource = lockspace.acquire(args.name, client.ownerPid, args.flags);
+  ctx.journal.acquired(resource, args.path, created);
 };
 
 const releaseResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.RELEASE_RESOURCE, client, args.flags, 0);
   const outcome = ctx.registry.lookup(args.path).release(args.name, client.ownerPid);
-  ctx.events.released(outcome, client, args.path);
+  ctx.journal.released(outcome, args.path);
 };
 
 const createLockspace: LockHandler<CreateLockspaceArgs> = (ctx, client, args) => {
   checkNotRestricted(client);
-  ctx.registry.ensure(args.path);
+  if (args.path !== '' && !ctx.registry.has(args.path)) {
+    ctx.registry.ensure(args.path);
+    ctx.journal.lockspaceCreated(args.path);
+  }
 };
 
 /** Handlers by procedure number, for the program table. */
@@ -133,7 +146,7 @@ export function releaseForDisconnect(ctx: LockDispatchContext, client: LockClien
   for (const lockspace of ctx.registry.all()) {
     for (const outcome of lockspace.releaseAllOf(client.ownerPid)) {
       outcomes.push(outcome);
-      ctx.events.released(outcome, client, lockspace.directory ?? '');
+      ctx.journal.released(outcome, lockspace.directory ?? '');
     }
   }
   return outcomes;

@@ -15,8 +15,14 @@ export class LockClientState {
   /** When the owner was registered (ms since epoch), for "since when" answers. */
   registeredAt = 0;
 
-  /** pid of the connecting process (SO_PEERCRED); the disconnect rule compares it with the owner pid. */
-  constructor(readonly clientPid: number) {}
+  /**
+   * @param id the connection's id
+   * @param clientPid pid of the connecting process (SO_PEERCRED); the disconnect rule compares it with the owner pid
+   */
+  constructor(
+    readonly id: number,
+    readonly clientPid: number,
+  ) {}
 
   get registered(): boolean {
     return this.owner !== null && this.owner.id !== 0;

@@ -28,6 +28,10 @@ export class LockspaceRegistry {
     return this.#byDirectory.get(path) ?? this.#insert(path);
   }
 
+  has(path: string): boolean {
+    return path === '' || this.#byDirectory.has(path);
+  }
+
   /** Every lockspace, default first. */
   all(): Lockspace[] {
     return [this.defaultLockspace, ...this.#byDirectory.values()];

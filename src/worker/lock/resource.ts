@@ -16,7 +16,7 @@ const LOCK_LENGTH = 1;
 // An AUTOCREATE file replaced under us is retried; a hostile racer must not spin us forever.
 const MAX_RECREATE_RETRIES = 16;
 
-/** Where a resource came from when it was adopted rather than acquired. */
+/** A resource as held in memory (and, with its lockspace, as filed in custody). */
 export interface ResourceRecord {
   name: string;
   path: string;
@@ -90,6 +90,15 @@ export class LockResource implements ResourceRecord {
     if (this.lockHeld && (this.flags & ACQUIRE_AUTOCREATE) !== 0) {
       const mayUnlink = !this.shared || this.tryUpgradeToExclusive();
       if (mayUnlink) unlinked = unlinkQuietly(this.path);
+    }
+    // Unlock explicitly: the supervisor holds a dup of this open file description, so closing our fd
+    // alone would leave the lock in place until custody lets go of it.
+    if (this.lockKind === 'ofd') {
+      try {
+        native.ofdUnlock(this.fd, LOCK_START, LOCK_LENGTH);
+      } catch {
+        // The fd is closed next anyway.
+      }
     }
     native.close(this.fd);
     this.fd = -1;

@@ -1,7 +1,7 @@
-// One client connection on a raw, non-blocking unix socket fd: reads whole frames, dispatches one request
-// at a time (libvirt's nrequests_client_max = 1), writes replies with backpressure.
-// A complete frame is only *peeked* until its reply is ready, so bytes the worker has not answered stay in
-// the socket; that is what lets another worker (which shares the fd) answer them if this one dies.
+// One client connection on a raw, non-blocking unix socket fd, as the worker sees it: it *peeks* whole
+// frames and hands each to the handler, one request at a time (libvirt's nrequests_client_max = 1).
+// It never consumes a request nor writes a reply: the supervisor does both once the request's effect is in
+// custody, so a request this worker peeked but did not commit is still queued for the next worker.
 import type { Logger } from 'pino';
 import * as native from '../../shared/native';
 import { LENGTH_WORD_SIZE, MessageHeader, decodeHeader, frameLengthProblem } from '../../shared/rpc/message';
@@ -15,11 +15,20 @@ export interface PeerCredentials {
 
 export type CloseReason = 'eof' | 'error' | 'protocol' | 'server' | 'handoff';
 
-/** Handles one complete frame; resolves to the reply bytes (null: nothing to send). */
-export type FrameHandler = (connection: Connection, header: MessageHeader, frame: Buffer) => Buffer | null | Promise<Buffer | null>;
+/**
+ * Handles one complete frame. `consume` is how many bytes of it are still queued in the socket (peeked):
+ * whoever answers must consume them first. Resolves once the reply is out.
+ */
+export type FrameHandler = (connection: Connection, header: MessageHeader, frame: Buffer, consume: number) => void | Promise<void>;
 
-// Frames up to this size are peeked whole; bigger (never legitimate for the lock program) are read in pieces.
-const PEEK_LIMIT = 64 * 1024;
+/** Frames up to this size are peeked whole; a lock-protocol call never needs more than ~197 KiB. */
+export const PEEK_LIMIT = 256 * 1024;
+// A frame that arrives in pieces is re-peeked after these pauses (ms); a big one that stops growing is
+// read the old way instead (a peer's socket buffer may be too small to queue it whole).
+const PARTIAL_RETRY_MS = [1, 2, 4, 8, 16, 32, 64];
+const PARTIAL_GIVE_UP_MS = 30_000;
+const BIG_FRAME = 64 * 1024;
+
 // Shared scratch space: the worker is single-threaded and each use is synchronous.
 const peekBuffer = Buffer.allocUnsafe(PEEK_LIMIT);
 
@@ -27,113 +36,170 @@ export class Connection {
   readonly #poller: native.Poller;
   #closed = false;
   #busy = false;
-  /** Pieces of a frame that arrived in pieces (slow path), consumed from the socket already. */
-  #partial: Buffer[] | null = null;
-  #partialLength = 0;
-  #pendingWrite: Buffer | null = null;
-  #afterWrite: (() => void) | null = null;
-  #pollingFor = 0;
+  #paused = false;
+  #partialTimer: NodeJS.Timeout | null = null;
+  #partialSince = 0;
+  #partialSeen = 0;
+  #partialRetries = 0;
+  #pump: (() => void) | null = null;
+  /** The last request handed on whose reply the supervisor has not yet confirmed (it is consumed first). */
+  #unconfirmed: Buffer | null = null;
+  #pending = 0;
 
-  readonly connectedAt = Date.now();
+  readonly connectedAt: number;
   requests = 0;
 
   constructor(
     readonly id: number,
     readonly fd: number,
     readonly peer: PeerCredentials,
+    connectedAt: number,
     private readonly onFrame: FrameHandler,
     private readonly onClose: (connection: Connection, reason: CloseReason) => void,
     private readonly log: Logger,
   ) {
+    this.connectedAt = connectedAt;
     this.#poller = new native.Poller(fd, (events, error) => this.#onEvents(events, error));
-    this.#poll(native.Poller.READABLE);
   }
 
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** Closes our fd (never shuts the connection down: another process may hold the same socket). */
+  /** True while a request of this connection is being handled or awaits the supervisor. */
+  get busy(): boolean {
+    return this.#busy || this.#pending > 0;
+  }
+
+  /** Starts (or resumes) reading requests. */
+  start(): void {
+    this.#paused = false;
+    if (!this.#closed && !this.#busy) this.#poller.start(native.Poller.READABLE);
+  }
+
+  /** Stops reading new requests; one already being handled completes. */
+  pause(): void {
+    this.#paused = true;
+    this.#clearPartial();
+    if (!this.#closed) this.#poller.stop();
+  }
+
+  /** Closes our fd (never shuts the connection down: the supervisor holds the same socket). */
   close(reason: CloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#clearPartial();
     this.#poller.close();
     native.close(this.fd);
     this.onClose(this, reason);
   }
 
   #onEvents(events: number, error: Error | null): void {
-    if (this.#closed) return;
-    if (error) {
-      this.log.debug({ client: this.id, err: error }, 'poll error on client socket');
-      this.close('error');
-      return;
-    }
-    if ((events & native.Poller.WRITABLE) !== 0 && this.#pendingWrite) this.#flush();
-    if ((events & native.Poller.READABLE) !== 0 && !this.#busy) this.#read();
+    if (this.#pump) return this.#pump();
+    if (this.#closed || this.#busy || this.#paused) return;
+    // A poll error is how libuv reports a hang-up or reset; the next read tells which.
+    if (error || (events & native.Poller.READABLE) !== 0) this.#peek(false);
+    // Waiting on a partial frame, the peer stopped sending: the rest will never come.
+    else if ((events & native.Poller.DISCONNECT) !== 0) this.#peek(true);
   }
 
-  #read(): void {
+  #peek(peerDone: boolean): void {
+    let n: number | null;
     try {
-      if (this.#partial) this.#readSlow();
-      else this.#readFast();
+      n = native.recv(this.fd, peekBuffer, 0, PEEK_LIMIT, true);
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      this.log.debug({ client: this.id, code }, 'client socket read failed');
-      this.close('error');
+      this.log.debug({ client: this.id, code: (err as { code?: string }).code }, 'client socket read failed');
+      return this.close('error');
     }
-  }
-
-  // Peek: if a whole frame is already queued, handle it without consuming it.
-  #readFast(): void {
-    const n = native.recv(this.fd, peekBuffer, 0, PEEK_LIMIT, true);
     if (n === null) return;
     if (n === 0) return this.close('eof');
-    if (n < LENGTH_WORD_SIZE) return this.#startSlow();
-    const length = peekBuffer.readUInt32BE(0);
-    if (!this.#validLength(length)) return;
-    if (n < length) return this.#startSlow();
-    this.#handle(Buffer.from(peekBuffer.subarray(0, length)), length);
-  }
-
-  #startSlow(): void {
-    this.#partial = [];
-    this.#partialLength = 0;
-    this.#readSlow();
-  }
-
-  // Consume what is there until the frame is complete. Memory grows with the bytes that actually
-  // arrived, never with the length a peer announces (up to 32 MiB per libvirt's limit).
-  #readSlow(): void {
-    const chunks = this.#partial!;
-    for (;;) {
-      const frameLength = this.#partialLength >= LENGTH_WORD_SIZE ? Buffer.concat(chunks, LENGTH_WORD_SIZE).readUInt32BE(0) : 0;
-      const want = frameLength === 0 ? LENGTH_WORD_SIZE - this.#partialLength : frameLength - this.#partialLength;
-      if (want === 0) break;
-      const n = native.recv(this.fd, peekBuffer, 0, Math.min(want, PEEK_LIMIT), false);
-      if (n === null) return;
-      if (n === 0) return this.close('eof');
-      chunks.push(Buffer.from(peekBuffer.subarray(0, n)));
-      this.#partialLength += n;
-      if (frameLength === 0 && this.#partialLength === LENGTH_WORD_SIZE && !this.#validLength(Buffer.concat(chunks).readUInt32BE(0))) return;
+    const length = n >= LENGTH_WORD_SIZE ? peekBuffer.readUInt32BE(0) : 0;
+    if (n >= LENGTH_WORD_SIZE) {
+      const problem = frameLengthProblem(length);
+      if (problem !== null) {
+        // libvirt closes the connection on a length it cannot accept; so do we.
+        this.log.warn({ client: this.id, length }, `dropping client: ${problem}`);
+        return this.close('protocol');
+      }
+      if (length <= n) {
+        this.#clearPartial();
+        // Still the request we handed on: the supervisor has not consumed it yet. Wait for its word.
+        if (this.#unconfirmed && length === this.#unconfirmed.length && peekBuffer.subarray(0, length).equals(this.#unconfirmed)) {
+          this.#poller.stop();
+          return;
+        }
+        return this.#handle(Buffer.from(peekBuffer.subarray(0, length)), length);
+      }
     }
-    const frame = Buffer.concat(chunks, this.#partialLength);
-    this.#partial = null;
-    this.#partialLength = 0;
-    this.#handle(frame, 0);
+    if (peerDone) return this.close('eof');
+    this.#waitForRest(n, length);
   }
 
-  // libvirt closes the connection on a length it cannot accept; so do we.
-  #validLength(length: number): boolean {
-    const problem = frameLengthProblem(length);
-    if (problem === null) return true;
-    this.log.warn({ client: this.id, length }, `dropping client: ${problem}`);
-    this.close('protocol');
-    return false;
+  // Level-triggered polling would spin on a partial frame, so stop polling and look again shortly.
+  #waitForRest(have: number, length: number): void {
+    const now = Date.now();
+    if (have !== this.#partialSeen) {
+      this.#partialSeen = have;
+      this.#partialSince = now;
+      this.#partialRetries = 0;
+    }
+    const stalledMs = now - this.#partialSince;
+    if (length > PEEK_LIMIT || (length > BIG_FRAME && stalledMs >= 50)) return this.#readWhole(length);
+    if (stalledMs >= PARTIAL_GIVE_UP_MS) {
+      this.log.warn({ client: this.id, have, length }, 'dropping client: incomplete frame for too long');
+      return this.close('protocol');
+    }
+    // Readable stays true while the partial frame sits there; only a hang-up is worth waking for.
+    this.#poller.start(native.Poller.DISCONNECT);
+    const delay = PARTIAL_RETRY_MS[Math.min(this.#partialRetries++, PARTIAL_RETRY_MS.length - 1)]!;
+    this.#partialTimer = setTimeout(() => {
+      this.#partialTimer = null;
+      if (this.#closed || this.#paused || this.#busy) return;
+      this.#poller.start(native.Poller.READABLE);
+      this.#peek(false);
+    }, delay);
   }
 
-  /** Handles a frame; `unconsumed` bytes of it are still in the socket and are consumed before replying. */
-  #handle(frame: Buffer, unconsumed: number): void {
+  #clearPartial(): void {
+    if (this.#partialTimer) clearTimeout(this.#partialTimer);
+    this.#partialTimer = null;
+    this.#partialSeen = 0;
+  }
+
+  // The old way, for frames no lock call can need: consume them as they come (such a request is not
+  // crash-safe, but it is never a legitimate one). Memory follows the bytes that actually arrive.
+  #readWhole(length: number): void {
+    this.#clearPartial();
+    this.#busy = true;
+    this.#poller.stop();
+    const chunks: Buffer[] = [];
+    let have = 0;
+    const pump = (): void => {
+      if (this.#closed) return;
+      try {
+        while (have < length) {
+          const n = native.recv(this.fd, peekBuffer, 0, Math.min(length - have, PEEK_LIMIT), false);
+          if (n === null) {
+            this.#poller.start(native.Poller.READABLE);
+            return;
+          }
+          if (n === 0) return this.close('eof');
+          chunks.push(Buffer.from(peekBuffer.subarray(0, n)));
+          have += n;
+        }
+      } catch {
+        return this.close('error');
+      }
+      this.#pump = null;
+      this.#poller.stop();
+      this.#handle(Buffer.concat(chunks, length), 0);
+    };
+    // Until the frame is complete, readiness events feed the pump instead of #peek.
+    this.#pump = pump;
+    pump();
+  }
+
+  #handle(frame: Buffer, consume: number): void {
     this.#busy = true;
     this.requests++;
     let header: MessageHeader;
@@ -143,85 +209,39 @@ export class Connection {
       this.log.warn({ client: this.id }, 'dropping client: undecodable message header');
       return this.close('protocol');
     }
-    let result: Buffer | null | Promise<Buffer | null>;
+    this.#poller.stop();
+    let done: void | Promise<void>;
     try {
-      result = this.onFrame(this, header, frame);
+      done = this.onFrame(this, header, frame, consume);
     } catch (err) {
       this.log.error({ client: this.id, err }, 'frame handler failed; dropping client');
       return this.close('error');
     }
-    if (result instanceof Promise) {
-      // Nothing more is read from this client until its reply is out (one request in flight).
-      this.#poll(0);
-      result.then(
-        (reply) => this.#finish(reply, unconsumed),
+    if (done instanceof Promise) {
+      // Read on at once: the supervisor consumes this request before it answers, and the next peek tells
+      // a new request from this one (the reply's confirmation is off the client's critical path).
+      this.#unconfirmed = consume > 0 ? frame : null;
+      this.#pending++;
+      done.then(
+        () => {
+          this.#pending--;
+          if (this.#unconfirmed === frame) this.#unconfirmed = null;
+          this.#idle();
+        },
         (err: unknown) => {
           this.log.error({ client: this.id, err }, 'frame handler failed; dropping client');
           this.close('error');
         },
       );
+      if (this.#unconfirmed) this.#idle();
+      else this.#poller.stop();
     } else {
-      this.#finish(result, unconsumed);
+      this.#idle();
     }
-  }
-
-  #finish(reply: Buffer | null, unconsumed: number): void {
-    if (this.#closed) return;
-    try {
-      if (unconsumed > 0) consume(this.fd, unconsumed);
-    } catch {
-      return this.close('error');
-    }
-    if (reply) this.#write(reply, () => this.#idle());
-    else this.#idle();
   }
 
   #idle(): void {
     this.#busy = false;
-    // Re-arm only if a write or an async handler stopped reading: epoll_ctl on every request costs.
-    if (!this.#closed && this.#pollingFor !== native.Poller.READABLE) this.#poll(native.Poller.READABLE);
-  }
-
-  #poll(events: number): void {
-    this.#pollingFor = events;
-    if (events === 0) this.#poller.stop();
-    else this.#poller.start(events);
-  }
-
-  #write(bytes: Buffer, then: () => void): void {
-    this.#pendingWrite = bytes;
-    this.#afterWrite = then;
-    this.#flush();
-  }
-
-  #flush(): void {
-    const bytes = this.#pendingWrite!;
-    let sent: number | null;
-    try {
-      sent = native.send(this.fd, bytes, 0, bytes.length);
-    } catch (err) {
-      this.log.debug({ client: this.id, code: (err as { code?: string }).code }, 'client socket write failed');
-      return this.close('error');
-    }
-    if (sent === bytes.length) {
-      const then = this.#afterWrite!;
-      this.#pendingWrite = null;
-      this.#afterWrite = null;
-      then();
-      return;
-    }
-    // The peer is not reading: wait for room, and read nothing more meanwhile.
-    if (sent !== null) this.#pendingWrite = bytes.subarray(sent);
-    this.#poll(native.Poller.WRITABLE);
-  }
-}
-
-// The peeked bytes are known to be queued, so a plain read consumes exactly them.
-function consume(fd: number, length: number): void {
-  let left = length;
-  while (left > 0) {
-    const n = native.recv(fd, peekBuffer, 0, Math.min(left, PEEK_LIMIT), false);
-    if (n === null || n === 0) throw new Error('peeked bytes vanished from the socket');
-    left -= n;
+    if (!this.#closed && !this.#paused) this.#poller.start(native.Poller.READABLE);
   }
 }

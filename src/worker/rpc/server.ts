@@ -1,6 +1,7 @@
 // A listening service: accepts connections on a listening unix socket fd, checks the peer's uid with
 // SO_PEERCRED (root serves only root; anyone else only itself), enforces max_clients by pausing accept,
-// and owns the set of live connections.
+// and owns the set of live connections. A new connection is served only once the open hook (custody)
+// has resolved.
 import type { Logger } from 'pino';
 import * as native from '../../shared/native';
 import { CloseReason, Connection, FrameHandler, PeerCredentials } from './connection';
@@ -8,14 +9,14 @@ import { CloseReason, Connection, FrameHandler, PeerCredentials } from './connec
 export interface ServerHooks {
   /** Handles one frame of a connection (see Connection). */
   onFrame: FrameHandler;
-  /** A connection was accepted and passed the uid check. */
-  onOpen(connection: Connection): void;
+  /** A connection passed the uid check; it is served once this resolves. */
+  onOpen(connection: Connection): void | Promise<void>;
   /** A connection is gone. */
   onClose(connection: Connection, reason: CloseReason): void;
 }
 
 export interface ServerOptions {
-  name: string;
+  name: 'virtlockd' | 'admin';
   listenFd: number;
   maxClients: number;
   /** The uid a peer must have; virtlockd's rule is the daemon's own euid (root: only root). */
@@ -29,6 +30,7 @@ export class RpcServer {
   readonly #connections = new Map<number, Connection>();
   readonly #listener: native.Poller;
   #accepting = false;
+  #paused = true;
   #retryTimer: NodeJS.Timeout | null = null;
   #stopped = false;
   nextClientId = 1;
@@ -45,34 +47,50 @@ export class RpcServer {
     return this.#connections;
   }
 
-  start(): void {
-    this.#resume();
+  /** True when no connection is in the middle of a request. */
+  get idle(): boolean {
+    for (const connection of this.#connections.values()) if (connection.busy) return false;
+    return true;
   }
 
-  /** Stops accepting and closes every connection fd of ours (the sockets live on in other holders). */
+  /** Starts or resumes accepting and reading. */
+  start(): void {
+    this.#paused = false;
+    for (const connection of this.#connections.values()) connection.start();
+    this.#resumeAccept();
+  }
+
+  /** Stops accepting and reading new requests (a handoff is coming); requests in progress complete. */
+  pause(): void {
+    this.#paused = true;
+    this.#pauseAccept();
+    for (const connection of this.#connections.values()) connection.pause();
+  }
+
+  /** Stops for good and closes our fds (the sockets live on in the supervisor). */
   stop(reason: CloseReason): void {
     this.#stopped = true;
-    this.#pause();
+    this.pause();
     this.#listener.close();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     for (const connection of [...this.#connections.values()]) connection.close(reason);
   }
 
-  /** Adds a connection whose socket fd came from elsewhere (handoff, restart). */
-  adopt(id: number, fd: number, peer: PeerCredentials): Connection {
-    const connection = new Connection(id, fd, peer, this.hooks.onFrame, (c, r) => this.#closed(c, r), this.log);
+  /** Adds a connection whose socket fd came from custody; it is read once the server starts. */
+  adopt(id: number, fd: number, peer: PeerCredentials, connectedAt: number): Connection {
+    const connection = new Connection(id, fd, peer, connectedAt, this.hooks.onFrame, (c, r) => this.#closed(c, r), this.log);
     this.#connections.set(id, connection);
     this.nextClientId = Math.max(this.nextClientId, id + 1);
     return connection;
   }
 
-  #resume(): void {
-    if (this.#accepting || this.#stopped) return;
+  #resumeAccept(): void {
+    if (this.#accepting || this.#stopped || this.#paused || this.#connections.size >= this.options.maxClients) return;
     this.#accepting = true;
     this.#listener.start(native.Poller.READABLE);
   }
 
-  #pause(): void {
+  #pauseAccept(): void {
     if (!this.#accepting) return;
     this.#accepting = false;
     this.#listener.stop();
@@ -87,10 +105,10 @@ export class RpcServer {
         const code = (err as { code?: string }).code;
         if (code === 'ECONNABORTED' || code === 'EINTR') continue;
         this.log.error({ server: this.options.name, code }, 'accept failed; pausing the listener');
-        this.#pause();
+        this.#pauseAccept();
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = null;
-          this.#resume();
+          this.#resumeAccept();
         }, ACCEPT_RETRY_MS);
         return;
       }
@@ -98,7 +116,7 @@ export class RpcServer {
       this.#admit(fd);
     }
     // At max_clients new peers wait in the backlog, as with virtlockd, until someone leaves.
-    if (this.#connections.size >= this.options.maxClients) this.#pause();
+    if (this.#connections.size >= this.options.maxClients) this.#pauseAccept();
   }
 
   #admit(fd: number): void {
@@ -115,13 +133,22 @@ export class RpcServer {
       native.close(fd);
       return;
     }
-    const connection = this.adopt(this.nextClientId++, fd, peer);
-    this.hooks.onOpen(connection);
+    const connection = this.adopt(this.nextClientId++, fd, peer, Date.now());
+    const opened = this.hooks.onOpen(connection);
+    const serve = (): void => {
+      if (!this.#paused) connection.start();
+    };
+    if (opened instanceof Promise) {
+      opened.then(serve, (err: unknown) => {
+        this.log.error({ err, client: connection.id }, 'could not take custody of a new client; closing it');
+        connection.close('error');
+      });
+    } else serve();
   }
 
   #closed(connection: Connection, reason: CloseReason): void {
     this.#connections.delete(connection.id);
     this.hooks.onClose(connection, reason);
-    if (!this.#stopped && this.#connections.size < this.options.maxClients) this.#resume();
+    this.#resumeAccept();
   }
 }
