@@ -24,9 +24,9 @@ import {
 } from '../shared/rpc/message';
 import { VirError } from '../shared/rpc/vir-error';
 import type { XdrString } from '../shared/rpc/xdr';
-import { uuidToBytes } from './uuid';
+import { uuidToBytes } from '../shared/rpc/uuid';
 
-export { bytesToUuid, uuidToBytes } from './uuid';
+export { bytesToUuid, uuidToBytes } from '../shared/rpc/uuid';
 
 /** A reply (or any frame) as received: decoded header plus raw payload. */
 export interface RawReply {

@@ -54,6 +54,24 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   }
   log.info({ version: HOLDFAST_VERSION, pid: process.pid, socket: listeners.find((l) => l.name === 'lock')?.boundPath ?? 'activated' }, 'holdfastd serving');
   signalReadyToParent();
+  if (options.idleTimeoutSec > 0) exitWhenIdle(supervisor, options.idleTimeoutSec, log);
+}
+
+// -t: like virtlockd's --timeout, exit once nobody has been connected and nothing locked for that long.
+function exitWhenIdle(supervisor: Supervisor, seconds: number, log: Logger): void {
+  let idleSince = Date.now();
+  const timer = setInterval(() => {
+    // Custody is the truth: every served client and every held lock has a record there.
+    if (supervisor.custody.count('client') > 0 || supervisor.custody.count('resource') > 0) {
+      idleSince = Date.now();
+      return;
+    }
+    if (Date.now() - idleSince < seconds * 1000) return;
+    clearInterval(timer);
+    log.info({ idleSeconds: seconds }, 'idle timeout: stopping');
+    process.kill(process.pid, 'SIGTERM');
+  }, 250);
+  timer.unref();
 }
 
 function workerSettings(config: HoldfastConfig): WorkerSettings {

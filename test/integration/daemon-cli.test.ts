@@ -103,3 +103,43 @@ test('a killed worker is replaced and the daemon keeps serving', async () => {
     await daemon.stop();
   }
 });
+
+test('holdfast swap-worker swaps the serving worker of the daemon found by its pid file', async () => {
+  const run = mkdtempSync(join(dir, 'swap-cli-'));
+  const daemon = await startHoldfast({ dir: run, extraArgs: ['-v'] });
+  try {
+    const before = await workerPid(daemon.pid);
+    const cli = spawnSync(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'holdfast.js'), '--run-dir', run, 'swap-worker'], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stdout, new RegExp(`pid ${daemon.pid}`));
+    let after = before;
+    for (let i = 0; i < 400 && after === before; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      after = await workerPid(daemon.pid).catch(() => before);
+    }
+    assert.notEqual(after, before);
+    const client = await LockClient.connect(daemon.socket);
+    await client.createLockspace('');
+    await client.close();
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('holdfast swap-worker without a daemon says so in one line and fails', () => {
+  const cli = spawnSync(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'holdfast.js'), '--run-dir', join(dir, 'nothing-here'), 'swap-worker'], { encoding: 'utf8' });
+  assert.equal(cli.status, 1);
+  assert.equal(cli.stderr.trim().split('\n').length, 1);
+  assert.match(cli.stderr, /is holdfastd running\?/);
+});
+
+test('-t exits after the idle timeout, but not while a client is connected', async () => {
+  const run = mkdtempSync(join(dir, 'idle-'));
+  const daemon = await startHoldfast({ dir: run, extraArgs: ['-t', '1'] });
+  const client = await LockClient.connect(daemon.socket);
+  await client.createLockspace('');
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.equal(daemon.process.exitCode, null, 'exited while a client was connected');
+  await client.close();
+  assert.deepEqual(await daemon.exited, { code: 0, signal: null });
+});

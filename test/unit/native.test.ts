@@ -474,7 +474,7 @@ test('Poller ref/unref and its refusals', () => {
   assert.equal(poller.ref().hasRef(), true);
   assertSyscallError(() => new Poller(b, () => undefined), 'EEXIST', 'uv_poll_init');
   assert.throws(() => poller.start(0), RangeError);
-  assert.throws(() => poller.start(4), RangeError);
+  assert.throws(() => poller.start(8), RangeError);
   poller.close();
   const file = tempFile();
   const regular = fs.openSync(file, 'r');
@@ -635,4 +635,23 @@ test('bad arguments throw TypeError or RangeError before any syscall', () => {
   assert.equal(recv(a, buf, 0, 8, false), null, 'the fds were untouched');
   close(a);
   close(b);
+});
+
+test('Poller DISCONNECT fires when the peer stops sending, even with data still queued', async () => {
+  const [a, b] = socketpairSeqpacket();
+  try {
+    sendWithFds(b, Buffer.from('partial'), []);
+    const fired = new Promise<number>((resolve) => {
+      const poller = new Poller(a, (events) => {
+        poller.close();
+        resolve(events);
+      });
+      poller.start(Poller.DISCONNECT);
+    });
+    close(b);
+    const events = await fired;
+    assert.ok((events & Poller.DISCONNECT) !== 0, `events ${events}`);
+  } finally {
+    close(a);
+  }
 });

@@ -10,7 +10,7 @@ import {
   ResourceArgs,
   RestrictArgs,
 } from '../../shared/rpc/lock-protocol';
-import { bytesToUuid } from '../../client/uuid';
+import { bytesToUuid } from '../../shared/rpc/uuid';
 import { LockClientState } from './lock-client-state';
 import { LockspaceRegistry } from './registry';
 import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource } from './resource';
