@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { ConfigError } from '../shared/config/config-error';
 import { loadConfig, type ConfigOverrides } from '../shared/config/load-config';
 import type { HoldfastConfig } from '../shared/config/schema';
+import { checkStateDocument, formatCheckReport } from '../shared/state/check-state';
 import { HOLDFAST_VERSION } from '../shared/version';
 import { runDaemon } from '../supervisor/run-daemon';
 
@@ -24,11 +25,24 @@ interface DaemonFlags {
   stateFile?: string;
   runDir?: string;
   pretty?: boolean;
+  checkState?: string;
+  checkPid?: number;
 }
 
-function seconds(value: string): number {
+// --check-state: validate a restart-exec document (and, with --check-pid, the fds it names in that process)
+// without touching it; exit 0 if a new image could adopt it. The supervisor runs this on the binary now on
+// disk before every upgrade.
+function checkState(file: string, pid: number | undefined): never {
+  const report = checkStateDocument(file, {
+    ...(pid !== undefined ? { expectedMagic: String(pid), verifyFds: { pid, requireInheritable: false } } : {}),
+  });
+  process.stdout.write(`${formatCheckReport(report)}\n`);
+  process.exit(report.ok ? 0 : 1);
+}
+
+function wholeNumber(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of seconds');
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
   return n;
 }
 
@@ -63,16 +77,19 @@ const program = new Command('holdfastd')
   .option('-d, --daemon', 'run in the background once serving')
   .option('-f, --config <file>', 'configuration file (virtlockd.conf syntax)')
   .option('-p, --pid-file <file>', 'pid file (default as virtlockd\'s)')
-  .option('-t, --timeout <seconds>', 'exit after this many idle seconds with no clients and no locks', seconds)
+  .option('-t, --timeout <seconds>', 'exit after this many idle seconds with no clients and no locks', wholeNumber)
   .option('-v, --verbose', 'log at info level or more')
   .option('--socket <path>', 'lock protocol socket path')
   .option('--admin-socket <path>', 'admin socket path')
   .option('--state-file <path>', 'restart-exec state document path')
   .option('--run-dir <dir>', 'put every socket and file under this directory (no root needed)')
   .option('--pretty', 'human-readable logs instead of JSON')
+  .option('--check-state <file>', 'check a restart-exec state document and exit (0: adoptable)')
+  .option('--check-pid <pid>', 'with --check-state: the document is for this pid; verify its fds there', wholeNumber)
   .helpOption('-h, --help', 'show this help')
   .showHelpAfterError()
   .action(async (flags: DaemonFlags) => {
+    if (flags.checkState !== undefined) checkState(flags.checkState, flags.checkPid);
     let config: HoldfastConfig;
     try {
       config = resolveConfig(flags);

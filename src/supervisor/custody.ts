@@ -82,6 +82,11 @@ export class Custody {
     this.#writerFor(entry.reply.client, client.fd).write(entry.reply.consume, Buffer.from(entry.reply.data, 'base64'), done);
   }
 
+  /** Takes entries rebuilt from a state document (their fds are ours now). */
+  adopt(entries: Iterable<[string, CustodyEntry]>): void {
+    for (const [key, entry] of entries) this.#entries.set(key, entry);
+  }
+
   /** Closes every fd we hold (clean stop only: the locks and connections end with them). */
   closeAll(): void {
     for (const key of [...this.#entries.keys()]) this.#drop(key);

@@ -27,6 +27,12 @@ export class PidFile {
     return new PidFile(file, fd);
   }
 
+  /** Takes over the pid file whose locked fd this process inherited across an exec. */
+  static adopt(file: string, fd: number): PidFile {
+    fsExt.flockSync(fd, 'exnb'); // ours already: succeeds, and proves the fd is the locked one
+    return new PidFile(file, fd);
+  }
+
   /** Unlinks and releases the pid file on a clean stop. */
   release(): void {
     try {

@@ -6,9 +6,13 @@ import type { Logger } from 'pino';
 import type { HoldfastConfig } from '../shared/config/schema';
 import type { WorkerSettings } from '../shared/control/messages';
 import { createLogger } from '../shared/log';
+import type { StateDocument } from '../shared/state/document';
+import { StateDocumentError, readStateFile } from '../shared/state/state-file';
 import { HOLDFAST_VERSION } from '../shared/version';
 import { Listener, bindListener, takeActivatedListeners } from './listeners';
 import { PidFile } from './pid-file';
+import { REEXEC_VARIABLE } from './reexec';
+import { Restored, restoreFromDocument } from './restore';
 import { Supervisor } from './supervisor';
 
 export interface RunOptions {
@@ -29,11 +33,26 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     outputs: config.log_outputs,
     filters: config.log_filters,
   });
-  let pidFile: PidFile | null = null;
-  let listeners: Listener[] = [];
+  // The supervisor's death drops every lock: a bug must cost a log line, never the process.
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection in the supervisor (kept running)'));
+  process.on('uncaughtException', (err) => log.fatal({ err }, 'uncaught exception in the supervisor (kept running)'));
+  const reexecuted = process.env[REEXEC_VARIABLE] === '1';
+  delete process.env[REEXEC_VARIABLE];
+  let restored: Restored | null = null;
   try {
-    pidFile = PidFile.acquire(config.pid_file);
-    listeners = takeActivatedListeners(process.env, log);
+    const document = readPreviousState(config.state_file, log);
+    if (document) restored = restoreFromDocument(document, { pidFile: config.pid_file, socket: config.socket_path, adminSocket: config.admin_socket_path }, log);
+  } catch (err) {
+    if (reexecuted) return holdWhatWasInherited(err, log);
+    log.error({ err }, 'cannot restore from the state document; starting afresh');
+  }
+  if (reexecuted && !restored) return holdWhatWasInherited(new Error('no state document after an exec'), log);
+
+  let pidFile: PidFile | null = restored?.pidFile ?? null;
+  let listeners: Listener[] = restored?.listeners ?? [];
+  try {
+    pidFile ??= PidFile.acquire(config.pid_file);
+    if (!restored) listeners = takeActivatedListeners(process.env, log);
     if (!listeners.some((l) => l.name === 'lock')) listeners.push(await bindListener('lock', config.socket_path, log));
   } catch (err) {
     log.fatal({ err }, `cannot start: ${(err as Error).message}`);
@@ -42,7 +61,22 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     return;
   }
 
-  const supervisor = new Supervisor({ settings: workerSettings(config), listeners, pidFile, workerReadyTimeoutMs: config.worker_ready_timeout_ms }, log);
+  const supervisor = new Supervisor(
+    {
+      settings: workerSettings(config),
+      listeners,
+      pidFile,
+      workerReadyTimeoutMs: config.worker_ready_timeout_ms,
+      stateFile: config.state_file,
+      upgrades: restored?.upgrades,
+      workerRestarts: restored?.workerRestarts,
+    },
+    log,
+  );
+  if (restored) {
+    supervisor.custody.adopt(restored.custody);
+    log.info({ records: restored.custody.length, upgrades: restored.upgrades }, reexecuted ? 'upgraded: restored every lock and client from the state document' : 'adopted the state document of a previous daemon');
+  }
   installStopSignals(supervisor, log);
   try {
     await supervisor.start();
@@ -72,6 +106,28 @@ function exitWhenIdle(supervisor: Supervisor, seconds: number, log: Logger): voi
     process.kill(process.pid, 'SIGTERM');
   }, 250);
   timer.unref();
+}
+
+// Every start reads the state document if there is one, as virtlockd does: ours after an exec, or a
+// virtlockd's when holdfastd is exec'ed in its place. One meant for another pid is set aside.
+function readPreviousState(file: string, log: Logger): StateDocument | null {
+  try {
+    return readStateFile(file, { expectedMagic: String(process.pid), remove: true });
+  } catch (err) {
+    if (err instanceof StateDocumentError && err.reason === 'missing') return null;
+    if (err instanceof StateDocumentError && err.reason === 'foreign-magic') {
+      log.warn({ file, renamedTo: err.renamedTo }, `${err.message}; starting afresh`);
+      return null;
+    }
+    throw err;
+  }
+}
+
+// After a failed restore this process may hold inherited lock fds it cannot account for. Exiting would
+// drop those locks: stay alive holding them, and say so, for an operator to decide.
+function holdWhatWasInherited(err: unknown, log: Logger): void {
+  log.fatal({ err }, 'restore after an exec failed: holding every inherited fd and serving nothing; do not kill this process without fencing the host');
+  setInterval(() => undefined, 1 << 30);
 }
 
 function workerSettings(config: HoldfastConfig): WorkerSettings {
@@ -105,12 +161,20 @@ function installStopSignals(supervisor: Supervisor, log: Logger): void {
     );
   };
   for (const signal of ['SIGINT', 'SIGQUIT', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
+  // SIGUSR1: upgrade the whole daemon in place (the listener installed at start-up hands over to this one).
+  process.on('SIGUSR1', () => {
+    if (stopping) return;
+    void supervisor.upgrade();
+  });
   // SIGUSR2: swap the worker for a fresh one live (what `holdfast swap-worker` sends).
   process.on('SIGUSR2', () => {
     if (stopping) return;
-    void supervisor.swap().then((result) => {
-      if (!result.ok) log.error({ reason: result.reason }, 'worker swap requested by SIGUSR2 failed');
-    });
+    supervisor.swap().then(
+      (result) => {
+        if (!result.ok) log.error({ reason: result.reason }, 'worker swap requested by SIGUSR2 failed');
+      },
+      (err: unknown) => log.error({ err }, 'worker swap failed'),
+    );
   });
 }
 

@@ -8,6 +8,9 @@ import * as native from '../shared/native';
 import { Custody } from './custody';
 import { Listener } from './listeners';
 import { PidFile } from './pid-file';
+import type { StateDocument } from '../shared/state/document';
+import { checkWithBinaryOnDisk, reexec } from './reexec';
+import { documentFromCustody } from './state-snapshot';
 import { WorkerProcess } from './worker-process';
 
 export interface SupervisorOptions {
@@ -15,6 +18,10 @@ export interface SupervisorOptions {
   listeners: Listener[];
   pidFile: PidFile | null;
   workerReadyTimeoutMs: number;
+  stateFile: string;
+  /** Counters carried over from the image before the last exec. */
+  upgrades?: number;
+  workerRestarts?: number;
 }
 
 export interface SwapResult {
@@ -41,13 +48,89 @@ export class Supervisor {
   #quickDeaths = 0;
   #respawnTimer: NodeJS.Timeout | null = null;
   /** Counters for status and metrics. */
-  readonly stats = { swaps: 0, workerRestarts: 0 };
+  readonly stats = { swaps: 0, workerRestarts: 0, upgrades: 0 };
+  #upgrading: Promise<string> | null = null;
+  #upgradeQueued = false;
 
   constructor(
     private readonly options: SupervisorOptions,
     private readonly log: Logger,
   ) {
     this.custody = new Custody(log.child({ component: 'custody' }));
+    this.stats.upgrades = options.upgrades ?? 0;
+    this.stats.workerRestarts = options.workerRestarts ?? 0;
+  }
+
+  /**
+   * SIGUSR1: re-exec this process from the code on disk with every lock and connection. Resolves only if
+   * the upgrade was refused (with why); the daemon then serves on, unchanged. A signal arriving while one
+   * is in progress queues at most one more.
+   */
+  upgrade(): Promise<string> {
+    if (this.#upgrading) {
+      this.#upgradeQueued = true;
+      return this.#upgrading;
+    }
+    this.#upgrading = this.#upgrade().finally(() => {
+      this.#upgrading = null;
+      if (this.#upgradeQueued && !this.#stopping) {
+        this.#upgradeQueued = false;
+        void this.upgrade();
+      }
+    });
+    return this.#upgrading;
+  }
+
+  async #upgrade(): Promise<string> {
+    if (this.#swapping) await this.#swapping;
+    // The new code must accept our document before anything stops: check a copy while the worker serves.
+    const refusal = await checkWithBinaryOnDisk(this.options.stateFile, this.#document());
+    if (refusal) {
+      this.log.error({ reason: refusal }, 'upgrade refused; serving on with the running code');
+      return refusal;
+    }
+    const current = this.#worker;
+    if (current) {
+      try {
+        await current.drain(DRAIN_TIMEOUT_MS);
+      } catch (err) {
+        if (current.alive) {
+          current.resume();
+          this.log.error({ err }, 'upgrade refused: the worker did not drain');
+          return `the worker did not drain: ${(err as Error).message}`;
+        }
+      }
+    }
+    const document = this.#document();
+    const keepFds = [
+      ...this.options.listeners.map((l) => l.fd),
+      ...[...this.custody.entries()].map(([, e]) => e.fd).filter((fd): fd is number => fd !== null),
+      ...(this.options.pidFile ? [this.options.pidFile.fd] : []),
+    ];
+    this.log.info({ records: this.custody.size, fds: keepFds.length }, 'upgrading: re-executing from the code on disk');
+    const reason = reexec({ stateFile: this.options.stateFile, document, keepFds });
+    // Still here: nothing changed. Serve on with the old code.
+    this.log.error({ reason }, 'upgrade refused; serving on with the running code');
+    current?.resume();
+    return reason;
+  }
+
+  #document(): StateDocument {
+    const children = [this.#worker, this.#standby].filter((w): w is WorkerProcess => w !== null && w.alive);
+    return documentFromCustody(
+      {
+        custody: this.custody.entries(),
+        listeners: this.options.listeners,
+        maxClients: this.options.settings.maxClients,
+        adminMaxClients: this.options.settings.adminMaxClients,
+        pidFileFd: this.options.pidFile?.fd ?? null,
+        childPids: children.map((w) => w.pid!).filter((pid) => pid !== undefined),
+        generation: this.#generation,
+        upgrades: this.stats.upgrades + 1,
+        workerRestarts: this.stats.workerRestarts,
+      },
+      process.pid,
+    );
   }
 
   get workerPid(): number | undefined {
@@ -152,7 +235,14 @@ export class Supervisor {
   // A standby worker is spawned ahead of need, so a swap or a crash does not wait for node to boot.
   #spawnStandby(): void {
     if (this.#standby || this.#stopping) return;
-    const standby = WorkerProcess.spawn(this.custody, this.log);
+    let standby: WorkerProcess;
+    try {
+      standby = WorkerProcess.spawn(this.custody, this.log);
+    } catch (err) {
+      // Out of fds or processes: the next swap or respawn spawns one on demand; never fail the caller.
+      this.log.error({ err }, 'cannot spawn a standby worker now');
+      return;
+    }
     this.#standby = standby;
     void standby.exited.then((exit) => {
       if (this.#standby !== standby) return;

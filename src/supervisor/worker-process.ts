@@ -76,13 +76,15 @@ export class WorkerProcess {
   async start(generation: number, settings: WorkerSettings, listeners: Listener[], timeoutMs: number): Promise<void> {
     this.generation = generation;
     const ready = this.#expect('ready', timeoutMs);
+    // Handled below; never an unhandled rejection if sending throws first (the supervisor must not die).
+    ready.catch(() => undefined);
     const records: Array<{ entry: RecordWithFd; fd: number | null; size: number }> = [];
     let nextClientId = 1;
     for (const [, entry] of this.custody.entries()) {
       if (entry.record.kind === 'client') nextClientId = Math.max(nextClientId, (entry.record as ClientRecord).id + 1);
       records.push({ entry: { record: entry.record, fdIndex: null }, fd: entry.fd, size: JSON.stringify(entry.record).length + 32 });
     }
-    this.#sendSnapshot(records);
+    await this.#sendSnapshot(records);
     this.#channel.send(
       { type: 'init', generation, settings, listeners: listeners.map((l, i) => ({ name: l.name, fdIndex: i })), expectedRecords: records.length, nextClientId },
       listeners.map((l) => l.fd),
@@ -123,23 +125,26 @@ export class WorkerProcess {
     this.#channel.close();
   }
 
-  #sendSnapshot(records: Array<{ entry: RecordWithFd; fd: number | null; size: number }>): void {
+  // One chunk in the kernel at a time: a queued chunk holds dups of its fds, and a snapshot of every lock
+  // queued at once would double the supervisor's fd use.
+  async #sendSnapshot(records: Array<{ entry: RecordWithFd; fd: number | null; size: number }>): Promise<void> {
     let chunk: RecordWithFd[] = [];
     let fds: number[] = [];
     let bytes = 0;
-    const flush = (): void => {
+    const flush = async (): Promise<void> => {
       if (chunk.length === 0) return;
       this.#channel.send({ type: 'adopt', records: chunk }, fds);
       chunk = [];
       fds = [];
       bytes = 0;
+      await this.#channel.flushed();
     };
     for (const { entry, fd, size } of records) {
-      if (bytes + size > SNAPSHOT_CHUNK_BYTES || (fd !== null && fds.length >= CONTROL_FDS_MAX)) flush();
+      if (bytes + size > SNAPSHOT_CHUNK_BYTES || (fd !== null && fds.length >= CONTROL_FDS_MAX)) await flush();
       chunk.push({ record: entry.record, fdIndex: fd === null ? null : fds.push(fd) - 1 });
       bytes += size;
     }
-    flush();
+    await flush();
   }
 
   #expect(what: 'booted' | 'ready' | 'drained', timeoutMs: number): Promise<void> {

@@ -20,6 +20,8 @@ process.title = 'holdfastd-worker standby';
 let worker: Worker | null = null;
 let log: Logger = createLogger({ name: 'holdfastd-worker', level: 'info', format: 'json' });
 const adopted: AdoptedRecord[] = [];
+// Drained, the worker expects to be replaced: the supervisor's exec closes the channel on purpose.
+let drained = false;
 
 const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlChannel(
   CONTROL_FD,
@@ -50,9 +52,11 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           link.acknowledge(message.seqs);
           return;
         case 'drain':
+          drained = true;
           void worker?.drain().then(() => channel.send({ type: 'drained' }));
           return;
         case 'resume':
+          drained = false;
           worker?.resume();
           return;
         case 'shutdown':
@@ -64,6 +68,10 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
     close() {
       // Only the supervisor writes replies: without it nothing can be answered, so leave. Its custody
       // (or systemd's fd store) is what keeps the locks.
+      if (drained || worker === null) {
+        log.info('control channel closed while drained or on standby (the supervisor re-executed); worker exiting');
+        process.exit(0);
+      }
       log.fatal('control channel closed: supervisor gone; worker exiting');
       process.exit(1);
     },

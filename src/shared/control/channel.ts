@@ -21,6 +21,7 @@ export interface ControlChannelEvents<In> {
 export class ControlChannel<In, Out> {
   readonly #poller: native.Poller;
   readonly #queue: Array<{ data: Buffer; fds: number[] }> = [];
+  readonly #flushWaiters: Array<() => void> = [];
   #closed = false;
 
   /** Takes ownership of `fd` (a non-blocking SEQPACKET socket). */
@@ -49,6 +50,12 @@ export class ControlChannel<In, Out> {
     this.#flush();
   }
 
+  /** Resolves once every queued message has been handed to the kernel (or the channel closed). */
+  flushed(): Promise<void> {
+    if (this.#queue.length === 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
   /** Keeps the process alive only while something else does (the supervisor refs it, a worker may not). */
   unref(): void {
     this.#poller.unref();
@@ -60,6 +67,7 @@ export class ControlChannel<In, Out> {
     this.#poller.close();
     for (const item of this.#queue.splice(0)) item.fds.forEach((fd) => native.close(fd));
     native.close(this.fd);
+    for (const wake of this.#flushWaiters.splice(0)) wake();
     this.events.close();
   }
 
@@ -81,6 +89,7 @@ export class ControlChannel<In, Out> {
       this.#queue.shift();
       head.fds.forEach((fd) => native.close(fd));
     }
+    for (const wake of this.#flushWaiters.splice(0)) wake();
     if (!this.#closed) this.#poller.start(native.Poller.READABLE);
   }
 

@@ -209,6 +209,10 @@ export interface HoldfastState {
   upgrades: number;
   /** holdfast. Workers replaced after a crash so far. */
   workerRestarts: number;
+  /** holdfast. fd of the locked pid file, inherited across the exec (its flock must not be taken twice). */
+  pidFileFd?: number;
+  /** holdfast. Worker processes of the writing image: children the new image must reap (by pid). */
+  childPids?: number[];
 }
 
 /** The whole restart-exec state document. */

@@ -74,6 +74,8 @@ const notNull = { not: { type: 'null' } } as const;
 const uint = { type: 'integer', minimum: 0, maximum: UINT_MAX } as const;
 const safeUint = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 const pid = { type: 'integer', minimum: 0, maximum: PID_MAX } as const;
+// An owner pid is whatever REGISTER said: the protocol carries a u32 and virtlockd does not check it.
+const ownerPid = { type: 'integer', minimum: 0, maximum: 0xffffffff } as const;
 const timeMs = { type: 'integer', minimum: 0, maximum: MAX_TIME_MS } as const;
 const fd = { type: 'integer', minimum: 0, maximum: MAX_FD } as const;
 // 0 none, 1 SASL, 2 polkit (VIR_NET_SERVER_SERVICE_AUTH_*).
@@ -110,7 +112,7 @@ const lockPrivateDataSchema: JSONSchemaType<LockClientPrivateData> = {
   required: ['restricted', 'ownerPid', 'ownerId', 'ownerName', 'ownerUUID'],
   properties: {
     restricted: { type: 'boolean' },
-    ownerPid: pid,
+    ownerPid,
     ownerId: uint,
     ownerName: { type: 'string', maxLength: MAX_PROTOCOL_STRING },
     ownerUUID: { type: 'string', pattern: UUID_PATTERN },
@@ -200,7 +202,7 @@ const resourceSchema: JSONSchemaType<ResourceState> = {
     lockHeld: { type: 'boolean' },
     // SHARED (1) | AUTOCREATE (2): the only flags ACQUIRE accepts
     flags: { type: 'integer', minimum: 0, maximum: 3 },
-    owners: { type: 'array', maxItems: MAX_OWNERS_PER_RESOURCE, items: pid },
+    owners: { type: 'array', maxItems: MAX_OWNERS_PER_RESOURCE, items: ownerPid },
     holdfast: {
       type: 'object',
       nullable: true,
@@ -245,6 +247,8 @@ const holdfastSchema: JSONSchemaType<HoldfastState> = {
     savedAt: { type: 'string', pattern: ISO_TIME_PATTERN },
     upgrades: safeUint,
     workerRestarts: safeUint,
+    pidFileFd: { ...fd, nullable: true, ...notNull },
+    childPids: { type: 'array', maxItems: 64, items: { type: 'integer', minimum: 1, maximum: PID_MAX }, nullable: true, ...notNull },
   },
 };
 

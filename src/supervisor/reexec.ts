@@ -1,0 +1,71 @@
+// SIGUSR1: re-execute the supervisor in place (same pid, same argv) from the code now on disk, carrying
+// every lock and connection across the exec as inherited fds described by the restart-exec document.
+// Never worse than before: if the document does not check out with the new binary, or execve fails,
+// nothing has changed and the caller resumes serving.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as native from '../shared/native';
+import type { StateDocument } from '../shared/state/document';
+import { writeStateFile } from '../shared/state/state-file';
+
+/** Set in the environment of the new image: it came from an upgrade, not a fresh start. */
+export const REEXEC_VARIABLE = 'HOLDFASTD_REEXEC';
+
+const DAEMON_MAIN = path.join(__dirname, '..', 'cli', 'holdfastd.js');
+const CHECK_TIMEOUT_MS = 30_000;
+
+export interface ReexecPlan {
+  stateFile: string;
+  document: StateDocument;
+  /** Every fd the new image must inherit besides stdio. */
+  keepFds: number[];
+}
+
+/**
+ * Has the binary now on disk check a document of ours (written beside the real one, while the worker still
+ * serves, so the check costs clients nothing). Returns why it refused, or null.
+ */
+export async function checkWithBinaryOnDisk(stateFile: string, document: StateDocument): Promise<string | null> {
+  const trial = `${stateFile}.check`;
+  try {
+    writeStateFile(trial, document);
+  } catch (err) {
+    return `cannot write the state document: ${(err as Error).message}`;
+  }
+  // Structure only: the fds it names come and go while the worker serves; the new image re-checks each
+  // lock it adopts.
+  const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    execFile(process.execPath, [DAEMON_MAIN, '--check-state', trial], { timeout: CHECK_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: unknown }).code as number | null) ?? 1 : 0, output: `${stdout}${stderr}` });
+    });
+  });
+  fs.rmSync(trial, { force: true });
+  if (outcome.code === 0) return null;
+  return `the binary on disk refused the state document (exit ${outcome.code}): ${outcome.output.trim().split('\n').slice(-3).join(' | ')}`;
+}
+
+/** Writes the document and execs. Returns (with the reason) only on failure, having changed nothing. */
+export function reexec(plan: ReexecPlan): string {
+  try {
+    writeStateFile(plan.stateFile, plan.document);
+  } catch (err) {
+    return `cannot write the state document: ${(err as Error).message}`;
+  }
+  // Node marks fds close-on-exec, stdio included: clear the flag on exactly what must survive.
+  const keep = [0, 1, 2, ...plan.keepFds];
+  for (const fd of keep) native.setCloexec(fd, false);
+  const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+  const environment = { ...process.env, [REEXEC_VARIABLE]: '1' };
+  try {
+    // Node 22.15+ has process.execve; on Node 20 the addon makes the same call.
+    const builtin = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
+    if (typeof builtin === 'function') builtin(process.execPath, argv, environment);
+    native.execve(process.execPath, argv, Object.entries(environment).map(([k, v]) => `${k}=${v ?? ''}`));
+  } catch (err) {
+    for (const fd of plan.keepFds) native.setCloexec(fd, true);
+    fs.rmSync(plan.stateFile, { force: true });
+    return `execve failed: ${(err as Error).message}`;
+  }
+  return 'execve returned';
+}

@@ -1,0 +1,95 @@
+// SIGUSR1: the supervisor re-executes itself (same pid) through the restart-exec document, under load,
+// without losing a connection, a reply or a lock; a refused upgrade changes nothing; a SIGUSR1 storm
+// never opens Node's inspector.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { LockClient } from '../../src/client/lock-client';
+import { startHoldfast } from '../fixtures/holdfast-daemon';
+import { probeLock } from '../fixtures/lock-prober';
+import { underLoad } from './custody-harness';
+
+const UPGRADES = Number(process.env.HOLDFAST_UPGRADES ?? 20);
+
+/** True if anything listens on TCP port 9229 (Node's inspector), v4 or v6. */
+function inspectorListening(): boolean {
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    // local_address ends in :240D (9229), state 0A = LISTEN.
+    if (text.split('\n').some((line) => /:240D\s+\S+\s+0A\s/.test(line))) return true;
+  }
+  return false;
+}
+
+async function waitForLog(logs: () => string, pattern: RegExp, count: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((logs().match(new RegExp(pattern.source, 'g')) ?? []).length < count) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} × ${pattern}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test(`${UPGRADES} SIGUSR1 upgrades under a 16-client load: same pid, no lost reply, every lock held`, { timeout: 600_000 }, async (t) => {
+  await underLoad('upgrade', async ({ daemon }) => {
+    for (let i = 1; i <= UPGRADES; i++) {
+      process.kill(daemon.pid, 'SIGUSR1');
+      await waitForLog(daemon.logs, /upgraded: restored every lock and client/, i);
+      await waitForLog(daemon.logs, /"worker ready"/, i + 1);
+      assert.equal(daemon.process.exitCode, null, 'the supervisor exited');
+      assert.equal(inspectorListening(), false, 'something listens on 9229');
+    }
+    assert.doesNotMatch(daemon.logs(), /upgrade refused/);
+  }, (s) => t.diagnostic(s));
+});
+
+test('a refused upgrade (state file cannot be written) leaves the daemon serving with every lock', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-refused-'));
+  // A path under a regular file: the document can never be written there.
+  writeFileSync(join(dir, 'not-a-directory'), '');
+  const stateFile = join(dir, 'not-a-directory', 'state.json');
+  const daemon = await startHoldfast({ dir, extraArgs: ['-v', '--state-file', stateFile] });
+  try {
+    const disk = join(dir, 'disk.img');
+    writeFileSync(disk, '');
+    const client = await LockClient.connect(daemon.socket);
+    await client.register({ uuid: '00000000-0000-4000-8000-00000000ad01', name: 'vm', id: 1, pid: 0x7ff20000 });
+    await client.acquire('', disk, 0);
+    process.kill(daemon.pid, 'SIGUSR1');
+    await waitForLog(daemon.logs, /upgrade refused/, 1);
+    assert.match(daemon.logs(), /cannot write the state document/);
+    assert.equal((await probeLock(disk)).ofd.canWrite, false, 'the lock was dropped');
+    await client.release('', disk, 0);
+    assert.equal((await probeLock(disk)).ofd.canWrite, true);
+    await client.close();
+  } finally {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a burst of 50 SIGUSR1 never opens the inspector nor kills the daemon, and queues at most one more upgrade', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-storm-'));
+  const daemon = await startHoldfast({ dir, extraArgs: ['-v'] });
+  try {
+    for (let i = 0; i < 50; i++) process.kill(daemon.pid, 'SIGUSR1');
+    await waitForLog(daemon.logs, /upgraded: restored every lock and client/, 1);
+    await new Promise((r) => setTimeout(r, 3000));
+    const upgrades = (daemon.logs().match(/upgraded: restored every lock and client/g) ?? []).length;
+    assert.ok(upgrades <= 2, `${upgrades} upgrades from one burst`);
+    assert.equal(inspectorListening(), false, 'something listens on 9229');
+    assert.equal(daemon.process.exitCode, null);
+    const client = await LockClient.connect(daemon.socket);
+    await client.createLockspace('');
+    await client.close();
+  } finally {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
