@@ -7,6 +7,7 @@ import type { DaemonHandle } from '../test/fixtures/daemon-handle';
 import { startHoldfast } from '../test/fixtures/holdfast-daemon';
 import { VIRTLOCKD_BINARY, startVirtlockd } from '../test/fixtures/virtlockd-daemon';
 import { measureOwnerKillStall } from './owner-kill-stall';
+import { swapPauseTable } from './swap-pause';
 import { ThroughputResult, measureThroughput } from './throughput';
 
 const CLIENT_COUNTS = [1, 4, 16];
@@ -52,7 +53,9 @@ async function main(): Promise<void> {
   } else {
     process.stdout.write(`(virtlockd skipped: ${VIRTLOCKD_BINARY} not installed; apt-get install libvirt-daemon to compare)\n`);
   }
-  process.stdout.write(`${table(results)}\n`);
+  process.stdout.write(`${table(results)}\n\n`);
+  // holdfast only: virtlockd has no worker to swap.
+  process.stdout.write(`${await swapPauseTable()}\n`);
 }
 
 main().catch((err: unknown) => {

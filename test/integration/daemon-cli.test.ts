@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
 import { HOLDFASTD, startHoldfast } from '../fixtures/holdfast-daemon';
-import { workerPid } from '../fixtures/process-info';
+import { nextWorkerPid, workerPid } from '../fixtures/process-info';
 
 let dir: string;
 before(() => (dir = mkdtempSync(join(tmpdir(), 'holdfast-cli-'))));
@@ -112,11 +112,7 @@ test('holdfast swap-worker swaps the serving worker of the daemon found by its p
     const cli = spawnSync(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'holdfast.js'), '--run-dir', run, 'swap-worker'], { encoding: 'utf8' });
     assert.equal(cli.status, 0, cli.stderr);
     assert.match(cli.stdout, new RegExp(`pid ${daemon.pid}`));
-    let after = before;
-    for (let i = 0; i < 400 && after === before; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      after = await workerPid(daemon.pid).catch(() => before);
-    }
+    const after = await nextWorkerPid(daemon.pid, before);
     assert.notEqual(after, before);
     const client = await LockClient.connect(daemon.socket);
     await client.createLockspace('');

@@ -11,7 +11,7 @@ import { LockClient, LockError } from '../../src/client/lock-client';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { probeLock } from '../fixtures/lock-prober';
-import { childPids, commandLine, openFds, settleFdCount, workerPid } from '../fixtures/process-info';
+import { childPids, commandLine, openFds, settleFdCount, nextWorkerPid, workerPid } from '../fixtures/process-info';
 
 const SWAPS = 3;
 const IDLE_CLIENTS = 300;
@@ -139,12 +139,7 @@ test(`${SWAPS} worker swaps with 2,000 locks and ${IDLE_CLIENTS} more clients (c
       const probedSince = Date.now();
       const before = await workerPid(daemon.pid);
       process.kill(daemon.pid, 'SIGUSR2');
-      let after = before;
-      const deadline = Date.now() + 30_000;
-      while (after === before && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 10));
-        after = await workerPid(daemon.pid).catch(() => before);
-      }
+      const after = await nextWorkerPid(daemon.pid, before, 30_000);
       assert.notEqual(after, before, `swap ${swap} did not happen:\n${daemon.logs().slice(-4000)}`);
       // The new worker adopted every record: its own count of clients and locks. (Its log line and the
       // supervisor's travel through a pipe; wait for them rather than race the pid check.)

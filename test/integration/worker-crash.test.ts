@@ -2,7 +2,7 @@
 // every connection stays open and every lock stays held.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { workerPid } from '../fixtures/process-info';
+import { nextWorkerPid, workerPid } from '../fixtures/process-info';
 import { underLoad } from './custody-harness';
 
 const KILLS = Number(process.env.HOLDFAST_KILLS ?? 100);
@@ -14,12 +14,7 @@ test(`${KILLS} SIGKILLs of the worker under a 16-client load lose nothing`, { ti
       // A random moment of the victim's serving life.
       await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
       process.kill(victim, 'SIGKILL');
-      const deadline = Date.now() + 15_000;
-      let next = victim;
-      while (next === victim && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 5));
-        next = await workerPid(daemon.pid).catch(() => victim);
-      }
+      const next = await nextWorkerPid(daemon.pid, victim);
       assert.notEqual(next, victim, `no new worker after kill ${i + 1}`);
     }
     assert.doesNotMatch(daemon.logs(), /crash-looping/);

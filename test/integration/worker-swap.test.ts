@@ -1,7 +1,7 @@
 // A live worker swap under load, 100 times in a row: no connection lost, no error, no lock dropped.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { workerPid } from '../fixtures/process-info';
+import { nextWorkerPid, workerPid } from '../fixtures/process-info';
 import { underLoad } from './custody-harness';
 
 const SWAPS = Number(process.env.HOLDFAST_SWAPS ?? 100);
@@ -11,12 +11,7 @@ test(`${SWAPS} worker swaps (SIGUSR2) under a 16-client load lose nothing`, { ti
     for (let i = 0; i < SWAPS; i++) {
       const before = await workerPid(daemon.pid);
       process.kill(daemon.pid, 'SIGUSR2');
-      let after = before;
-      const deadline = Date.now() + 10_000;
-      while (after === before && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 5));
-        after = await workerPid(daemon.pid).catch(() => before);
-      }
+      const after = await nextWorkerPid(daemon.pid, before);
       assert.notEqual(after, before, `swap ${i + 1} did not happen`);
     }
     assert.equal((daemon.logs().match(/"worker swapped"/g) ?? []).length, SWAPS);
