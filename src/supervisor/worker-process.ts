@@ -88,6 +88,7 @@ export class WorkerProcess {
     this.#channel.send(
       { type: 'init', generation, settings, listeners: listeners.map((l, i) => ({ name: l.name, fdIndex: i })), expectedRecords: records.length, nextClientId },
       listeners.map((l) => l.fd),
+      { dup: false },
     );
     await ready;
   }
@@ -133,7 +134,8 @@ export class WorkerProcess {
     let bytes = 0;
     const flush = async (): Promise<void> => {
       if (chunk.length === 0) return;
-      this.#channel.send({ type: 'adopt', records: chunk }, fds);
+      // Custody fds stay open until flushed (nothing changes custody while a worker starts): no dups.
+      this.#channel.send({ type: 'adopt', records: chunk }, fds, { dup: false });
       chunk = [];
       fds = [];
       bytes = 0;

@@ -20,7 +20,7 @@ export interface ControlChannelEvents<In> {
 
 export class ControlChannel<In, Out> {
   readonly #poller: native.Poller;
-  readonly #queue: Array<{ data: Buffer; fds: number[] }> = [];
+  readonly #queue: Array<{ data: Buffer; fds: number[]; owned: boolean }> = [];
   readonly #flushWaiters: Array<() => void> = [];
   #closed = false;
 
@@ -39,14 +39,20 @@ export class ControlChannel<In, Out> {
     return this.#closed;
   }
 
-  /** Sends a message; `fds` are duplicated into the peer by the kernel and stay ours to close. */
-  send(message: Out, fds: readonly number[] = []): void {
+  /**
+   * Sends a message; the kernel gives the peer its own copies of `fds`, which stay ours to close. By default
+   * the channel dups them first, so the caller may close its fds at once even if the message has to wait.
+   * `{ dup: false }` is for fds that stay open until the message is flushed: the supervisor must not dup and
+   * close the fd of a file it holds a POSIX lock on (a virtlockd's), since any close drops that lock.
+   */
+  send(message: Out, fds: readonly number[] = [], options: { dup?: boolean } = {}): void {
     if (this.#closed) throw new Error('control channel is closed');
     const data = Buffer.from(JSON.stringify(message));
     if (data.length > CONTROL_DATAGRAM_MAX) throw new RangeError(`control message of ${data.length} bytes is too large`);
     if (fds.length > CONTROL_FDS_MAX) throw new RangeError(`control message with ${fds.length} fds is too large`);
     // Queue behind earlier messages so order is kept; dup the fds so the caller may close its copies now.
-    this.#queue.push({ data, fds: fds.map((fd) => native.dupCloexec(fd)) });
+    const dup = options.dup ?? true;
+    this.#queue.push({ data, fds: dup ? fds.map((fd) => native.dupCloexec(fd)) : [...fds], owned: dup });
     this.#flush();
   }
 
@@ -65,7 +71,7 @@ export class ControlChannel<In, Out> {
     if (this.#closed) return;
     this.#closed = true;
     this.#poller.close();
-    for (const item of this.#queue.splice(0)) item.fds.forEach((fd) => native.close(fd));
+    for (const item of this.#queue.splice(0)) if (item.owned) item.fds.forEach((fd) => native.close(fd));
     native.close(this.fd);
     for (const wake of this.#flushWaiters.splice(0)) wake();
     this.events.close();
@@ -87,7 +93,7 @@ export class ControlChannel<In, Out> {
         return;
       }
       this.#queue.shift();
-      head.fds.forEach((fd) => native.close(fd));
+      if (head.owned) head.fds.forEach((fd) => native.close(fd));
     }
     for (const wake of this.#flushWaiters.splice(0)) wake();
     if (!this.#closed) this.#poller.start(native.Poller.READABLE);
