@@ -8,6 +8,7 @@ import { startHoldfast } from '../test/fixtures/holdfast-daemon';
 import { VIRTLOCKD_BINARY, startVirtlockd } from '../test/fixtures/virtlockd-daemon';
 import { measureOwnerKillStall } from './owner-kill-stall';
 import { swapPauseTable } from './swap-pause';
+import { UpgradePauseResult, measureUpgradePause } from './upgrade-pause';
 import { ThroughputResult, measureThroughput } from './throughput';
 
 const CLIENT_COUNTS = [1, 4, 16];
@@ -45,6 +46,23 @@ function table(results: DaemonResults[]): string {
   return rows.join('\n');
 }
 
+// SIGUSR1 upgrade pause, 1,000 held locks and 100 clients, both daemons.
+async function upgradeTable(): Promise<string> {
+  const rows = ['| daemon | held locks | clients | upgrade pause seen by clients, median (ms) | trials (ms) | requests lost |', '| --- | ---: | ---: | ---: | --- | ---: |'];
+  const daemons: Array<[string, (dir: string) => Promise<DaemonHandle>]> = [['holdfast', (dir) => startHoldfast({ dir })]];
+  if (existsSync(VIRTLOCKD_BINARY)) daemons.push(['virtlockd', (dir) => startVirtlockd({ dir })]);
+  for (const [name, start] of daemons) {
+    const dir = mkdtempSync(join(tmpdir(), `holdfast-bench-upgrade-${name}-`));
+    try {
+      const r: UpgradePauseResult = await measureUpgradePause(start, dir, { locks: 1000, clients: 100, trials: 3 });
+      rows.push(`| ${name} | ${r.locks} | ${r.clients} | ${r.medianMs.toFixed(1)} | ${r.pauseMs.map((p) => p.toFixed(0)).join(', ')} | ${r.lost} |`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return rows.join('\n');
+}
+
 async function main(): Promise<void> {
   const results: DaemonResults[] = [];
   results.push(await benchDaemon('holdfast', (dir) => startHoldfast({ dir })));
@@ -54,6 +72,7 @@ async function main(): Promise<void> {
     process.stdout.write(`(virtlockd skipped: ${VIRTLOCKD_BINARY} not installed; apt-get install libvirt-daemon to compare)\n`);
   }
   process.stdout.write(`${table(results)}\n\n`);
+  process.stdout.write(`${await upgradeTable()}\n\n`);
   // holdfast only: virtlockd has no worker to swap.
   process.stdout.write(`${await swapPauseTable()}\n`);
 }
