@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { ControlChannel, CONTROL_FDS_MAX } from '../shared/control/channel';
 import type { ClientRecord } from '../shared/control/custody-records';
-import { RecordWithFd, SupervisorMessage, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
+import { CommitEntry, RecordWithFd, SupervisorMessage, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
 import * as native from '../shared/native';
 import type { Custody } from './custody';
 import type { Listener } from './listeners';
@@ -22,11 +22,6 @@ export interface WorkerExit {
   signal: NodeJS.Signals | null;
 }
 
-export interface WorkerStatus {
-  clients: number;
-  locks: number;
-}
-
 export class WorkerProcess {
   readonly #child: ChildProcess;
   readonly #channel: ControlChannel<WorkerMessage, SupervisorMessage>;
@@ -36,7 +31,6 @@ export class WorkerProcess {
   readonly booted: Promise<void>;
   #acks: number[] = [];
   #ackScheduled = false;
-  status: WorkerStatus = { clients: 0, locks: 0 };
   generation = 0;
 
   private constructor(
@@ -177,14 +171,10 @@ export class WorkerProcess {
         fds.forEach((fd) => native.close(fd));
         this.#waiters.get(message.type)?.();
         return;
-      case 'status':
-        fds.forEach((fd) => native.close(fd));
-        this.status = { clients: message.clients, locks: message.locks };
-        return;
     }
   }
 
-  #applyCommit(entries: Array<import('../shared/control/messages').CommitEntry>, fds: number[]): void {
+  #applyCommit(entries: CommitEntry[], fds: number[]): void {
     const used = new Set<number>();
     try {
       for (const entry of entries) this.custody.apply(entry, fds, used, () => this.#ack(entry.seq));

@@ -35,7 +35,7 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
         case 'init': {
           const { logLevel, logFormat, logOutputs, logFilters } = message.settings;
           log = createLogger({ name: 'holdfastd-worker', level: logLevel as 1 | 2 | 3 | 4, format: logFormat, outputs: logOutputs, filters: logFilters });
-          worker = new Worker(message.settings, link, (clients, locks) => channel.send({ type: 'status', clients, locks }), log);
+          worker = new Worker(message.settings, link, log);
           try {
             worker.start(message, fds, adopted.splice(0));
           } catch (err) {

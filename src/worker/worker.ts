@@ -23,12 +23,10 @@ export interface AdoptedRecord {
 export class Worker {
   readonly lock: LockService;
   #lockServer: RpcServer | null = null;
-  #statusTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly settings: WorkerSettings,
     private readonly link: CustodyLink,
-    private readonly sendStatus: (clients: number, locks: number) => void,
     private readonly log: Logger,
   ) {
     this.lock = new LockService(
@@ -54,8 +52,6 @@ export class Worker {
     this.#lockServer.nextClientId = init.nextClientId;
     this.#adopt(adopted);
     this.#lockServer.start();
-    this.#statusTimer = setInterval(() => this.sendStatus(this.#lockServer?.connections.size ?? 0, this.lock.locksHeld), 1000);
-    this.#statusTimer.unref();
   }
 
   /** Stops at a message boundary; resolves once no request is in progress and nothing awaits custody. */
@@ -70,7 +66,6 @@ export class Worker {
 
   /** Closes this process's fds (custody keeps the sockets and locks) once pending owner kills are done. */
   async stop(): Promise<void> {
-    if (this.#statusTimer) clearInterval(this.#statusTimer);
     this.#lockServer?.stop('handoff');
     while (this.lock.killer.inProgress > 0) await new Promise((r) => setTimeout(r, 50));
   }

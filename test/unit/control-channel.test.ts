@@ -79,7 +79,7 @@ function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-const status = (n: number): WorkerMessage => ({ type: 'status', clients: n, locks: 0 });
+const status = (n: number): WorkerMessage => ({ type: 'ready', generation: n, pid: 1 });
 
 test('a valid message arrives with working, close-on-exec fds', async () => {
   const { log } = memoryLog();
@@ -131,7 +131,7 @@ test('a message failing its schema is refused: fds closed, handler not called, r
   try {
     const baseline = openFdCount();
     // Each is well-formed JSON but not a worker message: unknown type, a supervisor message, a bad field.
-    const invalid = [{ type: 'bogus' }, { type: 'drain' }, { type: 'status', clients: -1, locks: 0 }, { type: 'booted', pid: 1, extra: true }];
+    const invalid = [{ type: 'bogus' }, { type: 'drain' }, { type: 'ready', generation: -1, pid: 1 }, { type: 'booted', pid: 1, extra: true }];
     for (const message of invalid) native.sendWithFds(raw, Buffer.from(JSON.stringify(message)), [fd, fd, fd]);
     // A valid marker behind them: once it is handled, the invalid ones before it have been dealt with.
     native.sendWithFds(raw, Buffer.from(JSON.stringify(status(7))), []);

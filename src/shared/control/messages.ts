@@ -118,14 +118,7 @@ export interface DrainedMessage {
   type: 'drained';
 }
 
-/** Counts for status lines and the idle timeout. */
-export interface StatusMessage {
-  type: 'status';
-  clients: number;
-  locks: number;
-}
-
-export type WorkerMessage = BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | StatusMessage;
+export type WorkerMessage = BootedMessage | ReadyMessage | CommitMessage | DrainedMessage;
 
 // ---- schemas ----------------------------------------------------------------------------------
 
@@ -233,7 +226,6 @@ const workerMessageSchema = {
       },
     }),
     message('drained', {}),
-    message('status', { clients: seq, locks: seq }),
   ],
 };
 
