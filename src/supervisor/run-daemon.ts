@@ -13,6 +13,7 @@ import { Listener, bindListener, takeActivatedListeners } from './listeners';
 import { PidFile } from './pid-file';
 import { REEXEC_VARIABLE } from './reexec';
 import { Restored, restoreFromDocument } from './restore';
+import { ServiceNotifier } from './notify';
 import { Supervisor } from './supervisor';
 
 export interface RunOptions {
@@ -61,6 +62,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     return;
   }
 
+  const notifier = new ServiceNotifier(process.env, log);
   const supervisor = new Supervisor(
     {
       settings: workerSettings(config),
@@ -68,6 +70,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
       pidFile,
       workerReadyTimeoutMs: config.worker_ready_timeout_ms,
       stateFile: config.state_file,
+      beforeExec: () => notifier.reloading(),
       upgrades: restored?.upgrades,
       workerRestarts: restored?.workerRestarts,
     },
@@ -77,7 +80,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     supervisor.custody.adopt(restored.custody);
     log.info({ records: restored.custody.length, upgrades: restored.upgrades }, reexecuted ? 'upgraded: restored every lock and client from the state document' : 'adopted the state document of a previous daemon');
   }
-  installStopSignals(supervisor, log);
+  installStopSignals(supervisor, log, notifier);
   try {
     await supervisor.start();
   } catch (err) {
@@ -87,6 +90,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     return;
   }
   log.info({ version: HOLDFAST_VERSION, pid: process.pid, socket: listeners.find((l) => l.name === 'lock')?.boundPath ?? 'activated' }, 'holdfastd serving');
+  notifier.ready(`serving; ${supervisor.custody.count('client')} clients, ${supervisor.custody.count('resource')} locks held`);
   signalReadyToParent();
   if (options.idleTimeoutSec > 0) exitWhenIdle(supervisor, options.idleTimeoutSec, log);
 }
@@ -146,7 +150,7 @@ function workerSettings(config: HoldfastConfig): WorkerSettings {
 }
 
 // SIGINT/SIGQUIT/SIGTERM quit, as virtlockd's. (SIGUSR1 is the upgrade signal, installed at start-up.)
-function installStopSignals(supervisor: Supervisor, log: Logger): void {
+function installStopSignals(supervisor: Supervisor, log: Logger, notifier: ServiceNotifier): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -164,7 +168,8 @@ function installStopSignals(supervisor: Supervisor, log: Logger): void {
   // SIGUSR1: upgrade the whole daemon in place (the listener installed at start-up hands over to this one).
   process.on('SIGUSR1', () => {
     if (stopping) return;
-    void supervisor.upgrade();
+    // Resolves only when the upgrade was refused: still serving on the old code.
+    void supervisor.upgrade().then(() => notifier.ready('serving (upgrade refused, see the log)'));
   });
   // SIGUSR2: swap the worker for a fresh one live (what `holdfast swap-worker` sends).
   process.on('SIGUSR2', () => {

@@ -19,6 +19,8 @@ export interface SupervisorOptions {
   pidFile: PidFile | null;
   workerReadyTimeoutMs: number;
   stateFile: string;
+  /** Called right before the exec of an upgrade (service-manager notification). */
+  beforeExec?: () => void;
   /** Counters carried over from the image before the last exec. */
   upgrades?: number;
   workerRestarts?: number;
@@ -108,6 +110,7 @@ export class Supervisor {
       ...(this.options.pidFile ? [this.options.pidFile.fd] : []),
     ];
     this.log.info({ records: this.custody.size, fds: keepFds.length }, 'upgrading: re-executing from the code on disk');
+    this.options.beforeExec?.();
     const reason = reexec({ stateFile: this.options.stateFile, document, keepFds });
     // Still here: nothing changed. Serve on with the old code.
     this.log.error({ reason }, 'upgrade refused; serving on with the running code');
