@@ -11,7 +11,7 @@ import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { probeLock } from '../fixtures/lock-prober';
 import { underLoad } from './custody-harness';
 
-const UPGRADES = Number(process.env.HOLDFAST_UPGRADES ?? 20);
+const UPGRADES = Number(process.env.HOLDFAST_UPGRADES ?? 100);
 
 /** True if anything listens on TCP port 9229 (Node's inspector), v4 or v6. */
 function inspectorListening(): boolean {
