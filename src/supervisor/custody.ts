@@ -7,6 +7,12 @@
 // custody, exactly once, whatever happens to the worker: a request the worker peeked but never committed
 // is still queued in the socket for the next worker.
 //
+// Why the supervisor, not the worker, writes replies: "consume the request" and "send the reply" are two
+// syscalls. If the worker did both, a crash between them would either lose the reply (consumed, unsent) or
+// answer twice (sent, not consumed, then replayed by the next worker); no ordering closes both windows.
+// The supervisor does not crash between them, so it is the one place where both can happen together. The
+// price is a third process in every request's path.
+//
 // The supervisor never parses the lock protocol: records are opaque data beside fds, replies opaque bytes.
 import type { Logger } from 'pino';
 import type { CustodyRecord } from '../shared/control/custody-records';

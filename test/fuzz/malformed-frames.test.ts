@@ -12,7 +12,7 @@ import { LOCK_PROGRAM, LOCK_PROGRAM_VERSION, LockProcedure, encodeResourceArgs }
 import { MessageStatus, MessageType, encodeMessage } from '../../src/shared/rpc/message';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { probeLock } from '../fixtures/lock-prober';
-import { openFds, settleFdCount, workerPid } from '../fixtures/process-info';
+import { settleFdCount, steadyFdCount, workerPid } from '../fixtures/process-info';
 
 const RUNS = Number(process.env.HOLDFAST_FUZZ_RUNS ?? 400);
 const SEED = Number(process.env.HOLDFAST_FUZZ_SEED ?? Date.now() % 2 ** 31);
@@ -120,7 +120,7 @@ function sendHostile(socket: string, parts: Buffer[]): Promise<void> {
 
 test(`malformed frames (${RUNS} runs, seed ${SEED}) leave the worker serving, the lock held and no fd leaked`, async (t) => {
   const worker = await workerPid(daemon.pid);
-  const baseline = openFds(worker).size;
+  const baseline = await steadyFdCount(worker);
   t.diagnostic(`worker ${worker}: ${baseline} fds before fuzzing; replay with HOLDFAST_FUZZ_SEED=${SEED}`);
 
   await fc.assert(

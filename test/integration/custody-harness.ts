@@ -8,7 +8,7 @@ import { LockClient } from '../../src/client/lock-client';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startLoad } from '../fixtures/lock-load';
-import { openFds, settleFdCount, workerPid } from '../fixtures/process-info';
+import { settleFdCount, steadyFdCount, workerPid } from '../fixtures/process-info';
 
 export interface Scenario {
   daemon: HoldfastHandle;
@@ -25,9 +25,8 @@ export async function underLoad(name: string, disturb: (scenario: Scenario) => P
   const daemon = await startHoldfast({ dir, extraArgs: ['-v'] });
   try {
     await workerPid(daemon.pid);
-    // The standby worker's channel is part of the baseline: wait until it exists.
-    await new Promise((r) => setTimeout(r, 500));
-    const baseline = openFds(daemon.pid).size;
+    // The standby worker's channel is part of the baseline, the start-up probe's connection is not.
+    const baseline = await steadyFdCount(daemon.pid);
 
     const held = ['held-a.img', 'held-b.img', 'held-shared.img'].map((f) => join(dir, f));
     held.forEach((f) => writeFileSync(f, ''));
