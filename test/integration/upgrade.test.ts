@@ -2,7 +2,8 @@
 // without losing a connection, a reply or a lock; a refused upgrade changes nothing; a SIGUSR1 storm
 // never opens Node's inspector.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -90,6 +91,63 @@ test('a burst of 50 SIGUSR1 never opens the inspector nor kills the daemon, and 
     await client.close();
   } finally {
     await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a new binary on disk that refuses the state document leaves the daemon serving on the old code', async () => {
+  // A private copy of the build, so the "binary on disk" can be replaced under the running daemon.
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-badbinary-'));
+  const root = join(__dirname, '..', '..', '..');
+  const copy = join(dir, 'install');
+  cpSync(join(root, 'dist'), join(copy, 'dist'), { recursive: true });
+  cpSync(join(root, 'build', 'Release', 'holdfast.node'), join(copy, 'build', 'Release', 'holdfast.node'));
+  cpSync(join(root, 'package.json'), join(copy, 'package.json'));
+  symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
+  const run = join(dir, 'run');
+  const daemonMain = join(copy, 'dist', 'src', 'cli', 'holdfastd.js');
+  const child = spawn(process.execPath, [daemonMain, '--run-dir', run, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let logs = '';
+  child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
+  try {
+    await waitForLog(() => logs, /"holdfastd serving"/, 1);
+    const disk = join(dir, 'disk.img');
+    writeFileSync(disk, '');
+    const client = await LockClient.connect(join(run, 'holdfastd-sock'));
+    await client.register({ uuid: '00000000-0000-4000-8000-00000000ad02', name: 'vm', id: 1, pid: 0x7ff20001 });
+    await client.acquire('', disk, 0);
+    // The "upgrade" on disk cannot read our document.
+    writeFileSync(daemonMain, "process.stdout.write('state document format not understood\\n'); process.exit(1);\n");
+    process.kill(child.pid!, 'SIGUSR1');
+    await waitForLog(() => logs, /upgrade refused/, 1);
+    assert.match(logs, /the binary on disk refused the state document/);
+    assert.equal(child.exitCode, null);
+    assert.equal((await probeLock(disk)).ofd.canWrite, false, 'the lock was dropped');
+    await client.release('', disk, 0);
+    await client.close();
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a state document left for another pid is set aside at start-up, with a warning, and the daemon starts afresh', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-foreign-'));
+  try {
+    const sample = readFileSync(join(__dirname, '..', '..', '..', 'test', 'fixtures', 'state-documents', 'virtlockd-sample.json'), 'utf8');
+    writeFileSync(join(dir, 'holdfastd-restart-exec.json'), sample); // magic "7514": not us
+    const daemon = await startHoldfast({ dir });
+    try {
+      assert.match(daemon.logs(), /belongs to pid 7514/);
+      assert.ok(readdirSync(dir).some((f) => f.startsWith('holdfastd-restart-exec.json.rejected-')));
+      const client = await LockClient.connect(daemon.socket);
+      await client.createLockspace('');
+      await client.close();
+    } finally {
+      await daemon.stop();
+    }
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
