@@ -43,13 +43,6 @@ export class Custody {
     return this.#entries.entries();
   }
 
-  /** Number of fds we hold for records. */
-  get fdCount(): number {
-    let n = 0;
-    for (const entry of this.#entries.values()) if (entry.fd !== null) n++;
-    return n;
-  }
-
   count(kind: CustodyRecord['kind']): number {
     let n = 0;
     for (const entry of this.#entries.values()) if (entry.record.kind === kind) n++;

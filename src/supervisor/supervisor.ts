@@ -50,7 +50,7 @@ export class Supervisor {
   #quickDeaths = 0;
   #respawnTimer: NodeJS.Timeout | null = null;
   /** Counters for status and metrics. */
-  readonly stats = { swaps: 0, workerRestarts: 0, upgrades: 0 };
+  readonly stats = { workerRestarts: 0, upgrades: 0 };
   #upgrading: Promise<string> | null = null;
   #upgradeQueued = false;
 
@@ -127,17 +127,13 @@ export class Supervisor {
         maxClients: this.options.settings.maxClients,
         adminMaxClients: this.options.settings.adminMaxClients,
         pidFileFd: this.options.pidFile?.fd ?? null,
-        childPids: children.map((w) => w.pid!).filter((pid) => pid !== undefined),
+        childPids: children.map((w) => w.pid).filter((pid): pid is number => pid !== undefined),
         generation: this.#generation,
         upgrades: this.stats.upgrades + 1,
         workerRestarts: this.stats.workerRestarts,
       },
       process.pid,
     );
-  }
-
-  get workerPid(): number | undefined {
-    return this.#worker?.pid;
   }
 
   async start(): Promise<void> {
@@ -214,7 +210,6 @@ export class Supervisor {
       return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
     }
     const pauseMs = Number(process.hrtime.bigint() - pauseStarted) / 1e6;
-    this.stats.swaps++;
     this.log.info({ generation: this.#generation, workerPid: next.pid, pauseMs }, 'worker swapped');
     if (current?.alive) void current.stop(STOP_TIMEOUT_MS);
     return { ok: true, pauseMs };

@@ -62,11 +62,6 @@ export class ControlChannel<In, Out> {
     return new Promise((resolve) => this.#flushWaiters.push(resolve));
   }
 
-  /** Keeps the process alive only while something else does (the supervisor refs it, a worker may not). */
-  unref(): void {
-    this.#poller.unref();
-  }
-
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -60,19 +60,6 @@ export class LockResource implements ResourceRecord {
     return new LockResource({ name, path, fd, lockHeld: true, flags, owners: [owner], acquiredAt: Date.now(), lockKind: 'ofd' });
   }
 
-  snapshot(): ResourceRecord {
-    return {
-      name: this.name,
-      path: this.path,
-      fd: this.fd,
-      lockHeld: this.lockHeld,
-      flags: this.flags,
-      owners: [...this.owners],
-      acquiredAt: this.acquiredAt,
-      lockKind: this.lockKind,
-    };
-  }
-
   /** Removes one occurrence of `owner`; returns false if it held none. */
   removeOwner(owner: number): boolean {
     const at = this.owners.indexOf(owner);

@@ -7,11 +7,7 @@ import * as native from '../../shared/native';
 import { LENGTH_WORD_SIZE, MessageHeader, decodeHeader, frameLengthProblem } from '../../shared/rpc/message';
 
 /** Credentials of the peer, read once with SO_PEERCRED at accept. */
-export interface PeerCredentials {
-  pid: number;
-  uid: number;
-  gid: number;
-}
+export type PeerCredentials = native.PeerCred;
 
 export type CloseReason = 'eof' | 'error' | 'protocol' | 'server' | 'handoff';
 
@@ -47,7 +43,6 @@ export class Connection {
   #pending = 0;
 
   readonly connectedAt: number;
-  requests = 0;
 
   constructor(
     readonly id: number,
@@ -201,7 +196,6 @@ export class Connection {
 
   #handle(frame: Buffer, consume: number): void {
     this.#busy = true;
-    this.requests++;
     let header: MessageHeader;
     try {
       header = decodeHeader(frame);
