@@ -96,6 +96,18 @@ interface Addon {
   execve(path: string, argv: readonly string[], env: readonly string[]): never;
   pidfdOpen(pid: number): number;
   waitpid(pid: number, noHang: boolean): WaitResult | null;
+  setBatchScheduling(on: boolean): void;
+  setPeekOffset(fd: number, offset: number): void;
+  pipe(size: number): [number, number, number];
+  splice(from: number, to: number, length: number): number | null;
+  read(fd: number, buf: Uint8Array, offset: number, length: number): number | null;
+  write(fd: number, buf: Uint8Array, offset: number, length: number): number | null;
+  queued(fd: number, outgoing: boolean): number;
+  sendBufferSize(fd: number): number;
+  epollCreate(): number;
+  epollAdd(epfd: number, fd: number, id: number): void;
+  epollDel(epfd: number, fd: number): void;
+  epollTake(epfd: number, out: Int32Array): number;
   Poller: new (fd: number, onEvent: PollCallback) => NativePoller;
 }
 
@@ -389,5 +401,120 @@ export class Poller {
   /** Whether the Poller (if started) would keep the event loop alive. False once closed. */
   hasRef(): boolean {
     return this.#native.hasRef();
+  }
+}
+
+/**
+ * Puts the calling thread under SCHED_BATCH (or back under SCHED_OTHER): it still gets its fair share of
+ * CPU, but its wake-ups no longer preempt whatever runs. Children inherit it.
+ */
+export function setBatchScheduling(on: boolean): void {
+  addon.setBatchScheduling(on);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The reply relay: peeking at a moving offset, pipes and splice
+
+/**
+ * Turns on (offset >= 0) or off (-1) SO_PEEK_OFF for a stream socket: each MSG_PEEK read then starts at the
+ * offset and advances it, and every consuming read — by any holder of the socket — moves it back by what it
+ * consumed. So a reader can peek its way along the stream while someone else consumes behind it.
+ */
+export function setPeekOffset(fd: number, offset: number): void {
+  addon.setPeekOffset(fd, offset);
+}
+
+/** A non-blocking, close-on-exec pipe, and the capacity the kernel granted (asked: `size` bytes). */
+export function pipe(size: number): { read: number; write: number; capacity: number } {
+  const [read, write, capacity] = addon.pipe(size);
+  return { read, write, capacity };
+}
+
+/**
+ * Moves up to `length` bytes from the pipe `from` into `to` (splice, non-blocking): the bytes leave the
+ * pipe exactly as they are sent, so what stays in the pipe was not sent.
+ * @returns bytes moved; null when either side would block.
+ */
+export function splice(from: number, to: number, length: number): number | null {
+  return addon.splice(from, to, length);
+}
+
+/** read(2) into buf[offset, offset+length); 0 at end of file, null when it would block. */
+export function read(fd: number, buf: Uint8Array, offset: number, length: number): number | null {
+  return addon.read(fd, buf, offset, length);
+}
+
+/** write(2) from buf[offset, offset+length); null when it would block. */
+export function write(fd: number, buf: Uint8Array, offset: number, length: number): number | null {
+  return addon.write(fd, buf, offset, length);
+}
+
+/** Bytes queued to read on a socket or pipe (SIOCINQ / FIONREAD). */
+export function queuedIn(fd: number): number {
+  return addon.queued(fd, false);
+}
+
+/** What a socket sent that its peer has not read yet (SIOCOUTQ; buffer memory for unix sockets). */
+export function queuedOut(fd: number): number {
+  return addon.queued(fd, true);
+}
+
+/** SO_SNDBUF of a socket (the kernel's doubled value). */
+export function sendBufferSize(fd: number): number {
+  return addon.sendBufferSize(fd);
+}
+
+/** Readiness callback of an {@link EdgeWatcher} entry: a mask of Poller.READABLE and Poller.DISCONNECT. */
+export type EdgeCallback = (events: number) => void;
+
+/**
+ * Watches many fds, edge-triggered, through one epoll instance on Node's event loop: each callback runs
+ * once per arrival of new data (or hang-up), not while data merely stays queued. A socket whose bytes are
+ * only peeked stays readable, so a level-triggered watch would spin on it. The caller must read until it
+ * would block (or remember that it stopped early), and must remove() an fd before closing it.
+ */
+export class EdgeWatcher {
+  readonly #epfd: number;
+  readonly #poller: Poller;
+  readonly #callbacks = new Map<number, EdgeCallback>();
+  readonly #events = new Int32Array(512);
+  #nextId = 1;
+
+  constructor() {
+    this.#epfd = addon.epollCreate();
+    this.#poller = new Poller(this.#epfd, () => this.#dispatch());
+    this.#poller.start(Poller.READABLE);
+  }
+
+  /** Starts watching `fd`; returns the id to remove it with. */
+  add(fd: number, callback: EdgeCallback): number {
+    const id = this.#nextId++;
+    addon.epollAdd(this.#epfd, fd, id);
+    this.#callbacks.set(id, callback);
+    return id;
+  }
+
+  /** Stops watching `fd` (call before closing it). */
+  remove(id: number, fd: number): void {
+    if (!this.#callbacks.delete(id)) return;
+    try {
+      addon.epollDel(this.#epfd, fd);
+    } catch {
+      // Already gone from the set (closed elsewhere): nothing left to remove.
+    }
+  }
+
+  close(): void {
+    this.#poller.close();
+    this.#callbacks.clear();
+    addon.close(this.#epfd);
+  }
+
+  #dispatch(): void {
+    for (;;) {
+      const n = addon.epollTake(this.#epfd, this.#events);
+      for (let i = 0; i < n; i++) this.#callbacks.get(this.#events[2 * i]!)?.(this.#events[2 * i + 1]!);
+      if (n < this.#events.length / 2) return;
+    }
   }
 }

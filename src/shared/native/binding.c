@@ -675,6 +675,146 @@ static napi_value js_waitpid(napi_env env, napi_callback_info info) {
 }
 
 /* ---------------------------------------------------------------------------------------------------------
+ * Reply relay and edge-triggered readiness
+ */
+
+static napi_value js_set_batch_scheduling(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 1, argv);
+  bool on;
+  if (!arg_bool(env, argv[0], "on", &on)) return NULL;
+  int r = hf_set_batch_scheduling(on);
+  if (r < 0) return throw_syscall_error(env, -r, "sched_setscheduler");
+  return js_undefined(env);
+}
+
+static napi_value js_set_peek_offset(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 2, argv);
+  int fd;
+  double offset;
+  if (!arg_fd(env, argv[0], "fd", &fd) || !arg_integer(env, argv[1], "offset", -1, INT_MAX, &offset)) return NULL;
+  int r = hf_set_peek_off(fd, (int)offset);
+  if (r < 0) return throw_syscall_error(env, -r, "setsockopt");
+  return js_undefined(env);
+}
+
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 1, argv);
+  double size;
+  if (!arg_integer(env, argv[0], "size", 0, INT_MAX, &size)) return NULL;
+  int fds[2];
+  int capacity = hf_pipe(fds, (int)size);
+  if (capacity < 0) return throw_syscall_error(env, -capacity, "pipe2");
+  napi_value result;
+  NAPI_CALL(env, napi_create_array_with_length(env, 3, &result));
+  NAPI_CALL(env, napi_set_element(env, result, 0, new_int(env, fds[0])));
+  NAPI_CALL(env, napi_set_element(env, result, 1, new_int(env, fds[1])));
+  NAPI_CALL(env, napi_set_element(env, result, 2, new_int(env, capacity)));
+  return result;
+}
+
+static napi_value js_splice(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 3, argv);
+  int from, to;
+  double len;
+  if (!arg_fd(env, argv[0], "from", &from) || !arg_fd(env, argv[1], "to", &to) ||
+      !arg_integer(env, argv[2], "length", 1, INT_MAX, &len))
+    return NULL;
+  ssize_t n = hf_splice(from, to, (size_t)len);
+  if (n == -EAGAIN) return js_null(env);
+  if (n < 0) return throw_syscall_error(env, (int)-n, "splice");
+  return new_int(env, n);
+}
+
+static napi_value js_read(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 4, argv);
+  int fd;
+  uint8_t *data;
+  size_t len;
+  if (!arg_fd(env, argv[0], "fd", &fd) || !arg_slice(env, argv + 1, 1, &data, &len)) return NULL;
+  ssize_t n = hf_read(fd, data, len);
+  if (n == -EAGAIN) return js_null(env);
+  if (n < 0) return throw_syscall_error(env, (int)-n, "read");
+  return new_int(env, n);
+}
+
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 4, argv);
+  int fd;
+  uint8_t *data;
+  size_t len;
+  if (!arg_fd(env, argv[0], "fd", &fd) || !arg_slice(env, argv + 1, 0, &data, &len)) return NULL;
+  ssize_t n = hf_write(fd, data, len);
+  if (n == -EAGAIN) return js_null(env);
+  if (n < 0) return throw_syscall_error(env, (int)-n, "write");
+  return new_int(env, n);
+}
+
+static napi_value js_queued(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 2, argv);
+  int fd;
+  bool outgoing;
+  if (!arg_fd(env, argv[0], "fd", &fd) || !arg_bool(env, argv[1], "outgoing", &outgoing)) return NULL;
+  int n = hf_queued(fd, outgoing);
+  if (n < 0) return throw_syscall_error(env, -n, "ioctl");
+  return new_int(env, n);
+}
+
+static napi_value js_send_buffer_size(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 1, argv);
+  int fd;
+  if (!arg_fd(env, argv[0], "fd", &fd)) return NULL;
+  int n = hf_send_buffer_size(fd);
+  if (n < 0) return throw_syscall_error(env, -n, "getsockopt");
+  return new_int(env, n);
+}
+
+static napi_value js_epoll_create(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = hf_epoll_create();
+  if (fd < 0) return throw_syscall_error(env, -fd, "epoll_create1");
+  return new_int(env, fd);
+}
+
+static napi_value js_epoll_add(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 3, argv);
+  int epfd, fd;
+  double id;
+  if (!arg_fd(env, argv[0], "epfd", &epfd) || !arg_fd(env, argv[1], "fd", &fd) ||
+      !arg_integer(env, argv[2], "id", 0, INT32_MAX, &id))
+    return NULL;
+  int r = hf_epoll_add(epfd, fd, (uint32_t)id);
+  if (r < 0) return throw_syscall_error(env, -r, "epoll_ctl");
+  return js_undefined(env);
+}
+
+static napi_value js_epoll_del(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 2, argv);
+  int epfd, fd;
+  if (!arg_fd(env, argv[0], "epfd", &epfd) || !arg_fd(env, argv[1], "fd", &fd)) return NULL;
+  int r = hf_epoll_del(epfd, fd);
+  if (r < 0) return throw_syscall_error(env, -r, "epoll_ctl");
+  return js_undefined(env);
+}
+
+static napi_value js_epoll_take(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 2, argv);
+  int epfd;
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *ptr = NULL;
+  if (!arg_fd(env, argv[0], "epfd", &epfd)) return NULL;
+  if (napi_is_typedarray(env, argv[1], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &ptr, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be an Int32Array", "out");
+    return NULL;
+  }
+  int n = hf_epoll_take(epfd, ptr, (int)(length / 2));
+  if (n < 0) return throw_syscall_error(env, -n, "epoll_wait");
+  return new_int(env, n);
+}
+
+/* ---------------------------------------------------------------------------------------------------------
  * Poller: a JS object over hf_poll.
  *
  * Lifetime: the JS object is held by a reference that is strong while the watcher is started (a started
@@ -946,6 +1086,18 @@ NAPI_MODULE_INIT() {
       FN("execve", js_execve),
       FN("pidfdOpen", js_pidfd_open),
       FN("waitpid", js_waitpid),
+      FN("setBatchScheduling", js_set_batch_scheduling),
+      FN("setPeekOffset", js_set_peek_offset),
+      FN("pipe", js_pipe),
+      FN("splice", js_splice),
+      FN("read", js_read),
+      FN("write", js_write),
+      FN("queued", js_queued),
+      FN("sendBufferSize", js_send_buffer_size),
+      FN("epollCreate", js_epoll_create),
+      FN("epollAdd", js_epoll_add),
+      FN("epollDel", js_epoll_del),
+      FN("epollTake", js_epoll_take),
       {"Poller", NULL, NULL, NULL, NULL, poller_class, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns));

@@ -75,6 +75,7 @@ ssize_t hf_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds, int *
 int hf_execve(const char *path, char *const argv[], char *const envp[]); /* returns only on failure */
 int hf_pidfd_open(pid_t pid); /* close-on-exec (kernel default for pidfds) */
 int hf_waitpid(pid_t pid, int no_hang, hf_wait_result *out);
+int hf_set_batch_scheduling(int on); /* calling thread: SCHED_BATCH or back to SCHED_OTHER */
 
 /* poll.c — a readiness watcher on a libuv loop. The watcher never closes or keeps the fd. */
 typedef struct hf_poll hf_poll;
@@ -91,5 +92,20 @@ void hf_poll_ref(hf_poll *poll, int on);
 int hf_poll_has_ref(const hf_poll *poll);
 /* Stops and releases the watcher; `closed` runs once from the loop, after which the memory is gone. */
 void hf_poll_close(hf_poll *poll, hf_poll_closed_cb closed);
+
+/* relay.c — the worker's request and reply path (see relay.c). */
+int hf_set_peek_off(int fd, int offset);
+int hf_pipe(int out[2], int size); /* returns the capacity granted */
+ssize_t hf_splice(int from, int to, size_t len);
+ssize_t hf_read(int fd, void *buf, size_t len);
+ssize_t hf_write(int fd, const void *buf, size_t len);
+int hf_queued(int fd, int outgoing);
+int hf_send_buffer_size(int fd);
+
+/* epoll.c — edge-triggered readiness of many fds, for one libuv watch on the epoll fd. */
+int hf_epoll_create(void);
+int hf_epoll_add(int epfd, int fd, uint32_t id);
+int hf_epoll_del(int epfd, int fd);
+int hf_epoll_take(int epfd, int32_t *out, int max);
 
 #endif

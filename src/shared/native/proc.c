@@ -2,6 +2,7 @@
  * that would steal the exit status of children libuv is tracking. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,5 +38,13 @@ int hf_waitpid(pid_t pid, int no_hang, hf_wait_result *out) {
   } else if (WIFSIGNALED(status)) {
     out->term_signal = WTERMSIG(status);
   }
+  return 0;
+}
+
+/* SCHED_BATCH: the scheduler stops letting this thread preempt others when it wakes up. For a process
+ * that is off the latency-critical path, so its wake-ups do not steal the CPU of the one that is on it. */
+int hf_set_batch_scheduling(int on) {
+  struct sched_param param = {.sched_priority = 0};
+  if (sched_setscheduler(0, on ? SCHED_BATCH : SCHED_OTHER, &param) == -1) return -errno;
   return 0;
 }
