@@ -1,17 +1,18 @@
 // Custody: the supervisor's copy of everything that must outlive a worker.
 //
 // THE INVARIANT. A lock or a client connection is never held only by a process that might go away.
-// The worker files a record (and a dup of the fd) for every client it serves, every resource it locks
-// and every lockspace it creates; the supervisor applies those changes and only then consumes the
-// request bytes and writes the reply that reports them. So a request is answered iff its effect is in
-// custody, exactly once, whatever happens to the worker: a request the worker peeked but never committed
-// is still queued in the socket for the next worker.
+// The worker files a record (and the fd) for every client it serves, every resource it locks and every
+// lockspace it creates, and answers a request only once that commit sits in our socket queue (where the
+// kernel keeps its fds even if the worker dies). We apply commits in order and consume each request's
+// bytes only after applying it, so a request is consumed only if its effect is in custody: one the worker
+// peeked but never committed is still queued for the next worker. The worker peeks at a moving offset, so
+// consuming can wait: we do it in bulk (a syscall per many requests), and completely before any worker
+// starts reading a socket from its head again (consumeAll).
 //
-// Why the supervisor, not the worker, writes replies: "consume the request" and "send the reply" are two
-// syscalls. If the worker did both, a crash between them would either lose the reply (consumed, unsent) or
-// answer twice (sent, not consumed, then replayed by the next worker); no ordering closes both windows.
-// The supervisor does not crash between them, so it is the one place where both can happen together. The
-// price is a third process in every request's path.
+// Replies: the worker splices them from a pipe we also hold (see reply-batch.ts), so after its death we
+// send exactly the ones that never left. Replies too big for the pipe, and those to a client that does not
+// read its replies, come inline in the commit and are written here. We never crash between consuming and
+// replying, and the worker never does either for a request it did not file.
 //
 // The supervisor never parses the lock protocol: records are opaque data beside fds, replies opaque bytes.
 import type { Logger } from 'pino';
@@ -28,10 +29,17 @@ export interface CustodyEntry {
 
 // Scratch space for consuming request bytes we never look at.
 const discard = Buffer.allocUnsafe(256 * 1024);
+const noop = (): void => undefined;
+// Consume a client's answered requests once this many (or this many bytes) are waiting. Each unconsumed
+// request holds a little of the client's send buffer, so the bound keeps it from filling up.
+const CONSUME_EVERY_REQUESTS = 32;
+const CONSUME_EVERY_BYTES = 16 * 1024;
 
 export class Custody {
   readonly #entries = new Map<string, CustodyEntry>();
   readonly #writers = new Map<string, ReplyWriter>();
+  /** Answered requests not consumed yet, per client key. */
+  readonly #unconsumed = new Map<string, { fd: number; bytes: number; requests: number }>();
 
   constructor(private readonly log: Logger) {}
 
@@ -50,9 +58,9 @@ export class Custody {
   }
 
   /**
-   * Applies one commit entry: its custody ops, then its reply. Calls `done` once the reply is fully
-   * written (at once, unless the client is not reading). `fds` are the datagram's fds; used ones become
-   * ours, the caller closes the rest.
+   * Applies one commit entry: its custody ops, then consumes its request. Calls `done` once an inline reply
+   * is fully written (at once if there is none, or the client is not reading). `fds` are the datagram's
+   * fds; used ones become ours, the caller closes the rest.
    */
   apply(entry: CommitEntry, fds: number[], used: Set<number>, done: () => void): void {
     for (const op of entry.ops) {
@@ -72,13 +80,68 @@ export class Custody {
       }
       this.#entries.set(key, { record: op.record, fd });
     }
-    if (!entry.reply) return done();
-    const client = this.#entries.get(entry.reply.client);
+    // A worker waiting for our word may be about to read a socket from its head: settle every debt first.
+    if (entry.ack) this.consumeAll();
+    const reply = entry.reply;
+    if (!reply) return done();
+    const client = this.#entries.get(reply.client);
     if (!client || client.fd === null) {
       // The client is gone (dropped in this very commit, or never filed): nothing to answer.
       return done();
     }
-    this.#writerFor(entry.reply.client, client.fd).write(entry.reply.consume, Buffer.from(entry.reply.data, 'base64'), done);
+    if (reply.consume > 0) this.#owe(reply.client, client.fd, reply.consume);
+    if (entry.ack) this.consumeAll();
+    if (reply.data.length > 0) this.#writerFor(reply.client, client.fd).write(Buffer.from(reply.data, 'base64'), done);
+    else done();
+  }
+
+  /** True while some reply we write ourselves waits for its client to read (an exec would lose it). */
+  hasQueuedReplies(): boolean {
+    for (const writer of this.#writers.values()) if (writer.busy) return true;
+    return false;
+  }
+
+  /** Consumes every answered request still queued; must run before a worker starts (or resumes) reading. */
+  consumeAll(): void {
+    for (const debt of this.#unconsumed.values()) this.#consume(debt.fd, debt.bytes);
+    this.#unconsumed.clear();
+  }
+
+  #owe(key: string, fd: number, bytes: number): void {
+    let debt = this.#unconsumed.get(key);
+    if (!debt || debt.fd !== fd) {
+      if (debt) this.#consume(debt.fd, debt.bytes);
+      debt = { fd, bytes: 0, requests: 0 };
+      this.#unconsumed.set(key, debt);
+    }
+    debt.bytes += bytes;
+    debt.requests++;
+    if (debt.requests >= CONSUME_EVERY_REQUESTS || debt.bytes >= CONSUME_EVERY_BYTES) {
+      this.#consume(fd, debt.bytes);
+      this.#unconsumed.delete(key);
+    }
+  }
+
+  /** Sends bytes a dead worker left unsent to a client, after anything already queued for it. */
+  deliver(clientKey: string, bytes: Buffer): boolean {
+    const client = this.#entries.get(clientKey);
+    if (!client || client.fd === null) return false;
+    this.#writerFor(clientKey, client.fd).write(bytes, noop);
+    return true;
+  }
+
+  #consume(fd: number, length: number): void {
+    let left = length;
+    try {
+      while (left > 0) {
+        const n = native.recv(fd, discard, 0, Math.min(left, discard.length), false);
+        if (n === null || n === 0) throw new Error(`${left} request bytes vanished before they were consumed`);
+        left -= n;
+      }
+    } catch (err) {
+      // A peer that vanished has nothing left to consume; the worker sees the hang-up and drops the record.
+      this.log.debug({ fd, left, err }, 'request not consumed');
+    }
   }
 
   /** Takes entries rebuilt from a state document (their fds are ours now). */
@@ -95,6 +158,7 @@ export class Custody {
     const entry = this.#entries.get(key);
     if (!entry) return;
     this.#entries.delete(key);
+    this.#unconsumed.delete(key);
     this.#writers.get(key)?.close();
     this.#writers.delete(key);
     if (entry.fd !== null) native.close(entry.fd);
@@ -111,9 +175,9 @@ export class Custody {
   }
 }
 
-/** Consumes answered requests and writes replies on one client socket, in order, with backpressure. */
+/** Writes replies on one client socket, in order, with backpressure. */
 class ReplyWriter {
-  readonly #queue: Array<{ consume: number; bytes: Buffer; done: () => void }> = [];
+  readonly #queue: Array<{ bytes: Buffer; done: () => void }> = [];
   #poller: native.Poller | null = null;
 
   constructor(
@@ -121,8 +185,12 @@ class ReplyWriter {
     private readonly log: Logger,
   ) {}
 
-  write(consume: number, bytes: Buffer, done: () => void): void {
-    this.#queue.push({ consume, bytes, done });
+  get busy(): boolean {
+    return this.#queue.length > 0;
+  }
+
+  write(bytes: Buffer, done: () => void): void {
+    this.#queue.push({ bytes, done });
     if (this.#queue.length === 1) this.#flush();
   }
 
@@ -137,11 +205,6 @@ class ReplyWriter {
     while (this.#queue.length > 0) {
       const head = this.#queue[0]!;
       try {
-        while (head.consume > 0) {
-          const n = native.recv(this.fd, discard, 0, Math.min(head.consume, discard.length), false);
-          if (n === null || n === 0) throw new Error('request bytes vanished before they were consumed');
-          head.consume -= n;
-        }
         if (head.bytes.length > 0) {
           const sent = native.send(this.fd, head.bytes, 0, head.bytes.length);
           if (sent !== head.bytes.length) {

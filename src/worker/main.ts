@@ -14,6 +14,12 @@ import { CustodyLink } from './custody-link';
 import { AdoptedRecord, Worker } from './worker';
 
 const CONTROL_FD = 3;
+// The supervisor runs under SCHED_BATCH and we inherited it; we are the one clients wait for.
+try {
+  native.setBatchScheduling(false);
+} catch {
+  // Not fatal: we only lose the edge over the supervisor.
+}
 // ps and tests tell the serving worker from a standby by its title.
 process.title = 'holdfastd-worker standby';
 
@@ -35,6 +41,7 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
         case 'init': {
           const { logLevel, logFormat, logOutputs, logFilters } = message.settings;
           log = createLogger({ name: 'holdfastd-worker', level: logLevel as 1 | 2 | 3 | 4, format: logFormat, outputs: logOutputs, filters: logFilters });
+          link.usePipe({ read: fds[message.replyPipe.read]!, write: fds[message.replyPipe.write]!, capacity: message.replyPipe.capacity });
           worker = new Worker(message.settings, link, log);
           try {
             worker.start(message, fds, adopted.splice(0));
@@ -66,8 +73,8 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
       fds.forEach((fd) => native.close(fd));
     },
     close() {
-      // Only the supervisor writes replies: without it nothing can be answered, so leave. Its custody
-      // (or systemd's fd store) is what keeps the locks.
+      // Without the supervisor nothing can be filed or consumed, so leave. Its custody (or systemd's fd
+      // store) is what keeps the locks.
       if (drained || worker === null) {
         log.info('control channel closed while drained or on standby (the supervisor re-executed); worker exiting');
         process.exit(0);

@@ -91,7 +91,8 @@ test('a valid message arrives with working, close-on-exec fds', async () => {
   try {
     const message: WorkerMessage = {
       type: 'commit',
-      entries: [{ seq: 1, ops: [{ op: 'put', record: { kind: 'lockspace', directory: dir }, fdIndex: 0 }], reply: null }],
+      batch: null,
+      entries: [{ seq: 1, ops: [{ op: 'put', record: { kind: 'lockspace', directory: dir }, fdIndex: 0 }], reply: null, ack: false }],
     };
     worker.send(message, [fileFd, far]);
     // The sender's copies are its own: closing them does not affect what travels.
@@ -240,7 +241,7 @@ test('a batch larger than the socket buffer (EAGAIN path) arrives complete and i
     const padding = 'x'.repeat(2000);
     const sent: WorkerMessage[] = [];
     for (let i = 0; i < COUNT; i++) {
-      const message: WorkerMessage = { type: 'commit', entries: [{ seq: i, ops: [{ op: 'drop', key: padding }], reply: null }] };
+      const message: WorkerMessage = { type: 'commit', batch: null, entries: [{ seq: i, ops: [{ op: 'drop', key: padding }], reply: null, ack: false }] };
       sent.push(message);
       worker.send(message, [fd]);
     }
@@ -315,7 +316,7 @@ test('send refuses what the receiver could not take', () => {
   try {
     const tooMany = Array.from({ length: CONTROL_FDS_MAX + 1 }, () => 0);
     assert.throws(() => worker.send(status(1), tooMany), RangeError);
-    const huge: WorkerMessage = { type: 'commit', entries: [{ seq: 1, ops: [{ op: 'drop', key: 'k'.repeat(200_000) }], reply: null }] };
+    const huge: WorkerMessage = { type: 'commit', batch: null, entries: [{ seq: 1, ops: [{ op: 'drop', key: 'k'.repeat(200_000) }], reply: null, ack: false }] };
     assert.throws(() => worker.send(huge), RangeError);
   } finally {
     supervisor.close();

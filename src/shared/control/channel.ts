@@ -23,13 +23,19 @@ export class ControlChannel<In, Out> {
   readonly #queue: Array<{ data: Buffer; fds: number[]; owned: boolean }> = [];
   readonly #flushWaiters: Array<() => void> = [];
   #closed = false;
+  #coalesceTimer: NodeJS.Timeout | null = null;
 
-  /** Takes ownership of `fd` (a non-blocking SEQPACKET socket). */
+  /**
+   * Takes ownership of `fd` (a non-blocking SEQPACKET socket). With `coalesceMs`, incoming messages are
+   * read at most once per that many ms, all at once: for a reader that is off everyone's critical path
+   * and would otherwise wake (and take a CPU) for every message.
+   */
   constructor(
     readonly fd: number,
     private readonly isIncoming: Validator<In>,
     private readonly events: ControlChannelEvents<In>,
     private readonly log: Logger,
+    private readonly options: { coalesceMs?: number } = {},
   ) {
     this.#poller = new native.Poller(fd, (mask, error) => this.#onEvents(mask, error));
     this.#poller.start(native.Poller.READABLE);
@@ -40,20 +46,41 @@ export class ControlChannel<In, Out> {
   }
 
   /**
-   * Sends a message; the kernel gives the peer its own copies of `fds`, which stay ours to close. By default
-   * the channel dups them first, so the caller may close its fds at once even if the message has to wait.
-   * `{ dup: false }` is for fds that stay open until the message is flushed: the supervisor must not dup and
-   * close the fd of a file it holds a POSIX lock on (a virtlockd's), since any close drops that lock.
+   * Sends a message; the kernel gives the peer its own copies of `fds`, which stay ours to close. A message
+   * that has to wait (the peer is not reading) is queued with dups of its fds, so the caller may close its
+   * fds at once. `{ dup: false }` is for fds that stay open until the message is flushed: the supervisor must
+   * not dup and close the fd of a file it holds a POSIX lock on (a virtlockd's), since any close drops that
+   * lock.
+   * @returns true when the message is already in the kernel (in the peer's queue, fds included).
    */
-  send(message: Out, fds: readonly number[] = [], options: { dup?: boolean } = {}): void {
+  send(message: Out, fds: readonly number[] = [], options: { dup?: boolean } = {}): boolean {
     if (this.#closed) throw new Error('control channel is closed');
     const data = Buffer.from(JSON.stringify(message));
     if (data.length > CONTROL_DATAGRAM_MAX) throw new RangeError(`control message of ${data.length} bytes is too large`);
     if (fds.length > CONTROL_FDS_MAX) throw new RangeError(`control message with ${fds.length} fds is too large`);
-    // Queue behind earlier messages so order is kept; dup the fds so the caller may close its copies now.
+    if (this.#queue.length === 0) {
+      let sent: number | null;
+      try {
+        sent = native.sendWithFds(this.fd, data, fds);
+      } catch (err) {
+        this.log.error({ err }, 'control channel send failed');
+        this.close();
+        return false;
+      }
+      if (sent !== null) return true;
+    }
+    // Queue behind earlier messages so order is kept.
     const dup = options.dup ?? true;
     this.#queue.push({ data, fds: dup ? fds.map((fd) => native.dupCloexec(fd)) : [...fds], owned: dup });
     this.#flush();
+    return false;
+  }
+
+  /** Reads and delivers every message already queued for us (a dead peer's last words), then closes. */
+  drainAndClose(): void {
+    if (this.#closed) return;
+    this.#receiveAll();
+    this.close();
   }
 
   /** Resolves once every queued message has been handed to the kernel (or the channel closed). */
@@ -65,6 +92,7 @@ export class ControlChannel<In, Out> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#coalesceTimer) clearTimeout(this.#coalesceTimer);
     this.#poller.close();
     for (const item of this.#queue.splice(0)) if (item.owned) item.fds.forEach((fd) => native.close(fd));
     native.close(this.fd);
@@ -84,14 +112,14 @@ export class ControlChannel<In, Out> {
         return;
       }
       if (sent === null) {
-        this.#poller.start(native.Poller.READABLE | native.Poller.WRITABLE);
+        this.#poller.start(native.Poller.WRITABLE | (this.#coalesceTimer ? native.Poller.DISCONNECT : native.Poller.READABLE));
         return;
       }
       this.#queue.shift();
       if (head.owned) head.fds.forEach((fd) => native.close(fd));
     }
     for (const wake of this.#flushWaiters.splice(0)) wake();
-    if (!this.#closed) this.#poller.start(native.Poller.READABLE);
+    if (!this.#closed) this.#poller.start(this.#coalesceTimer ? native.Poller.DISCONNECT : native.Poller.READABLE);
   }
 
   #onEvents(mask: number, error: Error | null): void {
@@ -104,7 +132,21 @@ export class ControlChannel<In, Out> {
       return;
     }
     if ((mask & native.Poller.WRITABLE) !== 0) this.#flush();
-    if ((mask & native.Poller.READABLE) !== 0) this.#receiveAll();
+    if (this.#closed) return;
+    // The peer hung up: read its last words now (the read reports the end and closes).
+    if ((mask & native.Poller.DISCONNECT) !== 0) return this.#receiveAll();
+    if ((mask & native.Poller.READABLE) === 0) return;
+    const coalesceMs = this.options.coalesceMs ?? 0;
+    if (coalesceMs === 0) return this.#receiveAll();
+    if (this.#coalesceTimer) return;
+    // Stop watching for input until the timer; a hang-up still wakes us at once.
+    this.#poller.start(this.#queue.length > 0 ? native.Poller.WRITABLE | native.Poller.DISCONNECT : native.Poller.DISCONNECT);
+    this.#coalesceTimer = setTimeout(() => {
+      this.#coalesceTimer = null;
+      if (this.#closed) return;
+      this.#poller.start(this.#queue.length > 0 ? native.Poller.READABLE | native.Poller.WRITABLE : native.Poller.READABLE);
+      this.#receiveAll();
+    }, coalesceMs);
   }
 
   #receiveAll(): void {

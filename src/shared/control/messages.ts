@@ -48,9 +48,11 @@ export interface InitMessage {
   listeners: ListenerRef[];
   expectedRecords: number;
   nextClientId: number;
+  /** The reply pipe (both ends ride in this datagram): see reply-batch.ts. */
+  replyPipe: { read: number; write: number; capacity: number };
 }
 
-/** These commit entries are applied (and their replies written). */
+/** These commit entries (the ones that asked) are applied, and their inline replies written. */
 export interface CommittedMessage {
   type: 'committed';
   seqs: number[];
@@ -78,25 +80,31 @@ export type SupervisorMessage = AdoptMessage | InitMessage | CommittedMessage | 
 /** Put (add or replace) a record, with its fd if any; or drop one by key (its fd is closed). */
 export type CustodyOp = { op: 'put'; record: CustodyRecord; fdIndex: number | null } | { op: 'drop'; key: string };
 
-/** The reply to one request, written by the supervisor after the ops are applied. */
+/** What the supervisor does for the request behind an entry, once its ops are applied. */
 export interface ReplyOrder {
   /** Custody key of the client connection. */
   client: string;
-  /** Bytes of the request still queued in the socket, to consume first (the worker only peeked). */
+  /** Bytes of the request still queued in the socket, for the supervisor to consume (the worker only peeked). */
   consume: number;
-  /** Reply bytes, base64; empty when the request gets no reply. */
+  /** Bytes of the reply in this batch's reply pipe (the worker sends them); 0 if none. */
+  piped: number;
+  /** A reply the supervisor must write itself (too big for the pipe, or the client is not reading), base64. */
   data: string;
 }
 
-/** One unit the supervisor applies atomically: custody changes, then the reply that reports them. */
+/** One unit the supervisor applies atomically: custody changes, then the request's consumption. */
 export interface CommitEntry {
   seq: number;
   ops: CustodyOp[];
   reply: ReplyOrder | null;
+  /** The worker waits for a `committed` naming this entry. */
+  ack: boolean;
 }
 
 export interface CommitMessage {
   type: 'commit';
+  /** The reply-pipe batch these entries' piped replies belong to; null when none is piped. */
+  batch: number | null;
   entries: CommitEntry[];
 }
 
@@ -174,6 +182,7 @@ const supervisorMessageSchema = {
       },
       expectedRecords: seq,
       nextClientId: { type: 'integer', minimum: 1 },
+      replyPipe: { type: 'object', additionalProperties: false, required: ['read', 'write', 'capacity'], properties: { read: fdIndex, write: fdIndex, capacity: { type: 'integer', minimum: 4096 } } },
     }),
     message('committed', { seqs: { type: 'array', maxItems: 1000000, items: seq } }),
     message('drain', {}),
@@ -200,15 +209,17 @@ const workerMessageSchema = {
     message('booted', { pid: { type: 'integer', minimum: 1 } }),
     message('ready', { generation: seq, pid: { type: 'integer', minimum: 1 } }),
     message('commit', {
+      batch: { anyOf: [{ type: 'null' }, seq] },
       entries: {
         type: 'array',
         maxItems: 100000,
         items: {
           type: 'object',
           additionalProperties: false,
-          required: ['seq', 'ops', 'reply'],
+          required: ['seq', 'ops', 'reply', 'ack'],
           properties: {
             seq,
+            ack: { type: 'boolean' },
             ops: { type: 'array', maxItems: 100000, items: custodyOpSchema },
             reply: {
               anyOf: [
@@ -216,8 +227,13 @@ const workerMessageSchema = {
                 {
                   type: 'object',
                   additionalProperties: false,
-                  required: ['client', 'consume', 'data'],
-                  properties: { client: { type: 'string', maxLength: 64 }, consume: { type: 'integer', minimum: 0, maximum: 262144 }, data: { type: 'string', maxLength: 400000 } },
+                  required: ['client', 'consume', 'piped', 'data'],
+                  properties: {
+                    client: { type: 'string', maxLength: 64 },
+                    consume: { type: 'integer', minimum: 0, maximum: 262144 },
+                    piped: { type: 'integer', minimum: 0, maximum: 1048576 },
+                    data: { type: 'string', maxLength: 400000 },
+                  },
                 },
               ],
             },

@@ -1,7 +1,7 @@
-// One client connection on a raw, non-blocking unix socket fd, as the worker sees it: it *peeks* whole
-// frames and hands each to the handler, one request at a time (libvirt's nrequests_client_max = 1).
-// It never consumes a request nor writes a reply: the supervisor does both once the request's effect is in
-// custody, so a request this worker peeked but did not commit is still queued for the next worker.
+// One client connection on a raw, non-blocking unix socket fd, as the worker sees it. It reads the stream
+// by *peeking* at a moving offset (SO_PEEK_OFF) and never consumes a request: the supervisor does, once the
+// request's effect is in custody, so whatever this worker peeked but did not commit is still queued for the
+// next worker. Frames are handed on one at a time (libvirt's nrequests_client_max = 1).
 import type { Logger } from 'pino';
 import * as native from '../../shared/native';
 import { LENGTH_WORD_SIZE, MessageHeader, decodeHeader, frameLengthProblem } from '../../shared/rpc/message';
@@ -13,185 +13,259 @@ export type CloseReason = 'eof' | 'error' | 'protocol' | 'server' | 'handoff';
 
 /**
  * Handles one complete frame. `consume` is how many bytes of it are still queued in the socket (peeked):
- * whoever answers must consume them first. Resolves once the reply is out.
+ * the supervisor consumes them when it applies the request's commit. Resolves once the reply is out.
  */
 export type FrameHandler = (connection: Connection, header: MessageHeader, frame: Buffer, consume: number) => void | Promise<void>;
 
+/** What a connection needs from its server: edge-triggered readiness and a custody barrier. */
+export interface ConnectionContext {
+  watcher: native.EdgeWatcher;
+  /** Resolves once the supervisor has consumed every request committed so far. */
+  barrier(): Promise<void>;
+  onFrame: FrameHandler;
+  onClose(connection: Connection, reason: CloseReason): void;
+  log: Logger;
+}
+
 /** Frames up to this size are peeked whole; a lock-protocol call never needs more than ~197 KiB. */
 export const PEEK_LIMIT = 256 * 1024;
-// A frame that arrives in pieces is re-peeked after these pauses (ms); a big one that stops growing is
-// read the old way instead (a peer's socket buffer may be too small to queue it whole).
-const PARTIAL_RETRY_MS = [1, 2, 4, 8, 16, 32, 64];
-const PARTIAL_GIVE_UP_MS = 30_000;
+// A big frame that stops growing may be stuck behind our own unconsumed bytes (they count against the
+// sender's buffer): after this pause it is read the consuming way instead.
 const BIG_FRAME = 64 * 1024;
+const BIG_FRAME_STALL_MS = 20;
+// A partial frame that makes no progress for this long is abandoned, with its connection.
+const PARTIAL_GIVE_UP_MS = 30_000;
 
 // Shared scratch space: the worker is single-threaded and each use is synchronous.
 const peekBuffer = Buffer.allocUnsafe(PEEK_LIMIT);
 
 export class Connection {
-  readonly #poller: native.Poller;
+  readonly #watchId: number;
   #closed = false;
   #busy = false;
-  #paused = false;
-  #partialTimer: NodeJS.Timeout | null = null;
+  #paused = true;
+  /** Peeked bytes not yet handed on (whole frames, then perhaps a partial one). */
+  #buffer: Buffer | null = null;
+  /** Readiness arrived that we have not read up to EAGAIN yet. */
+  #unread = true;
+  /** The peer shut down its side; what we have is all there will be. */
+  #eof = false;
+  /** Readiness said the peer hung up: read until a read says so too (no later edge will come). */
+  #hangup = false;
+  #stallTimer: NodeJS.Timeout | null = null;
   #partialSince = 0;
-  #partialSeen = 0;
-  #partialRetries = 0;
-  #pump: (() => void) | null = null;
-  /** The last request handed on whose reply the supervisor has not yet confirmed (it is consumed first). */
-  #unconfirmed: Buffer | null = null;
-  #pending = 0;
+  /** A frame too big to peek whole, being read the consuming way. */
+  #consuming: { length: number; chunks: Buffer[]; have: number; started: boolean } | null = null;
 
   readonly connectedAt: number;
+  /** Reply memory sent since we last asked the kernel how much of it the client left unread. */
+  outputSinceCheck = 0;
 
   constructor(
     readonly id: number,
     readonly fd: number,
     readonly peer: PeerCredentials,
     connectedAt: number,
-    private readonly onFrame: FrameHandler,
-    private readonly onClose: (connection: Connection, reason: CloseReason) => void,
-    private readonly log: Logger,
+    private readonly context: ConnectionContext,
   ) {
     this.connectedAt = connectedAt;
-    this.#poller = new native.Poller(fd, (events, error) => this.#onEvents(events, error));
+    this.#watchId = context.watcher.add(fd, (events) => this.#onReadable(events));
   }
 
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** True while a request of this connection is being handled or awaits the supervisor. */
+  /** True while a request of this connection is being handled. */
   get busy(): boolean {
-    return this.#busy || this.#pending > 0;
+    return this.#busy;
   }
 
-  /** Starts (or resumes) reading requests. */
+  /**
+   * Starts (or resumes) reading requests. Between requests, everything this worker committed has been
+   * consumed by the supervisor, so reading starts again from the head of the socket's queue: a worker that
+   * adopted the connection (or one that took it over and gave it back) may have moved the peek offset.
+   */
   start(): void {
+    if (this.#closed) return;
+    const resuming = this.#paused;
     this.#paused = false;
-    if (!this.#closed && !this.#busy) this.#poller.start(native.Poller.READABLE);
+    // Only after a pause: while serving, a reply can be out before the supervisor consumed its request.
+    if (resuming && !this.#busy && !this.#consuming) {
+      this.#buffer = null;
+      this.#eof = false;
+      try {
+        native.setPeekOffset(this.fd, 0);
+      } catch (err) {
+        this.context.log.debug({ client: this.id, code: (err as { code?: string }).code }, 'client socket unusable');
+        return this.close('error');
+      }
+      this.#unread = true;
+    }
+    this.#pump();
   }
 
   /** Stops reading new requests; one already being handled completes. */
   pause(): void {
     this.#paused = true;
-    this.#clearPartial();
-    if (!this.#closed) this.#poller.stop();
+    this.#clearStall();
   }
 
   /** Closes our fd (never shuts the connection down: the supervisor holds the same socket). */
   close(reason: CloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#clearPartial();
-    this.#poller.close();
+    this.#clearStall();
+    this.context.watcher.remove(this.#watchId, this.fd);
     native.close(this.fd);
-    this.onClose(this, reason);
+    this.context.onClose(this, reason);
   }
 
-  #onEvents(events: number, error: Error | null): void {
-    if (this.#pump) return this.#pump();
-    if (this.#closed || this.#busy || this.#paused) return;
-    // A poll error is how libuv reports a hang-up or reset; the next read tells which.
-    if (error || (events & native.Poller.READABLE) !== 0) this.#peek(false);
-    // Waiting on a partial frame, the peer stopped sending: the rest will never come.
-    else if ((events & native.Poller.DISCONNECT) !== 0) this.#peek(true);
+  #onReadable(events: number): void {
+    this.#unread = true;
+    if ((events & native.Poller.DISCONNECT) !== 0) this.#hangup = true;
+    if (this.#consuming) return this.#consumeRest();
+    this.#pump();
   }
 
-  #peek(peerDone: boolean): void {
+  // Hands on the next whole frame, peeking for more as needed.
+  #pump(): void {
+    while (!this.#closed && !this.#paused && !this.#busy && !this.#consuming) {
+      const frameLength = this.#frameLength();
+      if (frameLength === null) return; // closed for a bad length
+      const have = this.#buffer?.length ?? 0;
+      if (frameLength > 0 && have >= frameLength) {
+        const buffer = this.#buffer!;
+        const frame = buffer.subarray(0, frameLength);
+        this.#buffer = have > frameLength ? buffer.subarray(frameLength) : null;
+        this.#clearStall();
+        this.#handle(frame, frameLength);
+        continue;
+      }
+      if (frameLength > PEEK_LIMIT) return this.#switchToConsuming(frameLength);
+      if (!this.#unread || !this.#peek(PEEK_LIMIT - have)) {
+        if (this.#eof) return this.close('eof');
+        if (have > 0) this.#watchStall(frameLength);
+        return;
+      }
+    }
+  }
+
+  /** The length of the frame at the head of the buffer; 0 if not known yet; null if it closed the connection. */
+  #frameLength(): number | null {
+    const buffer = this.#buffer;
+    if (!buffer || buffer.length < LENGTH_WORD_SIZE) return 0;
+    const length = buffer.readUInt32BE(0);
+    const problem = frameLengthProblem(length);
+    if (problem !== null) {
+      // libvirt closes the connection on a length it cannot accept; so do we.
+      this.context.log.warn({ client: this.id, length }, `dropping client: ${problem}`);
+      this.close('protocol');
+      return null;
+    }
+    return length;
+  }
+
+  /** Peeks up to `room` more bytes; false when nothing came (would block, or end of stream). */
+  #peek(room: number): boolean {
     let n: number | null;
     try {
-      n = native.recv(this.fd, peekBuffer, 0, PEEK_LIMIT, true);
+      n = native.recv(this.fd, peekBuffer, 0, Math.max(1, room), true);
     } catch (err) {
-      this.log.debug({ client: this.id, code: (err as { code?: string }).code }, 'client socket read failed');
-      return this.close('error');
+      this.context.log.debug({ client: this.id, code: (err as { code?: string }).code }, 'client socket read failed');
+      this.close('error');
+      return false;
     }
-    if (n === null) return;
-    if (n === 0) return this.close('eof');
-    const length = n >= LENGTH_WORD_SIZE ? peekBuffer.readUInt32BE(0) : 0;
-    if (n >= LENGTH_WORD_SIZE) {
-      const problem = frameLengthProblem(length);
-      if (problem !== null) {
-        // libvirt closes the connection on a length it cannot accept; so do we.
-        this.log.warn({ client: this.id, length }, `dropping client: ${problem}`);
-        return this.close('protocol');
-      }
-      if (length <= n) {
-        this.#clearPartial();
-        // Still the request we handed on: the supervisor has not consumed it yet. Wait for its word.
-        if (this.#unconfirmed && length === this.#unconfirmed.length && peekBuffer.subarray(0, length).equals(this.#unconfirmed)) {
-          this.#poller.stop();
-          return;
-        }
-        return this.#handle(Buffer.from(peekBuffer.subarray(0, length)), length);
-      }
+    if (n === null) {
+      this.#unread = false;
+      return false;
     }
-    if (peerDone) return this.close('eof');
-    this.#waitForRest(n, length);
+    if (n === 0) {
+      this.#unread = false;
+      this.#eof = true;
+      return false;
+    }
+    // A short read emptied the queue; new bytes will raise a new edge, so no need to ask again now (but
+    // a hang-up already signalled raises none: then read on until the read itself reports it).
+    if (n < room && !this.#hangup) this.#unread = false;
+    const bytes = Buffer.from(peekBuffer.subarray(0, n));
+    this.#buffer = this.#buffer ? Buffer.concat([this.#buffer, bytes]) : bytes;
+    return true;
   }
 
-  // Level-triggered polling would spin on a partial frame, so stop polling and look again shortly.
-  #waitForRest(have: number, length: number): void {
-    const now = Date.now();
-    if (have !== this.#partialSeen) {
-      this.#partialSeen = have;
-      this.#partialSince = now;
-      this.#partialRetries = 0;
-    }
-    const stalledMs = now - this.#partialSince;
-    if (length > PEEK_LIMIT || (length > BIG_FRAME && stalledMs >= 50)) return this.#readWhole(length);
-    if (stalledMs >= PARTIAL_GIVE_UP_MS) {
-      this.log.warn({ client: this.id, have, length }, 'dropping client: incomplete frame for too long');
-      return this.close('protocol');
-    }
-    // Readable stays true while the partial frame sits there; only a hang-up is worth waking for.
-    this.#poller.start(native.Poller.DISCONNECT);
-    const delay = PARTIAL_RETRY_MS[Math.min(this.#partialRetries++, PARTIAL_RETRY_MS.length - 1)]!;
-    this.#partialTimer = setTimeout(() => {
-      this.#partialTimer = null;
-      if (this.#closed || this.#paused || this.#busy) return;
-      this.#poller.start(native.Poller.READABLE);
-      this.#peek(false);
+  // A partial frame: wait for readiness; a big one that stalls is read the consuming way, and one that
+  // never completes costs its connection.
+  #watchStall(frameLength: number): void {
+    if (this.#stallTimer) return;
+    if (this.#partialSince === 0) this.#partialSince = Date.now();
+    const delay = frameLength > BIG_FRAME ? BIG_FRAME_STALL_MS : PARTIAL_GIVE_UP_MS;
+    const seen = this.#buffer?.length ?? 0;
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = null;
+      if (this.#closed || this.#paused || this.#busy || this.#consuming) return;
+      const now = this.#buffer?.length ?? 0;
+      if (now !== seen) return this.#pump();
+      if (frameLength > BIG_FRAME) return this.#switchToConsuming(frameLength);
+      if (Date.now() - this.#partialSince >= PARTIAL_GIVE_UP_MS) {
+        this.context.log.warn({ client: this.id, have: now, length: frameLength }, 'dropping client: incomplete frame for too long');
+        return this.close('protocol');
+      }
+      this.#watchStall(frameLength);
     }, delay);
   }
 
-  #clearPartial(): void {
-    if (this.#partialTimer) clearTimeout(this.#partialTimer);
-    this.#partialTimer = null;
-    this.#partialSeen = 0;
+  #clearStall(): void {
+    if (this.#stallTimer) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
+    this.#partialSince = 0;
   }
 
-  // The old way, for frames no lock call can need: consume them as they come (such a request is not
-  // crash-safe, but it is never a legitimate one). Memory follows the bytes that actually arrive.
-  #readWhole(length: number): void {
-    this.#clearPartial();
-    this.#busy = true;
-    this.#poller.stop();
-    const chunks: Buffer[] = [];
-    let have = 0;
-    const pump = (): void => {
-      if (this.#closed) return;
+  // For frames no lock call needs: once the supervisor has consumed every earlier request, consume this
+  // one as it comes (so it is not crash-safe, but it is never a legitimate one). Memory follows the bytes
+  // that actually arrive.
+  #switchToConsuming(length: number): void {
+    this.#clearStall();
+    const peeked = this.#buffer ?? Buffer.alloc(0);
+    this.#buffer = null;
+    this.#consuming = { length, chunks: [], have: 0, started: false };
+    void this.context.barrier().then(() => {
+      if (this.#closed || !this.#consuming) return;
       try {
-        while (have < length) {
-          const n = native.recv(this.fd, peekBuffer, 0, Math.min(length - have, PEEK_LIMIT), false);
-          if (n === null) {
-            this.#poller.start(native.Poller.READABLE);
-            return;
-          }
-          if (n === 0) return this.close('eof');
-          chunks.push(Buffer.from(peekBuffer.subarray(0, n)));
-          have += n;
+        // Our peeked bytes are now the head of the queue: consume them (we keep our copy).
+        let left = peeked.length;
+        while (left > 0) {
+          const n = native.recv(this.fd, peekBuffer, 0, Math.min(left, PEEK_LIMIT), false);
+          if (n === null || n === 0) throw new Error('peeked bytes vanished');
+          left -= n;
         }
       } catch {
         return this.close('error');
       }
-      this.#pump = null;
-      this.#poller.stop();
-      this.#handle(Buffer.concat(chunks, length), 0);
-    };
-    // Until the frame is complete, readiness events feed the pump instead of #peek.
-    this.#pump = pump;
-    pump();
+      this.#consuming.chunks.push(peeked);
+      this.#consuming.have = peeked.length;
+      this.#consuming.started = true;
+      this.#consumeRest();
+    });
+  }
+
+  #consumeRest(): void {
+    const consuming = this.#consuming;
+    // Until the barrier, the head of the queue may still be requests the supervisor has to consume.
+    if (this.#closed || !consuming || !consuming.started) return;
+    try {
+      while (consuming.have < consuming.length) {
+        const n = native.recv(this.fd, peekBuffer, 0, Math.min(consuming.length - consuming.have, PEEK_LIMIT), false);
+        if (n === null) return;
+        if (n === 0) return this.close('eof');
+        consuming.chunks.push(Buffer.from(peekBuffer.subarray(0, n)));
+        consuming.have += n;
+      }
+    } catch {
+      return this.close('error');
+    }
+    this.#consuming = null;
+    this.#handle(Buffer.concat(consuming.chunks, consuming.length), 0);
+    this.#pump();
   }
 
   #handle(frame: Buffer, consume: number): void {
@@ -200,42 +274,29 @@ export class Connection {
     try {
       header = decodeHeader(frame);
     } catch {
-      this.log.warn({ client: this.id }, 'dropping client: undecodable message header');
+      this.context.log.warn({ client: this.id }, 'dropping client: undecodable message header');
       return this.close('protocol');
     }
-    this.#poller.stop();
     let done: void | Promise<void>;
     try {
-      done = this.onFrame(this, header, frame, consume);
+      done = this.context.onFrame(this, header, frame, consume);
     } catch (err) {
-      this.log.error({ client: this.id, err }, 'frame handler failed; dropping client');
+      this.context.log.error({ client: this.id, err }, 'frame handler failed; dropping client');
       return this.close('error');
     }
     if (done instanceof Promise) {
-      // Read on at once: the supervisor consumes this request before it answers, and the next peek tells
-      // a new request from this one (the reply's confirmation is off the client's critical path).
-      this.#unconfirmed = consume > 0 ? frame : null;
-      this.#pending++;
       done.then(
         () => {
-          this.#pending--;
-          if (this.#unconfirmed === frame) this.#unconfirmed = null;
-          this.#idle();
+          this.#busy = false;
+          this.#pump();
         },
         (err: unknown) => {
-          this.log.error({ client: this.id, err }, 'frame handler failed; dropping client');
+          this.context.log.error({ client: this.id, err }, 'frame handler failed; dropping client');
           this.close('error');
         },
       );
-      if (this.#unconfirmed) this.#idle();
-      else this.#poller.stop();
     } else {
-      this.#idle();
+      this.#busy = false;
     }
-  }
-
-  #idle(): void {
-    this.#busy = false;
-    if (!this.#closed && !this.#paused) this.#poller.start(native.Poller.READABLE);
   }
 }
