@@ -1,9 +1,10 @@
 // Start-up after an exec: adopt what the previous image (holdfast's, or a real virtlockd's) left behind —
 // the pid file, the listening sockets, every client socket and lock fd — as the restart-exec document
-// describes, and reap the old image's workers, which are still our children but unknown to libuv.
+// describes, and reap the old image's workers, which are still our children but unknown to libuv (all but
+// the one that served on through the exec: the supervisor adopts that one).
 import type { Logger } from 'pino';
 import * as native from '../shared/native';
-import type { StateDocument } from '../shared/state/document';
+import type { CarriedWorkerState, StateDocument } from '../shared/state/document';
 import type { CustodyEntry } from './custody';
 import type { Listener } from './listeners';
 import { PidFile } from './pid-file';
@@ -15,6 +16,8 @@ export interface Restored {
   custody: Array<[string, CustodyEntry]>;
   upgrades: number;
   workerRestarts: number;
+  /** The previous image's worker, still serving: the supervisor adopts it. */
+  carriedWorker?: CarriedWorkerState;
 }
 
 export interface RestorePaths {
@@ -55,7 +58,15 @@ export function restoreFromDocument(doc: StateDocument, paths: RestorePaths, log
     }
   }
   reapOrphans(doc.holdfast?.childPids ?? [], log);
-  return { pidFile, listeners, custody, upgrades: doc.holdfast?.upgrades ?? 0, workerRestarts: doc.holdfast?.workerRestarts ?? 0 };
+  const carriedWorker = doc.holdfast?.worker;
+  return {
+    pidFile,
+    listeners,
+    custody,
+    upgrades: doc.holdfast?.upgrades ?? 0,
+    workerRestarts: doc.holdfast?.workerRestarts ?? 0,
+    ...(carriedWorker ? { carriedWorker } : {}),
+  };
 }
 
 // Inherited fds were made inheritable for the exec; close-on-exec again so no child gets them by accident.

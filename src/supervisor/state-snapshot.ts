@@ -4,6 +4,7 @@
 import type { ClientRecord, CustodyRecord, LockspaceRecord, ResourceRecordState } from '../shared/control/custody-records';
 import { custodyKey } from '../shared/control/custody-records';
 import type {
+  CarriedWorkerState,
   DirectoryLockspaceState,
   ResourceState,
   ServerState,
@@ -25,6 +26,8 @@ export interface SnapshotSource {
   generation: number;
   upgrades: number;
   workerRestarts: number;
+  /** The worker that serves on through the exec, if it can. */
+  carriedWorker: CarriedWorkerState | null;
 }
 
 const NULL_UUID = '00000000-0000-0000-0000-000000000000';
@@ -92,6 +95,7 @@ export function documentFromCustody(source: SnapshotSource, pid: number): StateD
       workerRestarts: source.workerRestarts,
       ...(source.pidFileFd !== null ? { pidFileFd: source.pidFileFd } : {}),
       childPids: source.childPids,
+      ...(source.carriedWorker ? { worker: source.carriedWorker } : {}),
     },
   };
 }

@@ -8,7 +8,7 @@ import * as native from '../shared/native';
 import { Custody } from './custody';
 import { Listener } from './listeners';
 import { PidFile } from './pid-file';
-import type { StateDocument } from '../shared/state/document';
+import type { CarriedWorkerState, StateDocument } from '../shared/state/document';
 import { checkWithBinaryOnDisk, reexec } from './reexec';
 import { documentFromCustody } from './state-snapshot';
 import { WorkerProcess } from './worker-process';
@@ -24,6 +24,8 @@ export interface SupervisorOptions {
   /** Counters carried over from the image before the last exec. */
   upgrades?: number;
   workerRestarts?: number;
+  /** The worker that served on through the exec that started this image. */
+  carriedWorker?: CarriedWorkerState;
 }
 
 export interface SwapResult {
@@ -92,6 +94,19 @@ export class Supervisor {
       return refusal;
     }
     const current = this.#worker;
+    // Best case: the worker serves on through our exec (its commits wait in the channel for the next
+    // image), so clients see no pause at all until the next image swaps in a worker of the new code.
+    const carried = !this.custody.hasQueuedReplies() ? current?.carry() ?? null : null;
+    if (carried) {
+      this.custody.consumeAll();
+      const document = this.#document(carried.state);
+      const keepFds = [...this.#keptFds(), ...carried.fds];
+      this.log.info({ records: this.custody.size, fds: keepFds.length, workerPid: carried.state.pid }, 'upgrading: re-executing from the code on disk; the worker serves on meanwhile');
+      this.options.beforeExec?.();
+      const reason = reexec({ stateFile: this.options.stateFile, document, keepFds });
+      this.log.error({ reason }, 'upgrade refused; serving on with the running code');
+      return reason;
+    }
     if (current) {
       try {
         await current.drain(DRAIN_TIMEOUT_MS);
@@ -103,12 +118,10 @@ export class Supervisor {
         }
       }
     }
+    // The next image's worker reads every client socket from its head.
+    this.custody.consumeAll();
     const document = this.#document();
-    const keepFds = [
-      ...this.options.listeners.map((l) => l.fd),
-      ...[...this.custody.entries()].map(([, e]) => e.fd).filter((fd): fd is number => fd !== null),
-      ...(this.options.pidFile ? [this.options.pidFile.fd] : []),
-    ];
+    const keepFds = this.#keptFds();
     this.log.info({ records: this.custody.size, fds: keepFds.length }, 'upgrading: re-executing from the code on disk');
     this.options.beforeExec?.();
     const reason = reexec({ stateFile: this.options.stateFile, document, keepFds });
@@ -118,8 +131,17 @@ export class Supervisor {
     return reason;
   }
 
-  #document(): StateDocument {
-    const children = [this.#worker, this.#standby].filter((w): w is WorkerProcess => w !== null && w.alive);
+  #keptFds(): number[] {
+    return [
+      ...this.options.listeners.map((l) => l.fd),
+      ...[...this.custody.entries()].map(([, e]) => e.fd).filter((fd): fd is number => fd !== null),
+      ...(this.options.pidFile ? [this.options.pidFile.fd] : []),
+    ];
+  }
+
+  #document(carried?: CarriedWorkerState): StateDocument {
+    // The next image reaps our children by pid, except a carried worker, which it adopts.
+    const children = [this.#worker, this.#standby].filter((w): w is WorkerProcess => w !== null && w.alive && w.pid !== carried?.pid);
     return documentFromCustody(
       {
         custody: this.custody.entries(),
@@ -131,14 +153,28 @@ export class Supervisor {
         generation: this.#generation,
         upgrades: this.stats.upgrades + 1,
         workerRestarts: this.stats.workerRestarts,
+        carriedWorker: carried ?? null,
       },
       process.pid,
     );
   }
 
   async start(): Promise<void> {
+    const carried = this.options.carriedWorker;
+    if (carried) return this.#takeOverCarriedWorker(carried);
     const worker = this.#takeStandby();
     await this.#startWorker(worker);
+  }
+
+  // After an upgrade: the old image's worker still serves. Adopt it, then replace it with one running the
+  // code now on disk; if that fails, it serves on (never worse than before).
+  async #takeOverCarriedWorker(carried: CarriedWorkerState): Promise<void> {
+    const worker = WorkerProcess.adopt(this.custody, this.log, carried);
+    this.#worker = worker;
+    this.#generation = Math.max(this.#generation, carried.generation);
+    void worker.exited.then((exit) => this.#onWorkerExit(worker, exit, Number.POSITIVE_INFINITY));
+    const result = await this.swap();
+    if (!result.ok) this.log.error({ reason: result.reason }, 'the worker of the previous image serves on: its replacement did not start');
   }
 
   /**
@@ -194,7 +230,9 @@ export class Supervisor {
           this.#spawnStandby();
           return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
         }
-        // It died while draining: what it committed is in custody, so the swap doubles as its replacement.
+        // It died while draining: once its last commits and unsent replies are settled, the swap doubles
+        // as its replacement.
+        current.dispose();
       }
     }
     try {

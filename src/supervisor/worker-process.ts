@@ -1,12 +1,16 @@
 // One worker process as the supervisor sees it: spawned with the control channel on its fd 3 (and idle
 // until told to start, so a standby worker costs no start-up time when needed), fed the custody snapshot
-// and the listening sockets, then served: its commits are applied to custody and acknowledged.
+// and the listening sockets, then served: its commits are applied to custody (and acknowledged where it
+// asks). When it is gone, its last commits are read from the channel and the replies it never sent are
+// recovered from its reply pipe.
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { ControlChannel, CONTROL_FDS_MAX } from '../shared/control/channel';
 import type { ClientRecord } from '../shared/control/custody-records';
 import { CommitEntry, RecordWithFd, SupervisorMessage, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
+import { ReplyBatch, unsentReplies } from '../shared/control/reply-batch';
+import type { CarriedWorkerState } from '../shared/state/document';
 import * as native from '../shared/native';
 import type { Custody } from './custody';
 import type { Listener } from './listeners';
@@ -16,14 +20,25 @@ const WORKER_MAIN = path.join(__dirname, '..', 'worker', 'main.js');
 const BOOT_TIMEOUT_MS = 30_000;
 // Keep each snapshot datagram well under the channel's size limit.
 const SNAPSHOT_CHUNK_BYTES = 96 * 1024;
+// How often, at most, the supervisor reads a worker's channel.
+const COMMIT_COALESCE_MS = 1;
+// The reply pipe's size: a turn's replies travel as one batch inside it.
+const REPLY_PIPE_BYTES = 1024 * 1024;
 
 export interface WorkerExit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
+/** The process behind a worker: one we spawned, or one a previous image of ours spawned (adopted). */
+interface ProcessHandle {
+  readonly pid: number | undefined;
+  readonly alive: boolean;
+  kill(signal: NodeJS.Signals): void;
+}
+
 export class WorkerProcess {
-  readonly #child: ChildProcess;
+  readonly #child: ProcessHandle;
   readonly #channel: ControlChannel<WorkerMessage, SupervisorMessage>;
   readonly exited: Promise<WorkerExit>;
   #waiters = new Map<'booted' | 'ready' | 'drained', () => void>();
@@ -31,22 +46,44 @@ export class WorkerProcess {
   readonly booted: Promise<void>;
   #acks: number[] = [];
   #ackScheduled = false;
+  #replyPipe: { read: number; write: number; capacity: number } | null = null;
+  /** The last batch of piped replies the worker committed: what its pipe may still hold. */
+  #lastBatch: ReplyBatch | null = null;
+  #settled = false;
   generation = 0;
 
   private constructor(
     private readonly custody: Custody,
     private readonly log: Logger,
+    carried?: CarriedWorkerState,
   ) {
-    const [ours, theirs] = native.socketpairSeqpacket();
-    // The child's end must survive the exec of node: spawn's stdio mapping dup2()s it to fd 3 for us.
-    this.#child = spawn(process.execPath, [...workerNodeFlags(), WORKER_MAIN], {
-      stdio: ['ignore', 'inherit', 'inherit', theirs],
-      env: workerEnvironment(),
-    });
-    native.close(theirs);
-    this.exited = new Promise((resolve) => this.#child.once('exit', (code, signal) => resolve({ code, signal })));
-    this.#channel = new ControlChannel(ours, isWorkerMessage, { message: (m, fds) => this.#onMessage(m, fds), close: () => undefined }, log);
-    this.booted = this.#expect('booted', BOOT_TIMEOUT_MS);
+    let ours: number;
+    if (carried) {
+      // A worker that kept serving while our previous image exec'ed us: its channel and pipe came along.
+      for (const fd of [carried.channelFd, carried.replyPipe.read, carried.replyPipe.write]) native.setCloexec(fd, true);
+      ours = carried.channelFd;
+      const adopted = adoptedProcess(carried.pid, log);
+      this.#child = adopted.handle;
+      this.exited = adopted.exited;
+      this.#replyPipe = { ...carried.replyPipe };
+      this.#lastBatch = carried.lastBatch;
+      this.generation = carried.generation;
+    } else {
+      let theirs: number;
+      [ours, theirs] = native.socketpairSeqpacket();
+      // The child's end must survive the exec of node: spawn's stdio mapping dup2()s it to fd 3 for us.
+      const child: ChildProcess = spawn(process.execPath, [...workerNodeFlags(), WORKER_MAIN], {
+        stdio: ['ignore', 'inherit', 'inherit', theirs],
+        env: workerEnvironment(),
+      });
+      native.close(theirs);
+      this.#child = { get pid() { return child.pid; }, get alive() { return child.exitCode === null && child.signalCode === null; }, kill: (signal) => child.kill(signal) };
+      this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    }
+    // Commits are off the clients' path (the worker answers as soon as they are queued to us), so read
+    // them in bulk rather than take a CPU from the worker for each one.
+    this.#channel = new ControlChannel(ours, isWorkerMessage, { message: (m, fds) => this.#onMessage(m, fds), close: () => undefined }, log, { coalesceMs: COMMIT_COALESCE_MS });
+    this.booted = carried ? Promise.resolve() : this.#expect('booted', BOOT_TIMEOUT_MS);
     this.booted.catch(() => undefined);
   }
 
@@ -55,12 +92,29 @@ export class WorkerProcess {
     return new WorkerProcess(custody, log);
   }
 
+  /** Takes over the serving worker a previous image of ours carried across its exec. */
+  static adopt(custody: Custody, log: Logger, carried: CarriedWorkerState): WorkerProcess {
+    return new WorkerProcess(custody, log, carried);
+  }
+
+  /**
+   * What the next image needs to adopt this worker while it keeps serving through our exec, or null if it
+   * cannot be carried (not serving, or replies we still owe would be lost). Sends owed acknowledgements.
+   */
+  carry(): { state: CarriedWorkerState; fds: number[] } | null {
+    const pid = this.#child.pid;
+    if (!this.#replyPipe || !this.alive || pid === undefined || this.#channel.closed) return null;
+    this.#flushAcks();
+    const state: CarriedWorkerState = { pid, generation: this.generation, channelFd: this.#channel.fd, replyPipe: { ...this.#replyPipe }, lastBatch: this.#lastBatch };
+    return { state, fds: [this.#channel.fd, this.#replyPipe.read, this.#replyPipe.write] };
+  }
+
   get pid(): number | undefined {
     return this.#child.pid;
   }
 
   get alive(): boolean {
-    return this.#child.exitCode === null && this.#child.signalCode === null;
+    return this.#child.alive;
   }
 
   /**
@@ -72,6 +126,8 @@ export class WorkerProcess {
     const ready = this.#expect('ready', timeoutMs);
     // Handled below; never an unhandled rejection if sending throws first (the supervisor must not die).
     ready.catch(() => undefined);
+    // It reads every client socket from its head: nothing answered may still be queued there.
+    this.custody.consumeAll();
     const records: Array<{ entry: RecordWithFd; fd: number | null; size: number }> = [];
     let nextClientId = 1;
     for (const [, entry] of this.custody.entries()) {
@@ -79,9 +135,19 @@ export class WorkerProcess {
       records.push({ entry: { record: entry.record, fdIndex: null }, fd: entry.fd, size: JSON.stringify(entry.record).length + 32 });
     }
     await this.#sendSnapshot(records);
+    const pipe = native.pipe(REPLY_PIPE_BYTES);
+    this.#replyPipe = pipe;
     this.#channel.send(
-      { type: 'init', generation, settings, listeners: listeners.map((l, i) => ({ name: l.name, fdIndex: i })), expectedRecords: records.length, nextClientId },
-      listeners.map((l) => l.fd),
+      {
+        type: 'init',
+        generation,
+        settings,
+        listeners: listeners.map((l, i) => ({ name: l.name, fdIndex: i })),
+        expectedRecords: records.length,
+        nextClientId,
+        replyPipe: { read: listeners.length, write: listeners.length + 1, capacity: pipe.capacity },
+      },
+      [...listeners.map((l) => l.fd), pipe.read, pipe.write],
       { dup: false },
     );
     await ready;
@@ -95,6 +161,7 @@ export class WorkerProcess {
   }
 
   resume(): void {
+    this.custody.consumeAll();
     if (!this.#channel.closed) this.#channel.send({ type: 'resume' });
   }
 
@@ -113,11 +180,26 @@ export class WorkerProcess {
   }
 
   /**
-   * Releases our side of the channel once the worker is gone. Commits it sent before dying are still
-   * queued in the socket: they were read (and applied) before the channel reported the hang-up.
+   * Once the worker is gone (or drained for good): applies the commits it sent before dying, which are
+   * still queued in the channel, then sends the replies its pipe shows it never sent, and lets both go.
+   * Must run before another worker reads the same clients. Idempotent.
    */
   dispose(): void {
-    this.#channel.close();
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#channel.drainAndClose();
+    const pipe = this.#replyPipe;
+    if (!pipe) return;
+    this.#replyPipe = null;
+    const left = readAll(pipe.read);
+    const { unsent, discarded } = unsentReplies(left, this.#lastBatch);
+    let delivered = 0;
+    for (const reply of unsent) if (this.custody.deliver(reply.client, reply.bytes)) delivered++;
+    if (unsent.length > 0 || discarded > 0) {
+      this.log.info({ generation: this.generation, delivered, discardedBytes: discarded }, 'sent the replies a dead worker left in its pipe');
+    }
+    native.close(pipe.read);
+    native.close(pipe.write);
   }
 
   // One chunk in the kernel at a time: a queued chunk holds dups of its fds, and a snapshot of every lock
@@ -164,6 +246,10 @@ export class WorkerProcess {
   #onMessage(message: WorkerMessage, fds: number[]): void {
     switch (message.type) {
       case 'commit':
+        if (message.batch !== null) {
+          const replies = message.entries.flatMap((e) => (e.reply && e.reply.piped > 0 ? [{ client: e.reply.client, length: e.reply.piped }] : []));
+          this.#lastBatch = { batch: message.batch, replies };
+        }
         return this.#applyCommit(message.entries, fds);
       case 'booted':
       case 'ready':
@@ -177,7 +263,7 @@ export class WorkerProcess {
   #applyCommit(entries: CommitEntry[], fds: number[]): void {
     const used = new Set<number>();
     try {
-      for (const entry of entries) this.custody.apply(entry, fds, used, () => this.#ack(entry.seq));
+      for (const entry of entries) this.custody.apply(entry, fds, used, entry.ack ? () => this.#ack(entry.seq) : noop);
     } catch (err) {
       // A worker that names fds it did not send is broken; refuse the rest rather than guess.
       this.log.error({ err, generation: this.generation }, 'refusing a malformed commit from the worker');
@@ -191,12 +277,67 @@ export class WorkerProcess {
     this.#acks.push(seq);
     if (this.#ackScheduled) return;
     this.#ackScheduled = true;
-    setImmediate(() => {
-      this.#ackScheduled = false;
-      const seqs = this.#acks;
-      this.#acks = [];
-      if (!this.#channel.closed) this.#channel.send({ type: 'committed', seqs });
+    setImmediate(() => this.#flushAcks());
+  }
+
+  #flushAcks(): void {
+    this.#ackScheduled = false;
+    const seqs = this.#acks;
+    this.#acks = [];
+    if (seqs.length > 0 && !this.#channel.closed) this.#channel.send({ type: 'committed', seqs });
+  }
+}
+
+const noop = (): void => undefined;
+
+// A worker we did not spawn (this image did not exist yet): its exit is seen through a pidfd and reaped by
+// pid, never with waitpid(-1).
+function adoptedProcess(pid: number, log: Logger): { handle: ProcessHandle; exited: Promise<WorkerExit> } {
+  let alive = true;
+  const exited = new Promise<WorkerExit>((resolve) => {
+    let pidfd: number;
+    try {
+      pidfd = native.pidfdOpen(pid);
+    } catch (err) {
+      log.error({ err, pid }, 'the carried worker is already gone');
+      alive = false;
+      resolve({ code: null, signal: null });
+      return;
+    }
+    const poller = new native.Poller(pidfd, () => {
+      let status: ReturnType<typeof native.waitpid> = null;
+      try {
+        status = native.waitpid(pid, true);
+        if (status === null) return;
+      } catch (err) {
+        log.debug({ pid, err }, 'the carried worker was not ours to reap');
+      }
+      poller.close();
+      native.close(pidfd);
+      alive = false;
+      resolve({ code: status?.exitCode ?? null, signal: (status?.signal ?? null) as NodeJS.Signals | null });
     });
+    poller.start(native.Poller.READABLE);
+  });
+  const handle: ProcessHandle = {
+    pid,
+    get alive() {
+      return alive;
+    },
+    kill(signal) {
+      if (alive) process.kill(pid, signal);
+    },
+  };
+  return { handle, exited };
+}
+
+function readAll(fd: number): Buffer {
+  const chunks: Buffer[] = [];
+  const chunk = Buffer.allocUnsafe(64 * 1024);
+  for (;;) {
+    const n = native.read(fd, chunk, 0, chunk.length);
+    if (n === null || n === 0) return Buffer.concat(chunks);
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
   }
 }
 

@@ -198,8 +198,10 @@ function verifyFds(doc: StateDocument, pid: number, requireInheritable: boolean)
     if (requireInheritable && info !== null && (info.flags & O_CLOEXEC) !== 0) {
       problems.push(`${what}: still close-on-exec, it would not survive the exec`);
     }
-    if (ref.role === 'listen-socket' || ref.role === 'client-socket') {
+    if (ref.role === 'listen-socket' || ref.role === 'client-socket' || ref.role === 'worker-channel') {
       if (!target.startsWith('socket:')) problems.push(`${what}: should be a socket, but is ${target}`);
+    } else if (ref.role === 'reply-pipe') {
+      if (!target.startsWith('pipe:')) problems.push(`${what}: should be a pipe, but is ${target}`);
     } else if (ref.role === 'resource' && ref.resource) {
       problems.push(...resourceFdProblems(ref, what, link, target, info));
     }

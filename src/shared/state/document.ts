@@ -213,6 +213,22 @@ export interface HoldfastState {
   pidFileFd?: number;
   /** holdfast. Worker processes of the writing image: children the new image must reap (by pid). */
   childPids?: number[];
+  /**
+   * holdfast. The worker that kept serving through the exec: the new image adopts it (its control channel
+   * and reply pipe are inherited fds) and applies the commits it queued meanwhile, then replaces it.
+   */
+  worker?: CarriedWorkerState;
+}
+
+/** holdfast. A serving worker carried across the supervisor's exec. */
+export interface CarriedWorkerState {
+  pid: number;
+  generation: number;
+  /** Our end of its control channel. */
+  channelFd: number;
+  replyPipe: { read: number; write: number; capacity: number };
+  /** The last batch of piped replies it committed (what its pipe may still hold if it dies). */
+  lastBatch: { batch: number; replies: Array<{ client: string; length: number }> } | null;
 }
 
 /** The whole restart-exec state document. */
@@ -233,7 +249,7 @@ export interface StateDocument {
 }
 
 /** What an fd of the document stands for. */
-export type FdRole = 'listen-socket' | 'client-socket' | 'helper-stderr' | 'resource';
+export type FdRole = 'listen-socket' | 'client-socket' | 'helper-stderr' | 'resource' | 'worker-channel' | 'reply-pipe';
 
 /** One fd the document refers to, with where it appears. */
 export interface FdReference {
@@ -290,6 +306,12 @@ export function listFdReferences(doc: StateDocument): FdReference[] {
     lockspace.resources.forEach((resource, r) =>
       refs.push({ fd: resource.fd, role: 'resource', pointer: `${pointer}/resources/${r}/fd`, resource }),
     );
+  }
+  const worker = doc.holdfast?.worker;
+  if (worker) {
+    refs.push({ fd: worker.channelFd, role: 'worker-channel', pointer: '/holdfast/worker/channelFd' });
+    refs.push({ fd: worker.replyPipe.read, role: 'reply-pipe', pointer: '/holdfast/worker/replyPipe/read' });
+    refs.push({ fd: worker.replyPipe.write, role: 'reply-pipe', pointer: '/holdfast/worker/replyPipe/write' });
   }
   return refs;
 }

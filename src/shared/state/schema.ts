@@ -14,6 +14,7 @@ import {
   lockspacesOf,
   serversOf,
   type AdminClientPrivateData,
+  type CarriedWorkerState,
   type ClientHoldfastState,
   type ClientState,
   type DirectoryLockspaceState,
@@ -236,6 +237,42 @@ const directoryLockspaceSchema: JSONSchemaType<DirectoryLockspaceState> = {
   },
 };
 
+const carriedWorkerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['pid', 'generation', 'channelFd', 'replyPipe', 'lastBatch'],
+  properties: {
+    pid: { type: 'integer', minimum: 1, maximum: PID_MAX },
+    generation: safeUint,
+    channelFd: fd,
+    replyPipe: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['read', 'write', 'capacity'],
+      properties: { read: fd, write: fd, capacity: { type: 'integer', minimum: 4096, maximum: 1 << 30 } },
+    },
+    lastBatch: {
+      type: 'object',
+      nullable: true,
+      additionalProperties: false,
+      required: ['batch', 'replies'],
+      properties: {
+        batch: safeUint,
+        replies: {
+          type: 'array',
+          maxItems: 1_000_000,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['client', 'length'],
+            properties: { client: { type: 'string', maxLength: 64 }, length: { type: 'integer', minimum: 1, maximum: 1 << 20 } },
+          },
+        },
+      },
+    },
+  },
+} as unknown as JSONSchemaType<CarriedWorkerState>;
+
 const holdfastSchema: JSONSchemaType<HoldfastState> = {
   type: 'object',
   additionalProperties: false,
@@ -249,6 +286,7 @@ const holdfastSchema: JSONSchemaType<HoldfastState> = {
     workerRestarts: safeUint,
     pidFileFd: { ...fd, nullable: true, ...notNull },
     childPids: { type: 'array', maxItems: 64, items: { type: 'integer', minimum: 1, maximum: PID_MAX }, nullable: true, ...notNull },
+    worker: { ...carriedWorkerSchema, nullable: true, ...notNull },
   },
 };
 
