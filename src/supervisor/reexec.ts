@@ -15,6 +15,15 @@ export const REEXEC_VARIABLE = 'HOLDFASTD_REEXEC';
 const DAEMON_MAIN = path.join(__dirname, '..', 'cli', 'holdfastd.js');
 const CHECK_TIMEOUT_MS = 30_000;
 
+// Variables meant for this pid only (the service manager's watchdog): taken out of process.env so no
+// worker inherits them, and put back for the exec, which keeps the pid.
+const carried = new Map<string, string>();
+
+/** Puts `name=value` in the environment of the new image after an upgrade, and nowhere else. */
+export function carryAcrossExec(name: string, value: string): void {
+  carried.set(name, value);
+}
+
 export interface ReexecPlan {
   stateFile: string;
   document: StateDocument;
@@ -56,7 +65,7 @@ export function reexec(plan: ReexecPlan): string {
   const keep = [0, 1, 2, ...plan.keepFds];
   for (const fd of keep) native.setCloexec(fd, false);
   const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
-  const environment = { ...process.env, [REEXEC_VARIABLE]: '1' };
+  const environment = { ...process.env, ...Object.fromEntries(carried), [REEXEC_VARIABLE]: '1' };
   try {
     // Node 22.15+ has process.execve; on Node 20 the addon makes the same call.
     const builtin = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;

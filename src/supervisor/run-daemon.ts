@@ -13,6 +13,7 @@ import { Listener, bindListener, takeActivatedListeners } from './listeners';
 import { PidFile } from './pid-file';
 import { REEXEC_VARIABLE } from './reexec';
 import { Restored, restoreFromDocument } from './restore';
+import * as native from '../shared/native';
 import { ServiceNotifier } from './notify';
 import { Supervisor } from './supervisor';
 
@@ -37,6 +38,10 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   // The supervisor's death drops every lock: a bug must cost a log line, never the process.
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection in the supervisor (kept running)'));
   process.on('uncaughtException', (err) => log.fatal({ err }, 'uncaught exception in the supervisor (kept running)'));
+  // First, before any worker exists: it takes the watchdog variables out of the environment workers get.
+  // The watchdog is pinged from now on, through a restore that may take a while.
+  const notifier = new ServiceNotifier(process.env, log);
+  notifier.startWatchdog();
   const reexecuted = process.env[REEXEC_VARIABLE] === '1';
   delete process.env[REEXEC_VARIABLE];
   let restored: Restored | null = null;
@@ -44,10 +49,10 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     const document = readPreviousState(config.state_file, log);
     if (document) restored = restoreFromDocument(document, { pidFile: config.pid_file, socket: config.socket_path, adminSocket: config.admin_socket_path }, log);
   } catch (err) {
-    if (reexecuted) return holdWhatWasInherited(err, log);
+    if (reexecuted) return holdWhatWasInherited(err, log, notifier);
     log.error({ err }, 'cannot restore from the state document; starting afresh');
   }
-  if (reexecuted && !restored) return holdWhatWasInherited(new Error('no state document after an exec'), log);
+  if (reexecuted && !restored) return holdWhatWasInherited(new Error('no state document after an exec'), log, notifier);
 
   let pidFile: PidFile | null = restored?.pidFile ?? null;
   let listeners: Listener[] = restored?.listeners ?? [];
@@ -55,6 +60,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     pidFile ??= PidFile.acquire(config.pid_file);
     if (!restored) listeners = takeActivatedListeners(process.env, log);
     if (!listeners.some((l) => l.name === 'lock')) listeners.push(await bindListener('lock', config.socket_path, log));
+    if (!listeners.some((l) => l.name === 'admin')) listeners.push(await bindListener('admin', config.admin_socket_path, log));
   } catch (err) {
     log.fatal({ err }, `cannot start: ${(err as Error).message}`);
     pidFile?.release();
@@ -62,7 +68,12 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     return;
   }
 
-  const notifier = new ServiceNotifier(process.env, log);
+  // The supervisor is off the clients' path (workers answer them): its wake-ups must not preempt them.
+  try {
+    native.setBatchScheduling(true);
+  } catch (err) {
+    log.warn({ err }, 'cannot switch the supervisor to batch scheduling; carrying on');
+  }
   const supervisor = new Supervisor(
     {
       settings: workerSettings(config),
@@ -73,6 +84,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
       beforeExec: () => notifier.reloading(),
       upgrades: restored?.upgrades,
       workerRestarts: restored?.workerRestarts,
+      ...(restored?.carriedWorker ? { carriedWorker: restored.carriedWorker } : {}),
     },
     log,
   );
@@ -80,7 +92,8 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     supervisor.custody.adopt(restored.custody);
     log.info({ records: restored.custody.length, upgrades: restored.upgrades }, reexecuted ? 'upgraded: restored every lock and client from the state document' : 'adopted the state document of a previous daemon');
   }
-  installStopSignals(supervisor, log, notifier);
+  const describe = (): string => `serving; ${supervisor.custody.count('client')} clients, ${supervisor.custody.count('resource')} locks held`;
+  installStopSignals(supervisor, log, notifier, describe);
   try {
     await supervisor.start();
   } catch (err) {
@@ -90,7 +103,8 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     return;
   }
   log.info({ version: HOLDFAST_VERSION, pid: process.pid, socket: listeners.find((l) => l.name === 'lock')?.boundPath ?? 'activated' }, 'holdfastd serving');
-  notifier.ready(`serving; ${supervisor.custody.count('client')} clients, ${supervisor.custody.count('resource')} locks held`);
+  notifier.ready(describe());
+  notifier.followStatus(describe);
   signalReadyToParent();
   if (options.idleTimeoutSec > 0) exitWhenIdle(supervisor, options.idleTimeoutSec, log);
 }
@@ -129,7 +143,9 @@ function readPreviousState(file: string, log: Logger): StateDocument | null {
 
 // After a failed restore this process may hold inherited lock fds it cannot account for. Exiting would
 // drop those locks: stay alive holding them, and say so, for an operator to decide.
-function holdWhatWasInherited(err: unknown, log: Logger): void {
+function holdWhatWasInherited(err: unknown, log: Logger, notifier: ServiceNotifier): void {
+  // READY=1, so that systemd does not time the start out and kill us; the watchdog keeps being pinged.
+  notifier.ready('restore after an upgrade failed: holding every inherited lock fd, serving nothing (see the log)');
   log.fatal({ err }, 'restore after an exec failed: holding every inherited fd and serving nothing; do not kill this process without fencing the host');
   setInterval(() => undefined, 1 << 30);
 }
@@ -150,12 +166,13 @@ function workerSettings(config: HoldfastConfig): WorkerSettings {
 }
 
 // SIGINT/SIGQUIT/SIGTERM quit, as virtlockd's. (SIGUSR1 is the upgrade signal, installed at start-up.)
-function installStopSignals(supervisor: Supervisor, log: Logger, notifier: ServiceNotifier): void {
+function installStopSignals(supervisor: Supervisor, log: Logger, notifier: ServiceNotifier, describe: () => string): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    notifier.stopping();
     supervisor.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -169,7 +186,7 @@ function installStopSignals(supervisor: Supervisor, log: Logger, notifier: Servi
   process.on('SIGUSR1', () => {
     if (stopping) return;
     // Resolves only when the upgrade was refused: still serving on the old code.
-    void supervisor.upgrade().then(() => notifier.ready('serving (upgrade refused, see the log)'));
+    void supervisor.upgrade().then(() => notifier.ready(`${describe()} (upgrade refused, see the log)`));
   });
   // SIGUSR2: swap the worker for a fresh one live (what `holdfast swap-worker` sends).
   process.on('SIGUSR2', () => {
