@@ -1,11 +1,12 @@
 // The worker: rebuilds the lock service from the custody snapshot, serves the lock protocol on the
-// listening sockets the supervisor hands it, and files every change with the supervisor before the
-// supervisor answers. Everything that parses client bytes lives below this object.
+// listening sockets the supervisor hands it, and files every change with the supervisor before it
+// answers. Everything that parses client bytes lives below this object.
 import type { Logger } from 'pino';
 import type { ClientRecord, ResourceRecordState } from '../shared/control/custody-records';
 import { clientKey } from '../shared/control/custody-records';
 import type { InitMessage, RecordWithFd, WorkerSettings } from '../shared/control/messages';
 import * as native from '../shared/native';
+import { AdminService } from './admin/admin-service';
 import { CustodyLink } from './custody-link';
 import { Lockspace } from './lock/lockspace';
 import { LockService } from './lock/lock-service';
@@ -23,6 +24,8 @@ export interface AdoptedRecord {
 export class Worker {
   readonly lock: LockService;
   #lockServer: RpcServer | null = null;
+  readonly admin: AdminService;
+  #adminServer: RpcServer | null = null;
 
   constructor(
     readonly settings: WorkerSettings,
@@ -33,6 +36,7 @@ export class Worker {
       { termGraceMs: settings.ownerKillTermGraceMs, giveUpMs: settings.ownerKillGiveUpMs },
       log.child({ component: 'lock' }),
     );
+    this.admin = new AdminService(log, log.child({ component: 'admin' }));
   }
 
   /** Rebuilds state from the snapshot and starts serving; throws if the snapshot is incomplete. */
@@ -41,32 +45,44 @@ export class Worker {
       throw new Error(`custody snapshot incomplete: got ${adopted.length} records, expected ${init.expectedRecords}`);
     }
     let lockListenFd: number | null = null;
+    let adminListenFd: number | null = null;
     for (const listener of init.listeners) {
       const fd = listenerFds[listener.fdIndex];
       if (fd === undefined) throw new Error(`init names fd ${listener.fdIndex} but carries ${listenerFds.length}`);
       if (listener.name === 'lock') lockListenFd = fd;
-      else native.close(fd); // the admin service arrives with its own issue
+      else if (listener.name === 'admin') adminListenFd = fd;
+      else native.close(fd);
     }
     if (lockListenFd === null) throw new Error('init carries no lock listener');
     this.#lockServer = this.#createLockServer(lockListenFd);
     this.#lockServer.nextClientId = init.nextClientId;
+    this.admin.addServer('virtlockd', this.#lockServer);
+    if (adminListenFd !== null) {
+      this.#adminServer = this.#createAdminServer(adminListenFd);
+      this.#adminServer.nextClientId = init.nextClientId;
+      this.admin.addServer('admin', this.#adminServer);
+    }
     this.#adopt(adopted);
     this.#lockServer.start();
+    this.#adminServer?.start();
   }
 
   /** Stops at a message boundary; resolves once no request is in progress and nothing awaits custody. */
   async drain(): Promise<void> {
     this.#lockServer?.pause();
-    while (!(this.#lockServer?.idle ?? true) || this.link.inFlight > 0) await new Promise((r) => setImmediate(r));
+    this.#adminServer?.pause();
+    while (!(this.#lockServer?.idle ?? true) || !(this.#adminServer?.idle ?? true) || this.link.inFlight > 0) await new Promise((r) => setImmediate(r));
   }
 
   resume(): void {
     this.#lockServer?.start();
+    this.#adminServer?.start();
   }
 
   /** Closes this process's fds (custody keeps the sockets and locks) once pending owner kills are done. */
   async stop(): Promise<void> {
     this.#lockServer?.stop('handoff');
+    this.#adminServer?.stop('handoff');
     while (this.lock.killer.inProgress > 0) await new Promise((r) => setTimeout(r, 50));
   }
 
@@ -112,12 +128,53 @@ export class Worker {
   }
 
   #adoptClient(server: RpcServer, record: ClientRecord, fd: number | null): void {
+    if (record.server === 'admin') return this.#adoptAdminClient(record, fd);
     if (fd === null || record.server !== 'virtlockd') {
       if (fd !== null) native.close(fd);
       return;
     }
     const connection = server.adopt(record.id, fd, record.peer, record.connectedAt);
     this.lock.adoptClient(connection, record);
+  }
+
+  #adoptAdminClient(record: ClientRecord, fd: number | null): void {
+    if (fd !== null && this.#adminServer) {
+      this.#adminServer.adopt(record.id, fd, record.peer, record.connectedAt);
+      return;
+    }
+    // No admin listener any more: nobody could serve it, so let custody hang up on it.
+    if (fd !== null) native.close(fd);
+    void this.link.commit([{ op: 'drop', key: clientKey('admin', record.id) }], null, null);
+  }
+
+  // The admin server mirrors the lock server: custody files each admin connection and writes every reply.
+  #createAdminServer(listenFd: number): RpcServer {
+    const programs = [this.admin.program];
+    const rpcLog = this.log.child({ component: 'admin-rpc' });
+    return new RpcServer(
+      { name: 'admin', listenFd, maxClients: this.settings.adminMaxClients, allowedUid: this.settings.allowedUid },
+      {
+        onFrame: (connection, header, frame, consume) => {
+          const request = { connection, closeAfterReply: false };
+          const outcome = dispatchFrame(programs, header, frame, request, rpcLog);
+          const target = { client: clientKey('admin', connection.id), fd: connection.fd, consume, output: connection };
+          const replied = outcome instanceof Promise ? outcome.then((o) => this.link.commit([], o.reply, target)) : this.link.commit([], outcome.reply, target);
+          // CONNECT_CLOSE: hang up once the reply is out, as libvirt's delayed close does.
+          return request.closeAfterReply ? replied.then(() => connection.close('server')) : replied;
+        },
+        onOpen: (connection: Connection) => {
+          rpcLog.debug({ client: connection.id, pid: connection.peer.pid }, 'admin client connected');
+          return this.link.commit(this.admin.open(connection), null, null);
+        },
+        onClose: (connection: Connection, reason) => {
+          rpcLog.debug({ client: connection.id, reason }, 'admin client disconnected');
+          if (reason === 'handoff') return;
+          void this.link.commit(this.admin.close(connection), null, null);
+        },
+        barrier: () => this.link.barrier(),
+      },
+      rpcLog,
+    );
   }
 
   #createLockServer(listenFd: number): RpcServer {
@@ -129,7 +186,7 @@ export class Worker {
         onFrame: (connection, header, frame, consume) => {
           const request = this.lock.request(connection);
           const outcome = dispatchFrame(programs, header, frame, request, rpcLog);
-          const target = { client: clientKey('virtlockd', connection.id), consume };
+          const target = { client: clientKey('virtlockd', connection.id), fd: connection.fd, consume, output: connection };
           if (outcome instanceof Promise) return outcome.then((o) => this.link.commit(request.changes, o.reply, target));
           return this.link.commit(request.changes, outcome.reply, target);
         },
@@ -142,6 +199,7 @@ export class Worker {
           if (reason === 'handoff') return;
           void this.link.commit(this.lock.close(connection), null, null);
         },
+        barrier: () => this.link.barrier(),
       },
       rpcLog,
     );

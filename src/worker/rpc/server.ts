@@ -4,7 +4,7 @@
 // has resolved.
 import type { Logger } from 'pino';
 import * as native from '../../shared/native';
-import { CloseReason, Connection, FrameHandler, PeerCredentials } from './connection';
+import { CloseReason, Connection, ConnectionContext, FrameHandler, PeerCredentials } from './connection';
 
 export interface ServerHooks {
   /** Handles one frame of a connection (see Connection). */
@@ -13,6 +13,8 @@ export interface ServerHooks {
   onOpen(connection: Connection): void | Promise<void>;
   /** A connection is gone. */
   onClose(connection: Connection, reason: CloseReason): void;
+  /** Resolves once the supervisor has applied everything committed so far. */
+  barrier(): Promise<void>;
 }
 
 export interface ServerOptions {
@@ -29,6 +31,7 @@ const ACCEPT_RETRY_MS = 100;
 export class RpcServer {
   readonly #connections = new Map<number, Connection>();
   readonly #listener: native.Poller;
+  readonly #context: ConnectionContext;
   #accepting = false;
   #paused = true;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -41,10 +44,28 @@ export class RpcServer {
     private readonly log: Logger,
   ) {
     this.#listener = new native.Poller(options.listenFd, () => this.#acceptAll());
+    this.#context = {
+      watcher: new native.EdgeWatcher(),
+      barrier: () => hooks.barrier(),
+      onFrame: hooks.onFrame,
+      onClose: (c, r) => this.#closed(c, r),
+      log,
+    };
   }
 
   get connections(): ReadonlyMap<number, Connection> {
     return this.#connections;
+  }
+
+  get maxClients(): number {
+    return this.options.maxClients;
+  }
+
+  /** Changes max_clients at run time (admin srv-clients-set): nobody is dropped, accepting follows the new limit. */
+  setMaxClients(n: number): void {
+    this.options.maxClients = n;
+    if (this.#connections.size >= n) this.#pauseAccept();
+    else this.#resumeAccept();
   }
 
   /** True when no connection is in the middle of a request. */
@@ -74,11 +95,12 @@ export class RpcServer {
     this.#listener.close();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     for (const connection of [...this.#connections.values()]) connection.close(reason);
+    this.#context.watcher.close();
   }
 
   /** Adds a connection whose socket fd came from custody; it is read once the server starts. */
   adopt(id: number, fd: number, peer: PeerCredentials, connectedAt: number): Connection {
-    const connection = new Connection(id, fd, peer, connectedAt, this.hooks.onFrame, (c, r) => this.#closed(c, r), this.log);
+    const connection = new Connection(id, fd, peer, connectedAt, this.#context);
     this.#connections.set(id, connection);
     this.nextClientId = Math.max(this.nextClientId, id + 1);
     return connection;
