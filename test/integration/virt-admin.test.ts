@@ -27,6 +27,8 @@ const RESOURCE_BUSY = 87;
 
 interface Run {
   code: number;
+  /** Set when virt-admin was killed by a signal. */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -40,7 +42,7 @@ function virtAdmin(adminSocket: string, args: string[], asUser?: string): Promis
   return new Promise((resolve) => {
     execFile(command, commandArgs, { env: { ...process.env, LC_ALL: 'C' } }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
+      resolve({ code, signal: (err?.signal ?? null) as NodeJS.Signals | null, stdout, stderr });
     });
   });
 }
@@ -297,7 +299,9 @@ for (const flavor of flavors) {
       chmodSync(admin, 0o777);
       const refused = await virtAdmin(admin, ['version'], 'nobody');
       assert.equal(refused.code, 1);
-      assert.match(refused.stderr, /Failed to connect to the admin server/);
+      // The daemon closes the connection at once; when that beats virt-admin's first write, virt-admin dies
+      // of SIGPIPE before it can say anything (seen with both daemons under load).
+      if (refused.signal !== 'SIGPIPE') assert.match(refused.stderr, /Failed to connect to the admin server/, `virt-admin as nobody: signal ${refused.signal}, stderr: ${refused.stderr}`);
       assert.doesNotMatch(refused.stdout, /Running against daemon/);
       if (flavor.name === 'holdfast') assert.match(daemon.logs(), /Disallowing client with uid 65534/);
       assert.match(await ok(admin, 'version'), /Running against daemon: 9\.0\.0/);
