@@ -96,18 +96,9 @@ export class Supervisor {
     const current = this.#worker;
     // Best case: the worker serves on through our exec (its commits wait in the channel for the next
     // image), so clients see no pause at all until the next image swaps in a worker of the new code.
+    // Otherwise (a reply we write ourselves still waits for its client) it stops at a message boundary.
     const carried = !this.custody.hasQueuedReplies() ? current?.carry() ?? null : null;
-    if (carried) {
-      this.custody.consumeAll();
-      const document = this.#document(carried.state);
-      const keepFds = [...this.#keptFds(), ...carried.fds];
-      this.log.info({ records: this.custody.size, fds: keepFds.length, workerPid: carried.state.pid }, 'upgrading: re-executing from the code on disk; the worker serves on meanwhile');
-      this.options.beforeExec?.();
-      const reason = reexec({ stateFile: this.options.stateFile, document, keepFds });
-      this.log.error({ reason }, 'upgrade refused; serving on with the running code');
-      return reason;
-    }
-    if (current) {
+    if (!carried && current) {
       try {
         await current.drain(DRAIN_TIMEOUT_MS);
       } catch (err) {
@@ -120,14 +111,17 @@ export class Supervisor {
     }
     // The next image's worker reads every client socket from its head.
     this.custody.consumeAll();
-    const document = this.#document();
-    const keepFds = this.#keptFds();
-    this.log.info({ records: this.custody.size, fds: keepFds.length }, 'upgrading: re-executing from the code on disk');
+    const document = this.#document(carried?.state);
+    const keepFds = [...this.#keptFds(), ...(carried?.fds ?? [])];
+    this.log.info(
+      { records: this.custody.size, fds: keepFds.length, workerPid: carried?.state.pid },
+      carried ? 'upgrading: re-executing from the code on disk; the worker serves on meanwhile' : 'upgrading: re-executing from the code on disk',
+    );
     this.options.beforeExec?.();
     const reason = reexec({ stateFile: this.options.stateFile, document, keepFds });
     // Still here: nothing changed. Serve on with the old code.
     this.log.error({ reason }, 'upgrade refused; serving on with the running code');
-    current?.resume();
+    if (!carried) current?.resume();
     return reason;
   }
 

@@ -7,13 +7,21 @@ import { clientKey } from '../shared/control/custody-records';
 import type { InitMessage, RecordWithFd, WorkerSettings } from '../shared/control/messages';
 import * as native from '../shared/native';
 import { AdminService } from './admin/admin-service';
-import { CustodyLink } from './custody-link';
+import type { Change, CustodyLink } from './custody-link';
 import { Lockspace } from './lock/lockspace';
 import { LockService } from './lock/lock-service';
 import { ACQUIRE_SHARED } from './lock/resource';
 import type { Connection } from './rpc/connection';
-import { dispatchFrame } from './rpc/program';
+import { RpcProgram, dispatchFrame } from './rpc/program';
 import { RpcServer } from './rpc/server';
+
+/** What a served program needs per request and per connection; `changes` fill in while it handles one. */
+interface ServedProgram<S> {
+  program: RpcProgram<S>;
+  request(connection: Connection): { state: S; changes: Change[]; hangUpAfterReply(): boolean };
+  open(connection: Connection): Change[];
+  close(connection: Connection): Change[];
+}
 
 /** Records (with the fds they came with) received before `init`. */
 export interface AdoptedRecord {
@@ -147,57 +155,60 @@ export class Worker {
     void this.link.commit([{ op: 'drop', key: clientKey('admin', record.id) }], null, null);
   }
 
-  // The admin server mirrors the lock server: custody files each admin connection and writes every reply.
   #createAdminServer(listenFd: number): RpcServer {
-    const programs = [this.admin.program];
-    const rpcLog = this.log.child({ component: 'admin-rpc' });
-    return new RpcServer(
-      { name: 'admin', listenFd, maxClients: this.settings.adminMaxClients, allowedUid: this.settings.allowedUid },
+    return this.#createServer(
+      { name: 'admin', listenFd, maxClients: this.settings.adminMaxClients, component: 'admin-rpc' },
       {
-        onFrame: (connection, header, frame, consume) => {
-          const request = { connection, closeAfterReply: false };
-          const outcome = dispatchFrame(programs, header, frame, request, rpcLog);
-          const target = { client: clientKey('admin', connection.id), fd: connection.fd, consume, output: connection };
-          const replied = outcome instanceof Promise ? outcome.then((o) => this.link.commit([], o.reply, target)) : this.link.commit([], outcome.reply, target);
+        program: this.admin.program,
+        request: (connection) => {
+          const state = { connection, closeAfterReply: false };
           // CONNECT_CLOSE: hang up once the reply is out, as libvirt's delayed close does.
-          return request.closeAfterReply ? replied.then(() => connection.close('server')) : replied;
+          return { state, changes: [], hangUpAfterReply: () => state.closeAfterReply };
         },
-        onOpen: (connection: Connection) => {
-          rpcLog.debug({ client: connection.id, pid: connection.peer.pid }, 'admin client connected');
-          return this.link.commit(this.admin.open(connection), null, null);
-        },
-        onClose: (connection: Connection, reason) => {
-          rpcLog.debug({ client: connection.id, reason }, 'admin client disconnected');
-          if (reason === 'handoff') return;
-          void this.link.commit(this.admin.close(connection), null, null);
-        },
-        barrier: () => this.link.barrier(),
+        open: (connection) => this.admin.open(connection),
+        close: (connection) => this.admin.close(connection),
       },
-      rpcLog,
     );
   }
 
   #createLockServer(listenFd: number): RpcServer {
-    const programs = [this.lock.program];
-    const rpcLog = this.log.child({ component: 'rpc' });
+    return this.#createServer(
+      { name: 'virtlockd', listenFd, maxClients: this.settings.maxClients, component: 'rpc' },
+      {
+        program: this.lock.program,
+        request: (connection) => {
+          const state = this.lock.request(connection);
+          return { state, changes: state.changes, hangUpAfterReply: () => false };
+        },
+        open: (connection) => this.lock.open(connection),
+        close: (connection) => this.lock.close(connection),
+      },
+    );
+  }
+
+  // A listening service whose program's changes (and each connection) are filed with custody, and whose
+  // replies go out through the custody link.
+  #createServer<S>(options: { name: 'virtlockd' | 'admin'; listenFd: number; maxClients: number; component: string }, service: ServedProgram<S>): RpcServer {
+    const programs = [service.program];
+    const rpcLog = this.log.child({ component: options.component });
     return new RpcServer(
-      { name: 'virtlockd', listenFd, maxClients: this.settings.maxClients, allowedUid: this.settings.allowedUid },
+      { name: options.name, listenFd: options.listenFd, maxClients: options.maxClients, allowedUid: this.settings.allowedUid },
       {
         onFrame: (connection, header, frame, consume) => {
-          const request = this.lock.request(connection);
-          const outcome = dispatchFrame(programs, header, frame, request, rpcLog);
-          const target = { client: clientKey('virtlockd', connection.id), fd: connection.fd, consume, output: connection };
-          if (outcome instanceof Promise) return outcome.then((o) => this.link.commit(request.changes, o.reply, target));
-          return this.link.commit(request.changes, outcome.reply, target);
+          const request = service.request(connection);
+          const outcome = dispatchFrame(programs, header, frame, request.state, rpcLog);
+          const target = { client: clientKey(options.name, connection.id), fd: connection.fd, consume, output: connection };
+          const replied = outcome instanceof Promise ? outcome.then((o) => this.link.commit(request.changes, o.reply, target)) : this.link.commit(request.changes, outcome.reply, target);
+          return request.hangUpAfterReply() ? replied.then(() => connection.close('server')) : replied;
         },
         onOpen: (connection: Connection) => {
-          rpcLog.debug({ client: connection.id, pid: connection.peer.pid }, 'client connected');
-          return this.link.commit(this.lock.open(connection), null, null);
+          rpcLog.debug({ server: options.name, client: connection.id, pid: connection.peer.pid }, 'client connected');
+          return this.link.commit(service.open(connection), null, null);
         },
         onClose: (connection: Connection, reason) => {
-          rpcLog.debug({ client: connection.id, reason }, 'client disconnected');
+          rpcLog.debug({ server: options.name, client: connection.id, reason }, 'client disconnected');
           if (reason === 'handoff') return;
-          void this.link.commit(this.lock.close(connection), null, null);
+          void this.link.commit(service.close(connection), null, null);
         },
         barrier: () => this.link.barrier(),
       },

@@ -58,18 +58,9 @@ export class ControlChannel<In, Out> {
     const data = Buffer.from(JSON.stringify(message));
     if (data.length > CONTROL_DATAGRAM_MAX) throw new RangeError(`control message of ${data.length} bytes is too large`);
     if (fds.length > CONTROL_FDS_MAX) throw new RangeError(`control message with ${fds.length} fds is too large`);
-    if (this.#queue.length === 0) {
-      let sent: number | null;
-      try {
-        sent = native.sendWithFds(this.fd, data, fds);
-      } catch (err) {
-        this.log.error({ err }, 'control channel send failed');
-        this.close();
-        return false;
-      }
-      if (sent !== null) return true;
-    }
-    // Queue behind earlier messages so order is kept.
+    // Sent at once when nothing is queued ahead; only a message left waiting needs dups of its fds.
+    if (this.#queue.length === 0 && this.#sendNow(data, fds)) return true;
+    if (this.#closed) return false;
     const dup = options.dup ?? true;
     this.#queue.push({ data, fds: dup ? fds.map((fd) => native.dupCloexec(fd)) : [...fds], owned: dup });
     this.#flush();
@@ -103,15 +94,8 @@ export class ControlChannel<In, Out> {
   #flush(): void {
     while (this.#queue.length > 0) {
       const head = this.#queue[0]!;
-      let sent: number | null;
-      try {
-        sent = native.sendWithFds(this.fd, head.data, head.fds);
-      } catch (err) {
-        this.log.error({ err }, 'control channel send failed');
-        this.close();
-        return;
-      }
-      if (sent === null) {
+      if (!this.#sendNow(head.data, head.fds)) {
+        if (this.#closed) return;
         this.#poller.start(native.Poller.WRITABLE | (this.#coalesceTimer ? native.Poller.DISCONNECT : native.Poller.READABLE));
         return;
       }
@@ -120,6 +104,17 @@ export class ControlChannel<In, Out> {
     }
     for (const wake of this.#flushWaiters.splice(0)) wake();
     if (!this.#closed) this.#poller.start(this.#coalesceTimer ? native.Poller.DISCONNECT : native.Poller.READABLE);
+  }
+
+  /** Hands one message to the kernel: false when it would block, or when sending failed (then closed). */
+  #sendNow(data: Buffer, fds: readonly number[]): boolean {
+    try {
+      return native.sendWithFds(this.fd, data, fds) !== null;
+    } catch (err) {
+      this.log.error({ err }, 'control channel send failed');
+      this.close();
+      return false;
+    }
   }
 
   #onEvents(mask: number, error: Error | null): void {
