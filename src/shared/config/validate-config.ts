@@ -2,7 +2,8 @@
 // the file and line of the offending key ("holdfastd.conf:3: max_clients must be an integer >= 1").
 // Never reads files; load-config.ts feeds it layers of settings.
 
-import Ajv, { type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { compiledValidator } from '../schema/compiled-validator';
 import { ConfigError, type ConfigProblem, type SettingOrigin } from './config-error';
 import { LogSpecError, parseLogFilters, parseLogOutputs } from './log-spec';
 import { SETTINGS_SCHEMA, SETTING_KEYS, VIRTLOGD_ONLY_KEYS, type HoldfastConfig, type SettingKey } from './schema';
@@ -17,8 +18,7 @@ export interface SettingLayer {
 // A unix socket path must fit sockaddr_un.sun_path (108 bytes with the terminating NUL).
 const SUN_PATH_MAX = 107;
 
-const ajv = new Ajv({ strict: true, allErrors: true, useDefaults: true });
-const validate = ajv.compile(SETTINGS_SCHEMA);
+const validate = compiledValidator('settings', SETTINGS_SCHEMA, { strict: true, allErrors: true, useDefaults: true });
 
 type PropSchema = {
   type: string;

@@ -1,7 +1,7 @@
 // The control-channel contract: every message type between supervisor and worker, as TypeScript types and
 // as one JSON Schema per direction (checked with ajv on receipt). fds travel beside the JSON; messages refer
 // to them by index into the datagram's fd list.
-import Ajv from 'ajv';
+import { compiledValidator } from '../schema/compiled-validator';
 import { CustodyRecord, custodyRecordSchema } from './custody-records';
 
 /** Settings the worker needs, resolved by the supervisor from config file and flags. */
@@ -245,9 +245,9 @@ const workerMessageSchema = {
   ],
 };
 
-const ajv = new Ajv({ discriminator: true, allErrors: false, strict: false });
+const options = { discriminator: true, allErrors: false, strict: false };
 
 /** Type guard for messages the worker receives. */
-export const isSupervisorMessage = ajv.compile<SupervisorMessage>(supervisorMessageSchema);
+export const isSupervisorMessage = compiledValidator<SupervisorMessage>('supervisor-message', supervisorMessageSchema, options);
 /** Type guard for messages the supervisor receives. */
-export const isWorkerMessage = ajv.compile<WorkerMessage>(workerMessageSchema);
+export const isWorkerMessage = compiledValidator<WorkerMessage>('worker-message', workerMessageSchema, options);

@@ -7,7 +7,8 @@
 // `*PostExecRestart`). Deliberately stricter than virtlockd's reader: unknown keys, a duplicate lockspace
 // directory (virtlockd silently frees the second copy, closing its fds and so dropping its locks) and an fd
 // referenced twice are refused.
-import Ajv, { type ErrorObject, type JSONSchemaType } from 'ajv';
+import type { ErrorObject, JSONSchemaType } from 'ajv';
+import { compiledValidator } from '../schema/compiled-validator';
 import {
   STATE_SCHEMA_VERSION,
   listFdReferences,
@@ -322,8 +323,7 @@ export const STATE_DOCUMENT_SCHEMA: JSONSchemaType<StateDocument> = {
   },
 };
 
-const ajv = new Ajv({ strict: true, allErrors: true, verbose: true });
-const validateSchema = ajv.compile(STATE_DOCUMENT_SCHEMA);
+const validateSchema = compiledValidator<StateDocument>('state-document', STATE_DOCUMENT_SCHEMA, { strict: true, allErrors: true, verbose: true });
 
 /** Why a value is not a usable document: malformed, or written by a holdfast with another schema version. */
 export type ValidationFailureReason = 'invalid' | 'wrong-version';
