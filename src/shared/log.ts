@@ -18,7 +18,6 @@
 // Files are opened close-on-exec (Node's default): after a re-exec the new image opens them again.
 
 import pino, { type DestinationStream, type Level, type Logger, type StreamEntry } from 'pino';
-import pinoPretty from 'pino-pretty';
 import {
   filterMatches,
   formatLogFilters,
@@ -96,6 +95,8 @@ export function toPinoLevel(level: string | number): Level | 'silent' {
 function stderrStream(format: LogFormat): DestinationStream {
   if (format === 'pretty') {
     // pino-pretty as a plain stream over a sync SonicBoom on fd 2: formatted in this thread, written before log.x() returns.
+    // Loaded only here: JSON logging processes (every worker, a re-executing daemon) skip its load time.
+    const pinoPretty = require('pino-pretty') as typeof import('pino-pretty');
     return pinoPretty({ sync: true, destination: 2, colorize: Boolean(process.stderr.isTTY), ignore: 'hostname' });
   }
   return pino.destination({ fd: 2, sync: true });

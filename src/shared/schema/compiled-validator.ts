@@ -4,7 +4,7 @@
 // code, see precompile-validators.ts) and processes only load it. A precompiled validator is used only if
 // it was made from exactly this schema, these options and this ajv; otherwise (a build that skipped the
 // step, a hand-edited schema) ajv compiles at first use, as it always could.
-import Ajv, { type Options, type ValidateFunction } from 'ajv';
+import type { Options, ValidateFunction } from 'ajv';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -39,13 +39,19 @@ export function compiledValidator<T>(name: string, schema: object, options: Opti
 
   let compiled: ValidateFunction<T> | null = null;
   const validate = ((data: unknown): data is T => {
-    compiled ??= loadPrecompiled<T>(name, fingerprint) ?? new Ajv(options).compile<T>(schema);
+    compiled ??= loadPrecompiled<T>(name, fingerprint) ?? compileNow<T>(schema, options);
     const ok = compiled(data);
     validate.errors = compiled.errors;
     return ok;
   }) as ValidateFunction<T>;
   validate.errors = null;
   return validate;
+}
+
+/** The fallback; ajv itself is loaded only then (its load alone costs a start-up about 20 ms). */
+function compileNow<T>(schema: object, options: Options): ValidateFunction<T> {
+  const Ajv = (require('ajv') as typeof import('ajv')).default;
+  return new Ajv(options).compile<T>(schema);
 }
 
 function fingerprintOf(schema: object, options: Options): string {
