@@ -35,6 +35,14 @@ export interface PathOptions {
   env: NodeJS.ProcessEnv;
 }
 
+/**
+ * The fd-store journal (what each lock fd stored with systemd stands for) beside the state file: under /run
+ * for root (/run/holdfastd-fd-store.json), in the run directory otherwise.
+ */
+export function fdStoreJournalPath(stateFile: string): string {
+  return path.join(path.dirname(stateFile), 'holdfastd-fd-store.json');
+}
+
 /** The directory libvirt's virGetUserRuntimeDirectory would pick for a non-root user. */
 function userRuntimeDir(env: NodeJS.ProcessEnv): string {
   if (env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'libvirt');

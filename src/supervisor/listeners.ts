@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import * as native from '../shared/native';
+import { isLockStoreName } from './fd-store';
 
 export type ListenerName = 'lock' | 'admin';
 
@@ -26,8 +27,17 @@ const ACTIVATION_NAMES: Record<string, ListenerName> = {
   'virtlockd-admin.socket': 'admin',
 };
 
-/** Reads and clears the activation variables; returns the activated listeners (empty when not activated). */
-export function takeActivatedListeners(env: NodeJS.ProcessEnv, log: Logger): Listener[] {
+/** A lock fd systemd's fd store handed back (named as fd-store.ts names them). */
+export interface StoredLockFd {
+  name: string;
+  fd: number;
+}
+
+/**
+ * Reads and clears the activation variables; returns the activated listeners (empty when not activated).
+ * Lock fds handed back from systemd's fd store go to `storedLocks`.
+ */
+export function takeActivatedListeners(env: NodeJS.ProcessEnv, log: Logger, storedLocks: StoredLockFd[] = []): Listener[] {
   const pid = Number(env.LISTEN_PID);
   const count = Number(env.LISTEN_FDS);
   const names = (env.LISTEN_FDNAMES ?? '').split(':').filter((n) => n !== '');
@@ -38,10 +48,22 @@ export function takeActivatedListeners(env: NodeJS.ProcessEnv, log: Logger): Lis
   const listeners: Listener[] = [];
   for (let i = 0; i < count; i++) {
     const fd = FIRST_ACTIVATED_FD + i;
+    const fdName = names[i] ?? '';
+    if (isLockStoreName(fdName)) {
+      native.setCloexec(fd, true);
+      storedLocks.push({ name: fdName, fd });
+      continue;
+    }
     // Without names, virtlockd's convention: the first is the lock socket, the second the admin socket.
     const name = names.length > 0 ? ACTIVATION_NAMES[names[i] ?? ''] : i === 0 ? 'lock' : i === 1 ? 'admin' : undefined;
     if (!name) {
       log.warn({ fd, fdName: names[i] }, 'ignoring an activated socket with an unknown name');
+      // Kept open (it may be someone's), but never inherited by a worker.
+      try {
+        native.setCloexec(fd, true);
+      } catch {
+        // Not open after all: nothing to keep.
+      }
       continue;
     }
     native.setCloexec(fd, true);

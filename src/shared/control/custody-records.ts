@@ -34,6 +34,11 @@ export interface ResourceRecordState {
   owners: number[];
   acquiredAt: number;
   lockKind: 'ofd' | 'posix';
+  /**
+   * Owner pids whose lock connection died with a previous supervisor (the lock came back from systemd's fd
+   * store): held while each pid lives, released when it exits. Absent when there are none.
+   */
+  detachedOwners?: number[];
 }
 
 /** A directory lockspace (no fd: it is only a path). */
@@ -115,6 +120,7 @@ export const custodyRecordSchema = {
         owners: { type: 'array', maxItems: 100000, items: { type: 'integer', minimum: 0 } },
         acquiredAt: { type: 'number' },
         lockKind: { enum: ['ofd', 'posix'] },
+        detachedOwners: { type: 'array', maxItems: 100000, items: { type: 'integer', minimum: 0 } },
       },
     },
     {

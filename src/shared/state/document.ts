@@ -163,6 +163,8 @@ export interface ResourceHoldfastState {
   acquiredAt: number;
   /** holdfast. How the lock is held. A resource without `holdfast` (virtlockd's) is 'posix', held by the reading pid. */
   lockKind: LockKind;
+  /** holdfast. Owner pids without a lock connection (their locks came back from systemd's fd store); held until each exits. */
+  detachedOwners?: number[];
 }
 
 /** One held resource (virLockSpacePreExecRestart). */

@@ -214,6 +214,7 @@ const resourceSchema: JSONSchemaType<ResourceState> = {
       properties: {
         acquiredAt: timeMs,
         lockKind: { type: 'string', enum: ['ofd', 'posix'] },
+        detachedOwners: { type: 'array', maxItems: MAX_OWNERS_PER_RESOURCE, items: ownerPid, nullable: true, ...notNull },
       },
     },
   },

@@ -106,7 +106,7 @@ const acquireResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.ACQUIRE_RESOURCE, client, args.flags, ACQUIRE_SHARED | ACQUIRE_AUTOCREATE);
   const lockspace = ctx.registry.lookup(args.path);
   const created = !lockspace.resources.has(args.name);
-  const resource = lockspace.acquire(args.name, client.ownerPid, args.flags);
+  const resource = lockspace.acquire(args.name, client.ownerPid, args.flags, client.clientPid === client.ownerPid);
   ctx.journal.acquired(resource, args.path, created);
 };
 

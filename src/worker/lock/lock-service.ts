@@ -8,6 +8,7 @@ import type { Change } from '../custody-link';
 import type { Connection } from '../rpc/connection';
 import { Procedure, RpcProgram } from '../rpc/program';
 import { LOCK_HANDLERS, LockDispatchContext, LockJournal, releaseForDisconnect } from './dispatch';
+import { DetachedOwners } from './detached-owners';
 import { LockClientState } from './lock-client-state';
 import type { ReleaseOutcome } from './lockspace';
 import { OwnerKiller, OwnerKillTimings } from './owner-killer';
@@ -25,12 +26,17 @@ export class LockService {
   readonly #clients = new Map<number, LockClientState>();
   readonly killer: OwnerKiller;
   readonly program: RpcProgram<LockRequest>;
+  /** Owners whose locks outlived their connection (systemd's fd store); released when they exit. */
+  readonly detached: DetachedOwners;
+  /** Files changes made outside any request (a detached owner's exit); the worker sets it. */
+  fileChanges: (changes: Change[]) => void = () => undefined;
 
   constructor(
     timings: OwnerKillTimings,
     private readonly log: Logger,
   ) {
     this.killer = new OwnerKiller(timings, log);
+    this.detached = new DetachedOwners((pid, alreadyGone) => this.#releaseDetached(pid, alreadyGone), log);
     this.program = new RpcProgram(LOCK_PROGRAM, LOCK_PROGRAM_VERSION, this.#procedures());
   }
 
@@ -81,6 +87,31 @@ export class LockService {
       void this.killer.kill(client.clientPid);
     }
     return request.changes;
+  }
+
+  /** After adoption: watch every owner that holds a lock without a connection. */
+  watchDetachedOwners(): void {
+    for (const lockspace of this.registry.all()) {
+      for (const resource of lockspace.resources.values()) for (const pid of resource.detachedOwners) this.detached.watch(pid);
+    }
+  }
+
+  // A detached owner exited: what its own disconnect would have done (release, unlink AUTOCREATE files).
+  #releaseDetached(pid: number, alreadyGone: boolean): void {
+    const request: LockRequest = { client: new LockClientState(0, { pid: 0, uid: 0, gid: 0 }, 0), changes: [] };
+    const ctx = this.#context(request);
+    for (const lockspace of this.registry.all()) {
+      for (const outcome of lockspace.releaseDetached(pid)) {
+        ctx.journal.released(outcome, lockspace.directory ?? '');
+        this.log.info(
+          { ownerPid: pid, lockspace: lockspace.directory ?? '', resource: outcome.resource.name, freed: outcome.freed },
+          alreadyGone
+            ? 'detached owner already gone at start-up: released its lock (handed back by the fd store)'
+            : 'detached owner exited: released its lock (held since the fd store handed it back)',
+        );
+      }
+    }
+    if (request.changes.length > 0) this.fileChanges(request.changes);
   }
 
   #context(request: LockRequest): LockDispatchContext {
@@ -137,5 +168,6 @@ function resourceRecord(resource: LockResource, lockspace: string): ResourceReco
     owners: [...resource.owners],
     acquiredAt: resource.acquiredAt,
     lockKind: resource.lockKind,
+    ...(resource.detachedOwners.length > 0 ? { detachedOwners: [...resource.detachedOwners] } : {}),
   };
 }

@@ -61,9 +61,19 @@ export class Lockspace {
     return `${this.directory}/${name}`;
   }
 
-  acquire(name: string, owner: number, flags: number): LockResource {
+  /**
+   * `ownConnection`: the request comes over the owner's own connection (its peer pid is the owner pid), whose
+   * closing releases the owner's locks.
+   */
+  acquire(name: string, owner: number, flags: number, ownConnection = false): LockResource {
     const existing = this.#resources.get(name);
     if (existing) {
+      if (existing.detachedOwners.includes(owner) && existing.shared === ((flags & ACQUIRE_SHARED) !== 0)) {
+        // The owner takes up the lock it held before the daemon restarted (the fd store kept it). Its own
+        // connection now answers for it; on another one it stays watched until the owner exits.
+        if (ownConnection) existing.detachedOwners = existing.detachedOwners.filter((p) => p !== owner);
+        return existing;
+      }
       if (existing.shared && (flags & ACQUIRE_SHARED) !== 0) {
         existing.owners.push(owner);
         return existing;
@@ -89,6 +99,18 @@ export class Lockspace {
     const outcomes: ReleaseOutcome[] = [];
     for (const resource of [...this.#resources.values()]) {
       if (resource.removeOwner(owner)) outcomes.push({ resource, freed: this.#freeIfUnowned(resource) });
+    }
+    return outcomes;
+  }
+
+  /** Drops every ownership of a detached owner that exited (its lock connection died with a previous supervisor). */
+  releaseDetached(owner: number): ReleaseOutcome[] {
+    const outcomes: ReleaseOutcome[] = [];
+    for (const resource of [...this.#resources.values()]) {
+      if (!resource.detachedOwners.includes(owner)) continue;
+      resource.owners = resource.owners.filter((p) => p !== owner);
+      resource.detachedOwners = resource.detachedOwners.filter((p) => p !== owner);
+      outcomes.push({ resource, freed: this.#freeIfUnowned(resource) });
     }
     return outcomes;
   }

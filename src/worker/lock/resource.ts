@@ -27,6 +27,8 @@ export interface ResourceRecord {
   acquiredAt: number;
   /** 'ofd' for locks taken by holdfast; 'posix' for locks inherited from a virtlockd process image. */
   lockKind: 'ofd' | 'posix';
+  /** Owner pids without a connection (the lock came back from systemd's fd store): released when they exit. */
+  detachedOwners?: number[];
 }
 
 export class LockResource implements ResourceRecord {
@@ -38,6 +40,7 @@ export class LockResource implements ResourceRecord {
   owners: number[];
   readonly acquiredAt: number;
   readonly lockKind: 'ofd' | 'posix';
+  detachedOwners: number[];
 
   constructor(record: ResourceRecord) {
     this.name = record.name;
@@ -48,6 +51,7 @@ export class LockResource implements ResourceRecord {
     this.owners = [...record.owners];
     this.acquiredAt = record.acquiredAt;
     this.lockKind = record.lockKind;
+    this.detachedOwners = [...(record.detachedOwners ?? [])];
   }
 
   get shared(): boolean {
@@ -65,6 +69,7 @@ export class LockResource implements ResourceRecord {
     const at = this.owners.indexOf(owner);
     if (at < 0) return false;
     this.owners.splice(at, 1);
+    if (this.detachedOwners.length > 0 && !this.owners.includes(owner)) this.detachedOwners = this.detachedOwners.filter((p) => p !== owner);
     return true;
   }
 
