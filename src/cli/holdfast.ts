@@ -1,54 +1,42 @@
 #!/usr/bin/env node
-// holdfast: the operator's command line. For now it drives the daemon through its pid file and signals;
-// the admin-socket commands (status, locks, who, …) come with the admin service.
-import { Command } from 'commander';
-import * as fs from 'node:fs';
-import { defaultPaths } from '../shared/paths';
+// holdfast: the operator's command line, over holdfastd's admin socket (holdfast's admin program). Each
+// command lives in src/cli/commands/; shared options, connection and error reporting in cli-context.ts.
+import { Command, CommanderError } from 'commander';
 import { HOLDFAST_VERSION } from '../shared/version';
-
-interface DaemonLocation {
-  pidFile?: string;
-  runDir?: string;
-}
-
-function daemonPid(where: DaemonLocation): number {
-  const pidFile = where.pidFile ?? defaultPaths({ uid: process.geteuid?.() ?? 0, runDir: where.runDir, env: process.env }).pidFile;
-  let text: string;
-  try {
-    text = fs.readFileSync(pidFile, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read ${pidFile} (${(err as NodeJS.ErrnoException).code}): is holdfastd running?`);
-  }
-  const pid = Number.parseInt(text, 10);
-  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`${pidFile} does not hold a pid`);
-  return pid;
-}
-
-function signalDaemon(where: DaemonLocation, signal: NodeJS.Signals): number {
-  const pid = daemonPid(where);
-  try {
-    process.kill(pid, signal);
-  } catch (err) {
-    throw new Error(`cannot signal holdfastd (pid ${pid}): ${(err as NodeJS.ErrnoException).code}`);
-  }
-  return pid;
-}
+import { CliError, EXIT } from './cli-context';
+import { registerActions } from './commands/actions';
+import { registerClients } from './commands/clients';
+import { registerLockspaces } from './commands/lockspaces';
+import { registerLocks } from './commands/locks';
+import { registerLogLevel } from './commands/log-level';
+import { registerMetrics } from './commands/metrics';
+import { registerStatus } from './commands/status';
+import { registerWho } from './commands/who';
 
 const program = new Command('holdfast')
-  .description('operate a running holdfastd')
+  .description('operate a running holdfastd through its admin socket')
   .version(HOLDFAST_VERSION, '-V, --version', 'print the version and exit')
-  .option('--pid-file <file>', 'the daemon\'s pid file (default as holdfastd\'s)')
-  .option('--run-dir <dir>', 'the daemon\'s --run-dir');
+  .option('--admin-socket <path>', "the daemon's admin socket (default as holdfastd's)")
+  .option('--run-dir <dir>', "the daemon's --run-dir (its admin socket is <dir>/holdfastd-admin-sock)")
+  .option('--json', 'print JSON for scripts instead of tables')
+  // Usage errors exit 2, like connection errors, so that `who`'s 1 keeps meaning "held".
+  .exitOverride()
+  .showHelpAfterError(false);
 
-program
-  .command('swap-worker')
-  .description('replace the serving worker with a fresh one running the code now on disk, live')
-  .action(() => {
-    const pid = signalDaemon(program.opts<DaemonLocation>(), 'SIGUSR2');
-    process.stdout.write(`worker swap requested from holdfastd (pid ${pid}); the daemon logs the outcome\n`);
-  });
+registerStatus(program);
+registerLocks(program);
+registerClients(program);
+registerLockspaces(program);
+registerWho(program);
+registerActions(program);
+registerLogLevel(program);
+registerMetrics(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    // commander has printed its message (or the help / version) already.
+    process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.ERROR);
+  }
   process.stderr.write(`holdfast: ${(err as Error).message}\n`);
-  process.exit(1);
+  process.exit(err instanceof CliError ? err.exitCode : EXIT.ERROR);
 });

@@ -1,4 +1,4 @@
-// Public entry point of the holdfast package: the lock-protocol client and the protocol types,
+// Public entry point of the holdfast package: the lock-protocol client, the admin client, and the protocol types,
 // constants and errors a caller needs to use it. Re-exports only; no logic lives here.
 
 export {
@@ -36,3 +36,27 @@ export {
 export { FrameError } from '../shared/rpc/frame-reader';
 export { VirError, VirErrorCode, VirErrorDomain, VirErrorLevel } from '../shared/rpc/vir-error';
 export { XdrDecodeError, type XdrString } from '../shared/rpc/xdr';
+export {
+  AdminClient,
+  AdminError,
+  WaitTimeoutError,
+  type ActionResult,
+  type LocksFilter,
+  type WaitOptions,
+} from './admin-client';
+export {
+  HOLDFAST_PROGRAM,
+  HOLDFAST_PROGRAM_VERSION,
+  HoldfastProcedure,
+  HoldfastReplyError,
+  type ActionOutcome,
+  type ActionReply,
+  type ClientInfo,
+  type LockInfo,
+  type LockOwnerInfo,
+  type LockspaceInfo,
+  type SetLogLevelReply,
+  type StatusReply,
+  type SupervisorStatus,
+  type WhoReply,
+} from '../shared/rpc/holdfast-protocol';

@@ -4,6 +4,7 @@
 import type { ClientRecord, CustodyRecord, LockspaceRecord, ResourceRecordState } from '../shared/control/custody-records';
 import { custodyKey } from '../shared/control/custody-records';
 import type {
+  AdminClientState,
   CarriedWorkerState,
   DirectoryLockspaceState,
   ResourceState,
@@ -56,15 +57,21 @@ function emptyServer<C>(maxClients: number, nextClientId: number, listeners: Lis
 /** The document for `exec`: every fd number is one this process holds (and keeps across the exec). */
 export function documentFromCustody(source: SnapshotSource, pid: number): StateDocument {
   const clients: VirtlockdClientState[] = [];
+  // Admin connections survive an upgrade too (an `holdfast upgrade` waits for its own upgrade on one).
+  const adminClients: AdminClientState[] = [];
   const resources = new Map<string, ResourceState[]>();
   const directories = new Set<string>();
   let nextClientId = 1;
+  let nextAdminClientId = 1;
   for (const [, entry] of source.custody) {
     const record = entry.record;
     if (record.kind === 'lockspace') directories.add(record.directory);
     else if (record.kind === 'client' && record.server === 'virtlockd' && entry.fd !== null) {
       nextClientId = Math.max(nextClientId, record.id + 1);
       clients.push(clientState(record, entry.fd));
+    } else if (record.kind === 'client' && record.server === 'admin' && entry.fd !== null) {
+      nextAdminClientId = Math.max(nextAdminClientId, record.id + 1);
+      adminClients.push({ ...clientState(record, entry.fd), privateData: {} });
     } else if (record.kind === 'resource' && entry.fd !== null) {
       if (record.lockspace !== '') directories.add(record.lockspace);
       const list = resources.get(record.lockspace) ?? [];
@@ -80,7 +87,7 @@ export function documentFromCustody(source: SnapshotSource, pid: number): StateD
     daemon: {
       servers: {
         virtlockd,
-        ...(adminListeners.length > 0 ? { admin: emptyServer(source.adminMaxClients, 1, adminListeners) } : {}),
+        ...(adminListeners.length > 0 ? { admin: { ...emptyServer<AdminClientState>(source.adminMaxClients, nextAdminClientId, adminListeners), clients: adminClients } } : {}),
       },
     },
     defaultLockspace: { resources: resources.get('') ?? [] },
@@ -130,7 +137,7 @@ function resourceState(record: ResourceRecordState, fd: number): ResourceState {
     lockHeld: true,
     flags: record.flags,
     owners: [...record.owners],
-    holdfast: { acquiredAt: record.acquiredAt, lockKind: record.lockKind },
+    holdfast: { acquiredAt: record.acquiredAt, lockKind: record.lockKind, ...(record.detachedOwners ? { detachedOwners: [...record.detachedOwners] } : {}) },
   };
 }
 
@@ -140,6 +147,12 @@ export function custodyFromDocument(doc: StateDocument): Array<[string, CustodyE
   const add = (record: CustodyRecord, fd: number | null): void => {
     entries.push([custodyKey(record), { record, fd }]);
   };
+  for (const client of doc.daemon.servers.admin?.clients ?? []) {
+    const connectedAt = client.holdfast?.connectedAt ?? (client.conn_time ?? 0) * 1000;
+    // gid is not in the document; peer uid -1 (a virtlockd document) makes restore re-read the credentials.
+    const peer = { pid: client.holdfast?.peerPid ?? 0, uid: client.holdfast?.peerUid ?? -1, gid: -1 };
+    add({ kind: 'client', server: 'admin', id: client.id, connectedAt, peer, restricted: false, owner: null, registeredAt: 0 }, client.sock.fd);
+  }
   const server = doc.daemon.servers.virtlockd;
   for (const client of server.clients) {
     const p = client.privateData;
@@ -177,6 +190,7 @@ export function custodyFromDocument(doc: StateDocument): Array<[string, CustodyE
           owners: [...resource.owners],
           acquiredAt: resource.holdfast?.acquiredAt ?? Date.now(),
           lockKind: lockKindOf(resource),
+          ...(resource.holdfast?.detachedOwners ? { detachedOwners: [...resource.holdfast.detachedOwners] } : {}),
         },
         resource.fd,
       );

@@ -104,7 +104,7 @@ test('a killed worker is replaced and the daemon keeps serving', async () => {
   }
 });
 
-test('holdfast swap-worker swaps the serving worker of the daemon found by its pid file', async () => {
+test('holdfast swap-worker swaps the serving worker of the daemon found by its --run-dir', async () => {
   const run = mkdtempSync(join(dir, 'swap-cli-'));
   const daemon = await startHoldfast({ dir: run, extraArgs: ['-v'] });
   try {
@@ -124,7 +124,8 @@ test('holdfast swap-worker swaps the serving worker of the daemon found by its p
 
 test('holdfast swap-worker without a daemon says so in one line and fails', () => {
   const cli = spawnSync(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'holdfast.js'), '--run-dir', join(dir, 'nothing-here'), 'swap-worker'], { encoding: 'utf8' });
-  assert.equal(cli.status, 1);
+  // 2: a connection error (1 is `who`'s "held" and a refused upgrade or swap).
+  assert.equal(cli.status, 2);
   assert.equal(cli.stderr.trim().split('\n').length, 1);
   assert.match(cli.stderr, /is holdfastd running\?/);
 });

@@ -16,6 +16,8 @@ export type OwnerKillResult = 'exited' | 'killed' | 'gone' | 'survived';
 
 export class OwnerKiller {
   readonly #pending = new Map<number, Promise<OwnerKillResult>>();
+  /** Told when a kill starts and how each ends (metrics). */
+  onOutcome: ((result: OwnerKillResult | 'started') => void) | null = null;
 
   constructor(
     private readonly timings: OwnerKillTimings,
@@ -31,7 +33,9 @@ export class OwnerKiller {
   kill(pid: number): Promise<OwnerKillResult> {
     const running = this.#pending.get(pid);
     if (running) return running;
+    this.onOutcome?.('started');
     const done = this.#run(pid).finally(() => this.#pending.delete(pid));
+    void done.then((result) => this.onOutcome?.(result));
     this.#pending.set(pid, done);
     return done;
   }

@@ -1,0 +1,31 @@
+// `holdfast who PATH`: who holds a file. Exit 0 when it is free, 1 when held (and by whom), 2 on errors.
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { EXIT, GlobalOptions, printJson, printLines, withAdmin } from '../cli-context';
+import { formatTime } from '../text-format';
+
+export function registerWho(program: Command): void {
+  program
+    .command('who')
+    .description('say who holds the lock on a file: exit 0 when free, 1 when held, 2 on errors')
+    .argument('<path>', 'the locked file (disk image or lease file)')
+    .action(async (file: string, _opts: unknown, command: Command) => {
+      const opts = command.optsWithGlobals<GlobalOptions>();
+      const who = await withAdmin(opts, (c) => c.who(path.resolve(file)));
+      if (opts.json) printJson(who);
+      else if (!who.held) printLines([`${who.path} is free`]);
+      else {
+        const lines: string[] = [];
+        for (const h of who.holders) {
+          const where = h.lockspace === '' ? '' : ` in lockspace ${h.lockspace}`;
+          lines.push(`${who.path} is held ${h.mode}${where} since ${formatTime(h.acquiredAt)} by:`);
+          for (const o of h.owners) {
+            const clients = o.clients.length > 0 ? `client ${o.clients.join(',')}` : 'no connection';
+            lines.push(`  ${o.name ?? '(unknown owner)'} uuid ${o.uuid ?? '-'} pid ${o.pid} (${clients})`);
+          }
+        }
+        printLines(lines);
+      }
+      process.exitCode = who.held ? EXIT.HELD_OR_REFUSED : EXIT.OK;
+    });
+}

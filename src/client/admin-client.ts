@@ -1,0 +1,240 @@
+// Typed client for holdfast's own admin program (0x484F4C44) on the admin socket: status, locks, clients,
+// lockspaces, who-holds-a-path, metrics, log level, and upgrade / worker-swap requests that wait for their
+// outcome. Framing and call queueing are the lock client's; replies are schema-checked on decode.
+import { LockClient, type LockClientOptions } from './lock-client';
+import {
+  HOLDFAST_PROGRAM,
+  HOLDFAST_PROGRAM_VERSION,
+  HoldfastProcedure,
+  decodeActionRet,
+  decodeClientsRet,
+  decodeLockspacesRet,
+  decodeLocksRet,
+  decodeSetLogLevelRet,
+  decodeStatusRet,
+  decodeTextRet,
+  decodeWhoRet,
+  encodeClientsArgs,
+  encodeHoldfastFlagsArgs,
+  encodeLocksArgs,
+  encodeSetLogLevelArgs,
+  encodeWhoArgs,
+  type ActionOutcome,
+  type ActionReply,
+  type ClientInfo,
+  type LockInfo,
+  type LockspaceInfo,
+  type SetLogLevelReply,
+  type StatusReply,
+  type WhoReply,
+} from '../shared/rpc/holdfast-protocol';
+import { MessageStatus } from '../shared/rpc/message';
+import { VirError } from '../shared/rpc/vir-error';
+import { ConnectionClosedError, ProtocolError } from './lock-client';
+
+/**
+ * The daemon answered an admin call with an ERROR reply. `code`, `domain` and `message` are those of the
+ * libvirt error; the complete decoded error is in `virError`.
+ */
+export class AdminError extends Error {
+  override readonly name = 'AdminError';
+  /** libvirt error code (`VirErrorCode`). */
+  readonly code: number;
+  /** libvirt error domain (`VirErrorDomain`). */
+  readonly domain: number;
+  /** The full `virNetMessageError`. */
+  readonly virError: VirError;
+  /** The procedure that failed ({@link HoldfastProcedure}). */
+  readonly proc: number;
+
+  constructor(virError: VirError, proc: number) {
+    super(virError.message);
+    this.code = virError.code;
+    this.domain = virError.domain;
+    this.virError = virError;
+    this.proc = proc;
+  }
+}
+
+/** Filters of {@link AdminClient.locks}. */
+export interface LocksFilter {
+  /** Only resources whose file is this path (made absolute against the caller's cwd). */
+  path?: string;
+  /** Only resources with an owner of this name, UUID or pid. */
+  owner?: string;
+}
+
+/** Options of {@link AdminClient.upgrade} and {@link AdminClient.swapWorker}. */
+export interface WaitOptions {
+  /** Give up waiting for the outcome after this long (default 120 s); the request itself stands. */
+  timeoutMs?: number;
+  /** How often to ask for the status meanwhile (default 100 ms). */
+  pollMs?: number;
+}
+
+/** How an upgrade or worker swap requested with {@link AdminClient.upgrade} / {@link AdminClient.swapWorker} ended. */
+export interface ActionResult {
+  /** The supervisor took the request. */
+  accepted: boolean;
+  /** It completed (false: refused or failed; see `reason`). */
+  ok: boolean;
+  reason: string | null;
+  /** The supervisor's record of the outcome, when there is one. */
+  outcome: ActionOutcome | null;
+  /** The status once the outcome was known (null when refused outright). */
+  status: StatusReply | null;
+  /** True when the connection was lost while waiting and a new one was made (it should survive). */
+  reconnected: boolean;
+}
+
+/** The outcome did not show up within the wait. */
+export class WaitTimeoutError extends Error {
+  override readonly name = 'WaitTimeoutError';
+}
+
+/**
+ * A connection to holdfastd's admin socket speaking holdfast's admin program.
+ *
+ * Calls go out one at a time in call order. Typed methods resolve with schema-checked replies and reject with
+ * {@link AdminError} on an ERROR reply, {@link ConnectionClosedError} once the connection is gone (for a peer
+ * the daemon refuses, e.g. a wrong uid, that is the first call), or `HoldfastReplyError` for a malformed reply.
+ */
+export class AdminClient {
+  #client: LockClient;
+  readonly #socketPath: string;
+
+  private constructor(client: LockClient, socketPath: string) {
+    this.#client = client;
+    this.#socketPath = socketPath;
+  }
+
+  /**
+   * Connects to the admin socket.
+   * @throws the socket error (`ENOENT`, `ECONNREFUSED`, `EACCES`, ...) if connecting fails
+   */
+  static async connect(socketPath: string, opts: LockClientOptions = {}): Promise<AdminClient> {
+    return new AdminClient(await LockClient.connect(socketPath, opts), socketPath);
+  }
+
+  /** Resolves once the connection is closed, by either side. */
+  get closed(): Promise<void> {
+    return this.#client.closed;
+  }
+
+  /** Closes the connection once everything written is flushed. */
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+
+  /** STATUS: versions, pids, uptime, counts and the last upgrade/swap outcomes. */
+  async status(): Promise<StatusReply> {
+    return decodeStatusRet(await this.#call(HoldfastProcedure.STATUS, encodeHoldfastFlagsArgs({ flags: 0 })));
+  }
+
+  /** LOCKS: every held resource (all pages), optionally filtered. */
+  async locks(filter: LocksFilter = {}): Promise<LockInfo[]> {
+    const locks: LockInfo[] = [];
+    let after: string | null = null;
+    do {
+      const args = encodeLocksArgs({ path: filter.path ?? null, owner: filter.owner ?? null, after, flags: 0 });
+      const page = decodeLocksRet(await this.#call(HoldfastProcedure.LOCKS, args));
+      locks.push(...page.locks);
+      after = page.next;
+    } while (after !== null);
+    return locks;
+  }
+
+  /** CLIENTS: every connection of the lock and admin servers (all pages). */
+  async clients(): Promise<ClientInfo[]> {
+    const clients: ClientInfo[] = [];
+    let after: string | null = null;
+    do {
+      const page = decodeClientsRet(await this.#call(HoldfastProcedure.CLIENTS, encodeClientsArgs({ after, flags: 0 })));
+      clients.push(...page.clients);
+      after = page.next;
+    } while (after !== null);
+    return clients;
+  }
+
+  /** LOCKSPACES: the default lockspace ("") and every directory lockspace. */
+  async lockspaces(): Promise<LockspaceInfo[]> {
+    return decodeLockspacesRet(await this.#call(HoldfastProcedure.LOCKSPACES, encodeHoldfastFlagsArgs({ flags: 0 }))).lockspaces;
+  }
+
+  /** WHO: who holds the file at `path` (an absolute path), in any lockspace. */
+  async who(path: string): Promise<WhoReply> {
+    return decodeWhoRet(await this.#call(HoldfastProcedure.WHO, encodeWhoArgs({ path, flags: 0 })));
+  }
+
+  /** METRICS: the OpenMetrics text exposition. */
+  async metrics(): Promise<string> {
+    return decodeTextRet(await this.#call(HoldfastProcedure.METRICS, encodeHoldfastFlagsArgs({ flags: 0 })));
+  }
+
+  /** SET_LOG_LEVEL: a libvirt priority "1".."4" or a level name (debug, info, warn, error). */
+  async setLogLevel(level: string): Promise<SetLogLevelReply> {
+    return decodeSetLogLevelRet(await this.#call(HoldfastProcedure.SET_LOG_LEVEL, encodeSetLogLevelArgs({ level, flags: 0 })));
+  }
+
+  /** UPGRADE without waiting: whether the supervisor took the request (the SIGUSR1 path). */
+  async requestUpgrade(): Promise<ActionReply> {
+    return decodeActionRet(await this.#call(HoldfastProcedure.UPGRADE, encodeHoldfastFlagsArgs({ flags: 0 })));
+  }
+
+  /** SWAP_WORKER without waiting. */
+  async requestSwap(): Promise<ActionReply> {
+    return decodeActionRet(await this.#call(HoldfastProcedure.SWAP_WORKER, encodeHoldfastFlagsArgs({ flags: 0 })));
+  }
+
+  /** Upgrades the daemon in place (re-exec from the code on disk) and waits until it completed or was refused. */
+  async upgrade(opts: WaitOptions = {}): Promise<ActionResult> {
+    return this.#waitFor('upgrade', await this.requestUpgrade(), opts);
+  }
+
+  /** Replaces the serving worker live and waits until that completed or failed. */
+  async swapWorker(opts: WaitOptions = {}): Promise<ActionResult> {
+    return this.#waitFor('swap', await this.requestSwap(), opts);
+  }
+
+  // Polls STATUS until one of the supervisor's counters for this action moves past the reply's.
+  async #waitFor(action: 'upgrade' | 'swap', before: ActionReply, opts: WaitOptions): Promise<ActionResult> {
+    if (!before.accepted) return { accepted: false, ok: false, reason: before.reason, outcome: null, status: null, reconnected: false };
+    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+    const pollMs = opts.pollMs ?? 100;
+    let reconnected = false;
+    for (;;) {
+      let status: StatusReply;
+      try {
+        status = await this.status();
+      } catch (err) {
+        if (!(err instanceof ConnectionClosedError) || Date.now() > deadline) throw err;
+        // Admin connections are kept through swaps and upgrades; if this one went anyway, ask on a new one.
+        this.#client = await LockClient.connect(this.#socketPath);
+        reconnected = true;
+        continue;
+      }
+      const s = status.supervisor;
+      if (s) {
+        // An upgrade is done once the new image has a worker of the new code serving (lastUpgrade is set then).
+        const done = action === 'upgrade' ? s.upgrades > before.upgrades && s.lastUpgrade !== null : s.workerSwaps > before.workerSwaps;
+        const failed = action === 'upgrade' ? s.upgradeRefusals > before.upgradeRefusals : s.swapFailures > before.swapFailures;
+        const outcome = action === 'upgrade' ? s.lastUpgrade : s.lastSwap;
+        if (done || failed) return { accepted: true, ok: done, reason: outcome?.reason ?? (done ? null : 'unknown'), outcome, status, reconnected };
+      }
+      if (Date.now() > deadline) throw new WaitTimeoutError(`no outcome of the ${action} within ${opts.timeoutMs ?? 120_000} ms`);
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
+  async #call(proc: HoldfastProcedure, payload: Buffer): Promise<Buffer> {
+    const reply = await this.#client.call(proc, payload, { prog: HOLDFAST_PROGRAM, vers: HOLDFAST_PROGRAM_VERSION });
+    switch (reply.header.status) {
+      case MessageStatus.OK:
+        return reply.payload;
+      case MessageStatus.ERROR:
+        throw new AdminError(VirError.decode(reply.payload), proc);
+      default:
+        throw new ProtocolError(`reply to procedure ${proc} has unexpected status ${reply.header.status}`, reply);
+    }
+  }
+}
