@@ -104,6 +104,7 @@ interface Addon {
   write(fd: number, buf: Uint8Array, offset: number, length: number): number | null;
   queued(fd: number, outgoing: boolean): number;
   sendBufferSize(fd: number): number;
+  growSendBuffer(fd: number, bytes: number): number;
   epollCreate(): number;
   epollAdd(epfd: number, fd: number, id: number): void;
   epollDel(epfd: number, fd: number): void;
@@ -462,6 +463,14 @@ export function queuedOut(fd: number): number {
 /** SO_SNDBUF of a socket (the kernel's doubled value). */
 export function sendBufferSize(fd: number): number {
   return addon.sendBufferSize(fd);
+}
+
+/**
+ * Raises a socket's SO_SNDBUF to `bytes` (past net.core.wmem_max when privileged); never lowers it.
+ * Returns the size in effect (the kernel's doubled value).
+ */
+export function growSendBuffer(fd: number, bytes: number): number {
+  return addon.growSendBuffer(fd, bytes);
 }
 
 /** Readiness callback of an {@link EdgeWatcher} entry: a mask of Poller.READABLE and Poller.DISCONNECT. */

@@ -768,6 +768,16 @@ static napi_value js_send_buffer_size(napi_env env, napi_callback_info info) {
   return new_int(env, n);
 }
 
+static napi_value js_grow_send_buffer(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 2, argv);
+  int fd;
+  double bytes;
+  if (!arg_fd(env, argv[0], "fd", &fd) || !arg_integer(env, argv[1], "bytes", 1, INT32_MAX, &bytes)) return NULL;
+  int n = hf_grow_send_buffer(fd, (int)bytes);
+  if (n < 0) return throw_syscall_error(env, -n, "setsockopt");
+  return new_int(env, n);
+}
+
 static napi_value js_epoll_create(napi_env env, napi_callback_info info) {
   (void)info;
   int fd = hf_epoll_create();
@@ -1094,6 +1104,7 @@ NAPI_MODULE_INIT() {
       FN("write", js_write),
       FN("queued", js_queued),
       FN("sendBufferSize", js_send_buffer_size),
+      FN("growSendBuffer", js_grow_send_buffer),
       FN("epollCreate", js_epoll_create),
       FN("epollAdd", js_epoll_add),
       FN("epollDel", js_epoll_del),

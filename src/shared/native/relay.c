@@ -65,3 +65,15 @@ int hf_send_buffer_size(int fd) {
   if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &len) == -1) return -errno;
   return size;
 }
+
+/* Raises SO_SNDBUF to `bytes`: beyond net.core.wmem_max when privileged (SO_SNDBUFFORCE), else up to it.
+ * Returns the size now in effect. */
+int hf_grow_send_buffer(int fd, int bytes) {
+  int current = hf_send_buffer_size(fd);
+  if (current < 0 || current >= bytes) return current;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) == -1) {
+    if (errno != EPERM) return -errno;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) == -1) return -errno;
+  }
+  return hf_send_buffer_size(fd);
+}
