@@ -9,6 +9,8 @@ import { PRECOMPILED_DIR, validatorDefinitions } from '../src/shared/schema/comp
 import '../src/shared/config/validate-config';
 import '../src/shared/control/messages';
 import '../src/shared/state/schema';
+import '../src/supervisor/fd-store-journal';
+import '../src/shared/rpc/holdfast-protocol';
 
 fs.rmSync(PRECOMPILED_DIR, { recursive: true, force: true });
 fs.mkdirSync(PRECOMPILED_DIR, { recursive: true });

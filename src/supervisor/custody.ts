@@ -21,6 +21,13 @@ import { custodyKey } from '../shared/control/custody-records';
 import type { CommitEntry } from '../shared/control/messages';
 import * as native from '../shared/native';
 
+/** Told of every resource record put or dropped by a worker (systemd's fd store follows custody). */
+export interface ResourceObserver {
+  /** `fdChanged`: the record came with a new fd (now `entry.fd`); else only its data changed. */
+  put(key: string, entry: CustodyEntry, fdChanged: boolean): void;
+  dropped(key: string): void;
+}
+
 export interface CustodyEntry {
   record: CustodyRecord;
   /** Our own fd (close-on-exec), or null for records without one. */
@@ -40,8 +47,14 @@ export class Custody {
   readonly #writers = new Map<string, ReplyWriter>();
   /** Answered requests not consumed yet, per client key. */
   readonly #unconsumed = new Map<string, { fd: number; bytes: number; requests: number }>();
+  /** Null unless systemd's fd store is in use: the common path pays one test per op. */
+  #observer: ResourceObserver | null = null;
 
   constructor(private readonly log: Logger) {}
+
+  observeResources(observer: ResourceObserver): void {
+    this.#observer = observer;
+  }
 
   get size(): number {
     return this.#entries.size;
@@ -65,6 +78,7 @@ export class Custody {
   apply(entry: CommitEntry, fds: number[], used: Set<number>, done: () => void): void {
     for (const op of entry.ops) {
       if (op.op === 'drop') {
+        if (this.#observer && this.#entries.has(op.key) && op.key.startsWith('resource:')) this.#observer.dropped(op.key);
         this.#drop(op.key);
         continue;
       }
@@ -78,7 +92,9 @@ export class Custody {
         if (fd !== null) native.close(fd);
         fd = given;
       }
-      this.#entries.set(key, { record: op.record, fd });
+      const stored = { record: op.record, fd };
+      this.#entries.set(key, stored);
+      if (this.#observer && op.record.kind === 'resource') this.#observer.put(key, stored, op.fdIndex !== null);
     }
     // A worker waiting for our word may be about to read a socket from its head: settle every debt first.
     if (entry.ack) this.consumeAll();
@@ -147,6 +163,14 @@ export class Custody {
   /** Takes entries rebuilt from a state document (their fds are ours now). */
   adopt(entries: Iterable<[string, CustodyEntry]>): void {
     for (const [key, entry] of entries) this.#entries.set(key, entry);
+  }
+
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
+  get(key: string): CustodyEntry | undefined {
+    return this.#entries.get(key);
   }
 
   /** Closes every fd we hold (clean stop only: the locks and connections end with them). */

@@ -9,7 +9,11 @@ import { createLogger } from '../shared/log';
 import type { StateDocument } from '../shared/state/document';
 import { StateDocumentError, readStateFile } from '../shared/state/state-file';
 import { HOLDFAST_VERSION } from '../shared/version';
-import { Listener, bindListener, takeActivatedListeners } from './listeners';
+import { fdStoreJournalPath } from '../shared/paths';
+import { FdStore } from './fd-store';
+import { readJournal } from './fd-store-journal';
+import { adoptStoredLocks } from './fd-store-restore';
+import { Listener, StoredLockFd, bindListener, takeActivatedListeners } from './listeners';
 import { PidFile } from './pid-file';
 import { REEXEC_VARIABLE } from './reexec';
 import { Restored, restoreFromDocument } from './restore';
@@ -56,9 +60,11 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
 
   let pidFile: PidFile | null = restored?.pidFile ?? null;
   let listeners: Listener[] = restored?.listeners ?? [];
+  // Lock fds systemd's fd store hands back after a crash or restart (mixed with the sockets).
+  const storedLocks: StoredLockFd[] = [];
   try {
     pidFile ??= PidFile.acquire(config.pid_file);
-    if (!restored) listeners = takeActivatedListeners(process.env, log);
+    if (!restored) listeners = takeActivatedListeners(process.env, log, storedLocks);
     if (!listeners.some((l) => l.name === 'lock')) listeners.push(await bindListener('lock', config.socket_path, log));
     if (!listeners.some((l) => l.name === 'admin')) listeners.push(await bindListener('admin', config.admin_socket_path, log));
   } catch (err) {
@@ -68,6 +74,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     return;
   }
 
+  let fdStore: FdStore | null = null;
   // The supervisor is off the clients' path (workers answer them): its wake-ups must not preempt them.
   try {
     native.setBatchScheduling(true);
@@ -81,10 +88,15 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
       pidFile,
       workerReadyTimeoutMs: config.worker_ready_timeout_ms,
       stateFile: config.state_file,
-      beforeExec: () => notifier.reloading(),
+      beforeExec: () => {
+        // The next image learns from the journal what the store holds.
+        fdStore?.flush();
+        notifier.reloading();
+      },
       upgrades: restored?.upgrades,
       workerRestarts: restored?.workerRestarts,
       ...(restored?.carriedWorker ? { carriedWorker: restored.carriedWorker } : {}),
+      ...(reexecuted && restored ? { upgradedAt: Date.now() } : {}),
     },
     log,
   );
@@ -92,6 +104,15 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     supervisor.custody.adopt(restored.custody);
     log.info({ records: restored.custody.length, upgrades: restored.upgrades }, reexecuted ? 'upgraded: restored every lock and client from the state document' : 'adopted the state document of a previous daemon');
   }
+  const journalFile = fdStoreJournalPath(config.state_file);
+  const fromStore = storedLocks.length > 0 ? adoptStoredLocks(storedLocks, readJournal(journalFile, log), (key) => supervisor.custody.has(key), log) : null;
+  if (fromStore) {
+    supervisor.custody.adopt(fromStore.entries);
+    log.info({ handedBack: storedLocks.length, records: fromStore.entries.length }, 'adopted the lock fds handed back by the systemd fd store');
+  }
+  fdStore = FdStore.start(process.env, journalFile, supervisor.custody, reexecuted ? 'journal' : fromStore?.inStore ?? new Map(), log.child({ component: 'fd-store' }));
+  // Exiting (a clean stop included) leaves the store as it is: the journal must say what it holds.
+  process.on('exit', () => fdStore?.flush());
   const describe = (): string => `serving; ${supervisor.custody.count('client')} clients, ${supervisor.custody.count('resource')} locks held`;
   installStopSignals(supervisor, log, notifier, describe);
   try {
@@ -99,8 +120,8 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   } catch (err) {
     log.fatal({ err }, 'the first worker failed to start');
     await supervisor.stop();
-    process.exitCode = 1;
-    return;
+    // Exit even if the failed worker still holds its end of the channel open: nothing here serves.
+    process.exit(1);
   }
   log.info({ version: HOLDFAST_VERSION, pid: process.pid, socket: listeners.find((l) => l.name === 'lock')?.boundPath ?? 'activated' }, 'holdfastd serving');
   notifier.ready(describe());

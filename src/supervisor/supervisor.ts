@@ -10,6 +10,8 @@ import { Listener } from './listeners';
 import { PidFile } from './pid-file';
 import type { CarriedWorkerState, StateDocument } from '../shared/state/document';
 import { checkWithBinaryOnDisk, reexec } from './reexec';
+import type { ActionOutcome, SupervisorStatus } from '../shared/rpc/holdfast-protocol';
+import { HOLDFAST_VERSION } from '../shared/version';
 import { documentFromCustody } from './state-snapshot';
 import { WorkerProcess } from './worker-process';
 
@@ -26,6 +28,8 @@ export interface SupervisorOptions {
   workerRestarts?: number;
   /** The worker that served on through the exec that started this image. */
   carriedWorker?: CarriedWorkerState;
+  /** Set when this image was started by an upgrade (ms since the epoch): status reports it once settled. */
+  upgradedAt?: number;
 }
 
 export interface SwapResult {
@@ -36,6 +40,7 @@ export interface SwapResult {
 }
 
 // A worker that dies within this long of becoming ready died young; several in a row is a crash loop.
+const STOPPING_REFUSAL = 'the daemon is stopping';
 const CRASH_LOOP_WINDOW_MS = 100;
 const CRASH_LOOP_TOLERANCE = 5;
 const BACKOFF_MAX_MS = 30_000;
@@ -52,7 +57,9 @@ export class Supervisor {
   #quickDeaths = 0;
   #respawnTimer: NodeJS.Timeout | null = null;
   /** Counters for status and metrics. */
-  readonly stats = { workerRestarts: 0, upgrades: 0 };
+  readonly stats = { workerRestarts: 0, upgrades: 0, upgradeRefusals: 0, workerSwaps: 0, swapFailures: 0 };
+  #lastUpgrade: ActionOutcome | null = null;
+  #lastSwap: ActionOutcome | null = null;
   #upgrading: Promise<string> | null = null;
   #upgradeQueued = false;
 
@@ -65,6 +72,25 @@ export class Supervisor {
     this.stats.workerRestarts = options.workerRestarts ?? 0;
   }
 
+  /** What the worker reports about us (holdfast STATUS and METRICS). */
+  #facts(): SupervisorStatus {
+    return { version: HOLDFAST_VERSION, pid: process.pid, ...this.stats, lastUpgrade: this.#lastUpgrade, lastSwap: this.#lastSwap };
+  }
+
+  #publishFacts(): void {
+    this.#worker?.sendFacts(this.#facts(), null);
+  }
+
+  // An admin client's request, relayed by the worker: answered at once with the facts before it (the
+  // asker waits for a counter to move past them), carried out right after (the worker must be free to drain).
+  #requested(action: 'upgrade' | 'swap'): { accepted: boolean; reason: string | null; supervisor: SupervisorStatus } {
+    const supervisor = this.#facts();
+    if (this.#stopping) return { accepted: false, reason: 'the daemon is stopping', supervisor };
+    if (action === 'swap' && this.#upgrading) return { accepted: false, reason: 'an upgrade is in progress', supervisor };
+    setImmediate(() => void (action === 'swap' ? this.swap() : this.upgrade()));
+    return { accepted: true, reason: null, supervisor };
+  }
+
   /**
    * SIGUSR1: re-exec this process from the code on disk with every lock and connection. Resolves only if
    * the upgrade was refused (with why); the daemon then serves on, unchanged. A signal arriving while one
@@ -75,7 +101,15 @@ export class Supervisor {
       this.#upgradeQueued = true;
       return this.#upgrading;
     }
-    this.#upgrading = this.#upgrade().finally(() => {
+    this.#upgrading = this.#upgrade()
+      .then((reason) => {
+        // Resolving means refused: record it for status.
+        this.stats.upgradeRefusals++;
+        this.#lastUpgrade = { at: Date.now(), ok: false, reason };
+        this.#publishFacts();
+        return reason;
+      })
+      .finally(() => {
       this.#upgrading = null;
       if (this.#upgradeQueued && !this.#stopping) {
         this.#upgradeQueued = false;
@@ -87,12 +121,15 @@ export class Supervisor {
 
   async #upgrade(): Promise<string> {
     if (this.#swapping) await this.#swapping;
+    if (this.#stopping) return STOPPING_REFUSAL;
     // The new code must accept our document before anything stops: check a copy while the worker serves.
     const refusal = await checkWithBinaryOnDisk(this.options.stateFile, this.#document());
     if (refusal) {
       this.log.error({ reason: refusal }, 'upgrade refused; serving on with the running code');
       return refusal;
     }
+    // A stop that began while the check ran wins: an exec now would bring back what is being shut down.
+    if (this.#stopping) return STOPPING_REFUSAL;
     const current = this.#worker;
     // Best case: the worker serves on through our exec (its commits wait in the channel for the next
     // image), so clients see no pause at all until the next image swaps in a worker of the new code.
@@ -101,6 +138,7 @@ export class Supervisor {
     if (!carried && current) {
       try {
         await current.drain(DRAIN_TIMEOUT_MS);
+        if (this.#stopping) return STOPPING_REFUSAL;
       } catch (err) {
         if (current.alive) {
           current.resume();
@@ -122,6 +160,7 @@ export class Supervisor {
     // Still here: nothing changed. Serve on with the old code.
     this.log.error({ reason }, 'upgrade refused; serving on with the running code');
     if (!carried) current?.resume();
+    else current?.pace(0);
     return reason;
   }
 
@@ -158,17 +197,28 @@ export class Supervisor {
     if (carried) return this.#takeOverCarriedWorker(carried);
     const worker = this.#takeStandby();
     await this.#startWorker(worker);
+    this.#upgradeSettled(null);
   }
 
   // After an upgrade: the old image's worker still serves. Adopt it, then replace it with one running the
   // code now on disk; if that fails, it serves on (never worse than before).
   async #takeOverCarriedWorker(carried: CarriedWorkerState): Promise<void> {
     const worker = WorkerProcess.adopt(this.custody, this.log, carried);
+    worker.onAction = (action) => this.#requested(action);
     this.#worker = worker;
+    this.#publishFacts();
     this.#generation = Math.max(this.#generation, carried.generation);
     void worker.exited.then((exit) => this.#onWorkerExit(worker, exit, Number.POSITIVE_INFINITY));
     const result = await this.swap();
     if (!result.ok) this.log.error({ reason: result.reason }, 'the worker of the previous image serves on: its replacement did not start');
+    this.#upgradeSettled(result.ok ? null : `upgraded, but the worker of the previous image serves on: ${result.reason ?? 'unknown'}`);
+  }
+
+  // An upgrade that started this image is complete once a worker of the new code serves (or failed to).
+  #upgradeSettled(note: string | null): void {
+    if (this.options.upgradedAt === undefined) return;
+    this.#lastUpgrade = { at: Date.now(), ok: true, reason: note };
+    this.#publishFacts();
   }
 
   /**
@@ -177,7 +227,15 @@ export class Supervisor {
    */
   swap(): Promise<SwapResult> {
     if (this.#swapping) return this.#swapping;
-    this.#swapping = this.#swap().finally(() => (this.#swapping = null));
+    this.#swapping = this.#swap()
+      .then((result) => {
+        if (result.ok) this.stats.workerSwaps++;
+        else this.stats.swapFailures++;
+        this.#lastSwap = { at: Date.now(), ok: result.ok, reason: result.ok ? null : result.reason ?? 'unknown' };
+        this.#publishFacts();
+        return result;
+      })
+      .finally(() => (this.#swapping = null));
     return this.#swapping;
   }
 
@@ -203,9 +261,11 @@ export class Supervisor {
     const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e6;
     const current = this.#worker;
     const next = this.#takeStandby();
-    // Let node boot the new worker while the old one still serves: the pause starts only now.
+    // Let node boot the new worker, and hand it the custody snapshot, while the old one still serves: the
+    // pause starts only after that, and covers only what changed meanwhile.
     try {
       await next.booted;
+      await next.stage();
     } catch (err) {
       next.kill('SIGKILL');
       this.#spawnStandby();
@@ -250,6 +310,10 @@ export class Supervisor {
   async #startWorker(worker: WorkerProcess): Promise<void> {
     const generation = ++this.#generation;
     const startedAt = Date.now();
+    // The predecessor's metrics if it drained (a swap); none after a crash.
+    const counters = this.#worker?.counters ?? null;
+    worker.onAction = (action) => this.#requested(action);
+    worker.sendFacts(this.#facts(), counters);
     this.#worker = worker;
     try {
       await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs);

@@ -7,14 +7,21 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { ControlChannel, CONTROL_FDS_MAX } from '../shared/control/channel';
-import type { ClientRecord } from '../shared/control/custody-records';
-import { CommitEntry, RecordWithFd, SupervisorMessage, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
+import type { ClientRecord, CustodyRecord } from '../shared/control/custody-records';
+import { CommitEntry, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
+import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { ReplyBatch, unsentReplies } from '../shared/control/reply-batch';
 import type { CarriedWorkerState } from '../shared/state/document';
 import * as native from '../shared/native';
 import type { Custody } from './custody';
 import type { Listener } from './listeners';
 
+// While we re-execute, a carried worker commits at most this often (see PaceMessage): a client's requests
+// then wait up to this long for their replies, instead of piling up until its send buffer fills.
+const CARRIED_COMMIT_EVERY_MS = 2;
+// The worker's side of the channel holds what it commits meanwhile: 4 MiB is about a second of commits
+// from 16 busy clients (the default 208 KiB fills in tens of milliseconds).
+const CHANNEL_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 const WORKER_MAIN = path.join(__dirname, '..', 'worker', 'main.js');
 // How long node may take to boot a worker before it is considered failed.
 const BOOT_TIMEOUT_MS = 30_000;
@@ -50,7 +57,13 @@ export class WorkerProcess {
   /** The last batch of piped replies the worker committed: what its pipe may still hold. */
   #lastBatch: ReplyBatch | null = null;
   #settled = false;
+  /** What this worker has been sent of custody, by key (see stage()). */
+  readonly #sent = new Map<string, { record: CustodyRecord; fd: number | null }>();
   generation = 0;
+  /** An admin client asked (through this worker) for an upgrade or a swap; the answer goes back to it. */
+  onAction: ((action: 'upgrade' | 'swap') => { accepted: boolean; reason: string | null; supervisor: SupervisorStatus }) | null = null;
+  /** The metrics this worker reported when it last drained, for its successor. */
+  counters: WorkerCounters | null = null;
 
   private constructor(
     private readonly custody: Custody,
@@ -71,6 +84,12 @@ export class WorkerProcess {
     } else {
       let theirs: number;
       [ours, theirs] = native.socketpairSeqpacket();
+      // Room for the commits a worker queues while we re-execute (see PaceMessage); best effort.
+      try {
+        native.growSendBuffer(theirs, CHANNEL_SEND_BUFFER_BYTES);
+      } catch (err) {
+        log.debug({ err }, 'cannot grow the worker channel\'s send buffer');
+      }
       // The child's end must survive the exec of node: spawn's stdio mapping dup2()s it to fd 3 for us.
       const child: ChildProcess = spawn(process.execPath, [...workerNodeFlags(), WORKER_MAIN], {
         stdio: ['ignore', 'inherit', 'inherit', theirs],
@@ -105,6 +124,7 @@ export class WorkerProcess {
     const pid = this.#child.pid;
     if (!this.#replyPipe || !this.alive || pid === undefined || this.#channel.closed) return null;
     this.#flushAcks();
+    this.pace(CARRIED_COMMIT_EVERY_MS);
     const state: CarriedWorkerState = { pid, generation: this.generation, channelFd: this.#channel.fd, replyPipe: { ...this.#replyPipe }, lastBatch: this.#lastBatch };
     return { state, fds: [this.#channel.fd, this.#replyPipe.read, this.#replyPipe.write] };
   }
@@ -128,13 +148,12 @@ export class WorkerProcess {
     ready.catch(() => undefined);
     // It reads every client socket from its head: nothing answered may still be queued there.
     this.custody.consumeAll();
-    const records: Array<{ entry: RecordWithFd; fd: number | null; size: number }> = [];
     let nextClientId = 1;
     for (const [, entry] of this.custody.entries()) {
       if (entry.record.kind === 'client') nextClientId = Math.max(nextClientId, (entry.record as ClientRecord).id + 1);
-      records.push({ entry: { record: entry.record, fdIndex: null }, fd: entry.fd, size: JSON.stringify(entry.record).length + 32 });
     }
-    await this.#sendSnapshot(records);
+    // Whatever changed since stage() (everything, if it never ran); custody cannot change meanwhile.
+    await this.#sendSnapshot(false);
     const pipe = native.pipe(REPLY_PIPE_BYTES);
     this.#replyPipe = pipe;
     this.#channel.send(
@@ -143,7 +162,7 @@ export class WorkerProcess {
         generation,
         settings,
         listeners: listeners.map((l, i) => ({ name: l.name, fdIndex: i })),
-        expectedRecords: records.length,
+        expectedRecords: this.custody.size,
         nextClientId,
         replyPipe: { read: listeners.length, write: listeners.length + 1, capacity: pipe.capacity },
       },
@@ -151,6 +170,11 @@ export class WorkerProcess {
       { dup: false },
     );
     await ready;
+  }
+
+  /** Tells the worker what the supervisor knows (status, metrics), and its predecessor's counters if any. */
+  sendFacts(supervisor: SupervisorStatus, counters: WorkerCounters | null): void {
+    if (!this.#channel.closed && this.alive) this.#channel.send({ type: 'facts', supervisor, counters });
   }
 
   /** Asks the worker to stop at a message boundary; resolves once nothing of it is in flight. */
@@ -163,6 +187,11 @@ export class WorkerProcess {
   resume(): void {
     this.custody.consumeAll();
     if (!this.#channel.closed) this.#channel.send({ type: 'resume' });
+  }
+
+  /** Sets how often, at most, the worker commits (0: every turn); see PaceMessage. */
+  pace(commitEveryMs: number): void {
+    if (!this.#channel.closed) this.#channel.send({ type: 'pace', commitEveryMs });
   }
 
   /** Asks the worker to exit; kills it if it does not within `timeoutMs`. */
@@ -204,23 +233,51 @@ export class WorkerProcess {
 
   // One chunk in the kernel at a time: a queued chunk holds dups of its fds, and a snapshot of every lock
   // queued at once would double the supervisor's fd use.
-  async #sendSnapshot(records: Array<{ entry: RecordWithFd; fd: number | null; size: number }>): Promise<void> {
+  /**
+   * Before a swap stops the serving worker: sends this (booted, not yet serving) worker the whole custody
+   * snapshot, while clients are still served. start() then sends only what changed since, so the pause
+   * of a swap no longer grows with the number of locks held.
+   */
+  async stage(): Promise<void> {
+    await this.#sendSnapshot(true);
+  }
+
+  // Sends every custody record that differs from what this worker was sent before (by record object and
+  // fd: custody replaces the record on every change), and the keys of those gone since.
+  async #sendSnapshot(whileServing: boolean): Promise<void> {
+    const sent = this.#sent;
+    const current = new Set<string>();
+    const drops: string[] = [];
     let chunk: RecordWithFd[] = [];
     let fds: number[] = [];
     let bytes = 0;
     const flush = async (): Promise<void> => {
-      if (chunk.length === 0) return;
-      // Custody fds stay open until flushed (nothing changes custody while a worker starts): no dups.
-      this.#channel.send({ type: 'adopt', records: chunk }, fds, { dup: false });
+      if (chunk.length === 0 && drops.length === 0) return;
+      // While the old worker serves, custody may close an fd before a queued message leaves: send dups
+      // then. Once it has stopped nothing changes custody, and the fds stay open until flushed.
+      this.#channel.send({ type: 'adopt', records: chunk, drops: drops.splice(0) }, fds, { dup: whileServing });
       chunk = [];
       fds = [];
       bytes = 0;
       await this.#channel.flushed();
     };
-    for (const { entry, fd, size } of records) {
-      if (bytes + size > SNAPSHOT_CHUNK_BYTES || (fd !== null && fds.length >= CONTROL_FDS_MAX)) await flush();
-      chunk.push({ record: entry.record, fdIndex: fd === null ? null : fds.push(fd) - 1 });
+    for (const [key, entry] of [...this.custody.entries()]) {
+      // Custody may have changed while we waited for the channel: send only what it holds now (a
+      // dropped entry's fd is closed, or even reused). What changed later goes out in start()'s delta.
+      if (this.custody.get(key) !== entry) continue;
+      current.add(key);
+      const before = sent.get(key);
+      if (before && before.record === entry.record && before.fd === entry.fd) continue;
+      const size = JSON.stringify(entry.record).length + 32;
+      if (bytes + size > SNAPSHOT_CHUNK_BYTES || (entry.fd !== null && fds.length >= CONTROL_FDS_MAX)) await flush();
+      chunk.push({ record: entry.record, fdIndex: entry.fd === null ? null : fds.push(entry.fd) - 1 });
+      sent.set(key, { record: entry.record, fd: entry.fd });
       bytes += size;
+    }
+    for (const key of sent.keys()) {
+      if (current.has(key)) continue;
+      sent.delete(key);
+      drops.push(key);
     }
     await flush();
   }
@@ -251,9 +308,17 @@ export class WorkerProcess {
           this.#lastBatch = { batch: message.batch, replies };
         }
         return this.#applyCommit(message.entries, fds);
+      case 'action': {
+        fds.forEach((fd) => native.close(fd));
+        // Always answered: an unanswered request would keep the worker from ever draining.
+        const result = this.onAction?.(message.action) ?? { accepted: false, reason: 'the supervisor takes no requests now', supervisor: NO_FACTS };
+        if (!this.#channel.closed) this.#channel.send({ type: 'action-result', id: message.id, ...result });
+        return;
+      }
       case 'booted':
       case 'ready':
       case 'drained':
+        if (message.type === 'drained' && message.counters) this.counters = message.counters;
         fds.forEach((fd) => native.close(fd));
         this.#waiters.get(message.type)?.();
         return;
@@ -289,6 +354,18 @@ export class WorkerProcess {
 }
 
 const noop = (): void => undefined;
+
+const NO_FACTS: SupervisorStatus = {
+  version: '',
+  pid: process.pid,
+  upgrades: 0,
+  upgradeRefusals: 0,
+  workerSwaps: 0,
+  swapFailures: 0,
+  workerRestarts: 0,
+  lastUpgrade: null,
+  lastSwap: null,
+};
 
 // A worker we did not spawn (this image did not exist yet): its exit is seen through a pidfd and reaped by
 // pid, never with waitpid(-1).

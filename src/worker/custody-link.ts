@@ -70,6 +70,7 @@ export class CustodyLink {
   #flushing = false;
   readonly #waitingAck = new Map<number, () => void>();
   #pipe: ReplyPipe | null = null;
+  #commitEveryMs = 0;
 
   constructor(
     private readonly channel: ControlChannel<SupervisorMessage, WorkerMessage>,
@@ -79,6 +80,11 @@ export class CustodyLink {
   /** Takes the reply pipe from `init` (nothing is committed before it). */
   usePipe(pipe: ReplyPipe): void {
     this.#pipe = pipe;
+  }
+
+  /** Commits at most every `ms` (0: every turn); see PaceMessage for why. */
+  pace(ms: number): void {
+    this.#commitEveryMs = ms;
   }
 
   /** Commits not yet in the supervisor's queue, or waiting for its acknowledgement. */
@@ -127,10 +133,12 @@ export class CustodyLink {
     });
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => {
+      const flush = (): void => {
         this.#scheduled = false;
         this.#flush();
-      });
+      };
+      if (this.#commitEveryMs > 0) setTimeout(flush, this.#commitEveryMs);
+      else setImmediate(flush);
     }
   }
 

@@ -7,9 +7,12 @@ process.on('SIGINT', () => undefined);
 
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/control/channel';
-import { isSupervisorMessage, SupervisorMessage, WorkerMessage } from '../shared/control/messages';
+import { custodyKey } from '../shared/control/custody-records';
+import { isSupervisorMessage, SupervisorMessage, WorkerCounters, WorkerMessage } from '../shared/control/messages';
+import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { createLogger } from '../shared/log';
 import * as native from '../shared/native';
+import type { SupervisorBridge } from './admin/holdfast-service';
 import { CustodyLink } from './custody-link';
 import { AdoptedRecord, Worker } from './worker';
 
@@ -24,10 +27,34 @@ try {
 process.title = 'holdfastd-worker standby';
 
 let worker: Worker | null = null;
-let log: Logger = createLogger({ name: 'holdfastd-worker', level: 'info', format: 'json' });
-const adopted: AdoptedRecord[] = [];
+// Until `init` brings the configured log settings, only what matters at the default level (warning): a
+// standby may live and die without ever being configured.
+let log: Logger = createLogger({ name: 'holdfastd-worker', level: 'warn', format: 'json' });
+// The custody snapshot, by key, as `adopt` messages build it before `init`.
+const adopted = new Map<string, AdoptedRecord>();
+/** Drops a record adopted earlier (a newer one replaces it, or it is gone), closing its fd. */
+function forget(key: string): void {
+  const earlier = adopted.get(key);
+  if (earlier?.fd != null) native.close(earlier.fd);
+  adopted.delete(key);
+}
 // Drained, the worker expects to be replaced: the supervisor's exec closes the channel on purpose.
 let drained = false;
+// What the supervisor told us about itself, and our predecessor's metrics (applied once at init).
+let supervisorFacts: SupervisorStatus | null = null;
+let inheritedCounters: WorkerCounters | null = null;
+let nextActionId = 1;
+const pendingActions = new Map<number, (result: { accepted: boolean; reason: string | null; supervisor: SupervisorStatus }) => void>();
+const bridge: SupervisorBridge = {
+  facts: () => supervisorFacts,
+  request(action) {
+    const id = nextActionId++;
+    return new Promise((resolve) => {
+      pendingActions.set(id, resolve);
+      channel.send({ type: 'action', id, action });
+    });
+  },
+};
 
 const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlChannel(
   CONTROL_FD,
@@ -36,15 +63,24 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
     message(message, fds) {
       switch (message.type) {
         case 'adopt':
-          for (const entry of message.records) adopted.push({ entry, fd: entry.fdIndex === null ? null : fds[entry.fdIndex]! });
+          for (const key of message.drops) forget(key);
+          for (const entry of message.records) {
+            const key = custodyKey(entry.record);
+            forget(key);
+            adopted.set(key, { entry, fd: entry.fdIndex === null ? null : fds[entry.fdIndex]! });
+          }
           return;
         case 'init': {
           const { logLevel, logFormat, logOutputs, logFilters } = message.settings;
           log = createLogger({ name: 'holdfastd-worker', level: logLevel as 1 | 2 | 3 | 4, format: logFormat, outputs: logOutputs, filters: logFilters });
           link.usePipe({ read: fds[message.replyPipe.read]!, write: fds[message.replyPipe.write]!, capacity: message.replyPipe.capacity });
-          worker = new Worker(message.settings, link, log);
+          worker = new Worker(message.settings, link, log, bridge);
+          if (inheritedCounters) worker.metrics.restore(inheritedCounters);
+          inheritedCounters = null;
           try {
-            worker.start(message, fds, adopted.splice(0));
+            const snapshot = [...adopted.values()];
+            adopted.clear();
+            worker.start(message, fds, snapshot);
           } catch (err) {
             // Exit without serving: the supervisor keeps everything and tries again.
             log.fatal({ err }, 'cannot start from the custody snapshot');
@@ -60,12 +96,26 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           return;
         case 'drain':
           drained = true;
-          void worker?.drain().then(() => channel.send({ type: 'drained' }));
+          void worker?.drain().then(() => channel.send(worker ? { type: 'drained', counters: worker.metrics.snapshot() } : { type: 'drained' }));
           return;
         case 'resume':
           drained = false;
           worker?.resume();
           return;
+        case 'pace':
+          link.pace(message.commitEveryMs);
+          return;
+        case 'facts':
+          supervisorFacts = message.supervisor;
+          // Only a worker that has not started yet takes counters: a serving one already counts its own.
+          if (message.counters && worker === null) inheritedCounters = message.counters;
+          return;
+        case 'action-result': {
+          const resolve = pendingActions.get(message.id);
+          pendingActions.delete(message.id);
+          resolve?.({ accepted: message.accepted, reason: message.reason, supervisor: message.supervisor });
+          return;
+        }
         case 'shutdown':
           void (worker?.stop() ?? Promise.resolve()).then(() => process.exit(0));
           return;
@@ -76,7 +126,7 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
       // Without the supervisor nothing can be filed or consumed, so leave. Its custody (or systemd's fd
       // store) is what keeps the locks.
       if (drained || worker === null) {
-        log.info('control channel closed while drained or on standby (the supervisor re-executed); worker exiting');
+        log.debug('control channel closed while drained or on standby (the supervisor re-executed); worker exiting');
         process.exit(0);
       }
       log.fatal('control channel closed: supervisor gone; worker exiting');

@@ -7,6 +7,8 @@ import { clientKey } from '../shared/control/custody-records';
 import type { InitMessage, RecordWithFd, WorkerSettings } from '../shared/control/messages';
 import * as native from '../shared/native';
 import { AdminService } from './admin/admin-service';
+import { HoldfastService, type SupervisorBridge } from './admin/holdfast-service';
+import { WorkerMetrics } from './metrics';
 import type { Change, CustodyLink } from './custody-link';
 import { Lockspace } from './lock/lockspace';
 import { LockService } from './lock/lock-service';
@@ -17,7 +19,7 @@ import { RpcServer } from './rpc/server';
 
 /** What a served program needs per request and per connection; `changes` fill in while it handles one. */
 interface ServedProgram<S> {
-  program: RpcProgram<S>;
+  programs: RpcProgram<S>[];
   request(connection: Connection): { state: S; changes: Change[]; hangUpAfterReply(): boolean };
   open(connection: Connection): Change[];
   close(connection: Connection): Change[];
@@ -34,17 +36,36 @@ export class Worker {
   #lockServer: RpcServer | null = null;
   readonly admin: AdminService;
   #adminServer: RpcServer | null = null;
+  readonly metrics = new WorkerMetrics();
+  readonly holdfast: HoldfastService;
+  #generation = 0;
 
   constructor(
     readonly settings: WorkerSettings,
     private readonly link: CustodyLink,
     private readonly log: Logger,
+    supervisor: SupervisorBridge,
   ) {
     this.lock = new LockService(
       { termGraceMs: settings.ownerKillTermGraceMs, giveUpMs: settings.ownerKillGiveUpMs },
       log.child({ component: 'lock' }),
     );
     this.admin = new AdminService(log, log.child({ component: 'admin' }));
+    this.lock.fileChanges = (changes) => void this.link.commit(changes, null, null);
+    this.lock.killer.onOutcome = (result) => this.metrics.ownerKill(result);
+    const none = new Map<number, Connection>();
+    this.holdfast = new HoldfastService(
+      {
+        lock: this.lock,
+        lockConnections: () => this.#lockServer?.connections ?? none,
+        adminConnections: () => this.#adminServer?.connections ?? none,
+        metrics: this.metrics,
+        supervisor,
+        generation: () => this.#generation,
+        rootLog: log,
+      },
+      log.child({ component: 'admin' }),
+    );
   }
 
   /** Rebuilds state from the snapshot and starts serving; throws if the snapshot is incomplete. */
@@ -62,6 +83,7 @@ export class Worker {
       else native.close(fd);
     }
     if (lockListenFd === null) throw new Error('init carries no lock listener');
+    this.#generation = init.generation;
     this.#lockServer = this.#createLockServer(lockListenFd);
     this.#lockServer.nextClientId = init.nextClientId;
     this.admin.addServer('virtlockd', this.#lockServer);
@@ -71,6 +93,7 @@ export class Worker {
       this.admin.addServer('admin', this.#adminServer);
     }
     this.#adopt(adopted);
+    this.lock.watchDetachedOwners();
     this.#lockServer.start();
     this.#adminServer?.start();
   }
@@ -79,10 +102,12 @@ export class Worker {
   async drain(): Promise<void> {
     this.#lockServer?.pause();
     this.#adminServer?.pause();
+    this.lock.detached.pause();
     while (!(this.#lockServer?.idle ?? true) || !(this.#adminServer?.idle ?? true) || this.link.inFlight > 0) await new Promise((r) => setImmediate(r));
   }
 
   resume(): void {
+    this.lock.detached.resume();
     this.#lockServer?.start();
     this.#adminServer?.start();
   }
@@ -132,7 +157,7 @@ export class Worker {
       }
       if (!lockHeld) this.log.error({ path: record.path, owners: record.owners }, 'an adopted resource is no longer locked by us: someone else holds it');
     }
-    lockspace.adopt({ name: record.name, path: record.path, fd, lockHeld, flags: record.flags, owners: record.owners, acquiredAt: record.acquiredAt, lockKind: record.lockKind });
+    lockspace.adopt({ name: record.name, path: record.path, fd, lockHeld, flags: record.flags, owners: record.owners, acquiredAt: record.acquiredAt, lockKind: record.lockKind, detachedOwners: record.detachedOwners });
   }
 
   #adoptClient(server: RpcServer, record: ClientRecord, fd: number | null): void {
@@ -159,7 +184,7 @@ export class Worker {
     return this.#createServer(
       { name: 'admin', listenFd, maxClients: this.settings.adminMaxClients, component: 'admin-rpc' },
       {
-        program: this.admin.program,
+        programs: [this.admin.program, this.holdfast.program],
         request: (connection) => {
           const state = { connection, closeAfterReply: false };
           // CONNECT_CLOSE: hang up once the reply is out, as libvirt's delayed close does.
@@ -175,7 +200,7 @@ export class Worker {
     return this.#createServer(
       { name: 'virtlockd', listenFd, maxClients: this.settings.maxClients, component: 'rpc' },
       {
-        program: this.lock.program,
+        programs: [this.lock.program],
         request: (connection) => {
           const state = this.lock.request(connection);
           return { state, changes: state.changes, hangUpAfterReply: () => false };
@@ -189,16 +214,29 @@ export class Worker {
   // A listening service whose program's changes (and each connection) are filed with custody, and whose
   // replies go out through the custody link.
   #createServer<S>(options: { name: 'virtlockd' | 'admin'; listenFd: number; maxClients: number; component: string }, service: ServedProgram<S>): RpcServer {
-    const programs = [service.program];
+    const programs = service.programs;
+    const metrics = this.metrics;
     const rpcLog = this.log.child({ component: options.component });
     return new RpcServer(
       { name: options.name, listenFd: options.listenFd, maxClients: options.maxClients, allowedUid: this.settings.allowedUid },
       {
         onFrame: (connection, header, frame, consume) => {
+          // Metrics: one count per request; one request in a few is timed, arrival to reply delivered.
+          const started = metrics.sample() ? process.hrtime.bigint() : 0n;
           const request = service.request(connection);
           const outcome = dispatchFrame(programs, header, frame, request.state, rpcLog);
           const target = { client: clientKey(options.name, connection.id), fd: connection.fd, consume, output: connection };
-          const replied = outcome instanceof Promise ? outcome.then((o) => this.link.commit(request.changes, o.reply, target)) : this.link.commit(request.changes, outcome.reply, target);
+          let replied: Promise<void>;
+          if (outcome instanceof Promise) {
+            replied = outcome.then((o) => {
+              metrics.request(options.name, o.procedure, o.ok);
+              return this.link.commit(request.changes, o.reply, target);
+            });
+          } else {
+            metrics.request(options.name, outcome.procedure, outcome.ok);
+            replied = this.link.commit(request.changes, outcome.reply, target);
+          }
+          if (started !== 0n) replied = replied.then(() => metrics.observe(process.hrtime.bigint() - started));
           return request.hangUpAfterReply() ? replied.then(() => connection.close('server')) : replied;
         },
         onOpen: (connection: Connection) => {

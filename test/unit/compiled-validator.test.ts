@@ -10,14 +10,29 @@ import { PRECOMPILED_DIR, validatorDefinitions } from '../../src/shared/schema/c
 import { isSupervisorMessage, isWorkerMessage } from '../../src/shared/control/messages';
 import { validateStateDocument } from '../../src/shared/state/schema';
 import { resolveSettings } from '../../src/shared/config/validate-config';
+import { readJournal } from '../../src/supervisor/fd-store-journal';
+import { decodeStatusRet } from '../../src/shared/rpc/holdfast-protocol';
 
 const FIXTURES = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'state-documents');
 // Touch each module so that its validators are defined (imports alone could be elided).
-void [isSupervisorMessage, isWorkerMessage, validateStateDocument, resolveSettings];
+void [isSupervisorMessage, isWorkerMessage, validateStateDocument, resolveSettings, readJournal, decodeStatusRet];
 
 test('the build precompiled every validator from the schema now in the code', () => {
   const names = validatorDefinitions().map((d) => d.name).sort();
-  assert.deepEqual(names, ['settings', 'state-document', 'supervisor-message', 'worker-message']);
+  assert.deepEqual(names, [
+    'fd-store-journal',
+    'holdfast-action-reply',
+    'holdfast-clients-reply',
+    'holdfast-locks-reply',
+    'holdfast-lockspaces-reply',
+    'holdfast-set-log-level-reply',
+    'holdfast-status-reply',
+    'holdfast-who-reply',
+    'settings',
+    'state-document',
+    'supervisor-message',
+    'worker-message',
+  ]);
   for (const { name, fingerprint } of validatorDefinitions()) {
     const generated = require(path.join(PRECOMPILED_DIR, `${name}.js`)) as { fingerprint: string; validate: unknown };
     assert.equal(generated.fingerprint, fingerprint, `${name}: precompiled from another schema; run npm run build`);

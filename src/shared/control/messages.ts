@@ -3,6 +3,7 @@
 // to them by index into the datagram's fd list.
 import { compiledValidator } from '../schema/compiled-validator';
 import { CustodyRecord, custodyRecordSchema } from './custody-records';
+import type { SupervisorStatus } from '../rpc/holdfast-protocol';
 
 /** Settings the worker needs, resolved by the supervisor from config file and flags. */
 export interface WorkerSettings {
@@ -38,6 +39,11 @@ export interface RecordWithFd {
 export interface AdoptMessage {
   type: 'adopt';
   records: RecordWithFd[];
+  /**
+   * Keys of records adopted earlier that are gone. A swap sends its snapshot while the old worker still
+   * serves, and once it has stopped only what changed since: records put again replace, these go.
+   */
+  drops: string[];
 }
 
 /** Start serving: after every `adopt` chunk; `expectedRecords` lets the worker check it got them all. */
@@ -68,12 +74,54 @@ export interface ResumeMessage {
   type: 'resume';
 }
 
+/**
+ * How often, at most, to send a commit. Nonzero while the supervisor re-executes: nobody consumes the
+ * answered requests then, so each client's unconsumed requests pile up in its send buffer, and the
+ * commits in the channel's queue (512 datagrams). Replies batched every few milliseconds keep both far
+ * from full until the next image reads on. 0: commit every turn of the event loop.
+ */
+export interface PaceMessage {
+  type: 'pace';
+  commitEveryMs: number;
+}
+
 /** Stop serving and exit. Locks and connections stay with the supervisor's copies. */
 export interface ShutdownMessage {
   type: 'shutdown';
 }
 
-export type SupervisorMessage = AdoptMessage | InitMessage | CommittedMessage | DrainMessage | ResumeMessage | ShutdownMessage;
+/**
+ * What the supervisor knows that the worker reports (holdfast STATUS / METRICS): sent before `init` and
+ * again whenever it changes. `counters` are the previous worker's, carried through an orderly handoff.
+ */
+export interface FactsMessage {
+  type: 'facts';
+  supervisor: SupervisorStatus;
+  counters: WorkerCounters | null;
+}
+
+/**
+ * Answer to an `action` request: taken or refused (and why), with the supervisor's facts as they were
+ * before it acted (an outcome is known once a counter moves past these).
+ */
+export interface ActionResultMessage {
+  type: 'action-result';
+  id: number;
+  accepted: boolean;
+  reason: string | null;
+  supervisor: SupervisorStatus;
+}
+
+export type SupervisorMessage =
+  | AdoptMessage
+  | InitMessage
+  | CommittedMessage
+  | DrainMessage
+  | ResumeMessage
+  | PaceMessage
+  | ShutdownMessage
+  | FactsMessage
+  | ActionResultMessage;
 
 // ---- worker → supervisor ----------------------------------------------------------------------
 
@@ -121,12 +169,35 @@ export interface ReadyMessage {
   pid: number;
 }
 
-/** Answer to `drain`: nothing in flight, nothing more will be committed until `resume`. */
+/**
+ * Answer to `drain`: nothing in flight, nothing more will be committed until `resume`. `counters` are the
+ * worker's metrics at that point, for its successor.
+ */
 export interface DrainedMessage {
   type: 'drained';
+  counters?: WorkerCounters;
 }
 
-export type WorkerMessage = BootedMessage | ReadyMessage | CommitMessage | DrainedMessage;
+/** An admin client asked for an upgrade (the SIGUSR1 path) or a worker swap. */
+export interface ActionMessage {
+  type: 'action';
+  id: number;
+  action: 'upgrade' | 'swap';
+}
+
+export type WorkerMessage = BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage;
+
+/** The worker's cumulative metrics, carried from one worker to the next through an orderly handoff. */
+export interface WorkerCounters {
+  /** Requests by server, procedure name and outcome. */
+  requests: Array<{ server: string; procedure: string; ok: number; error: number }>;
+  /** Request latency histogram (sampled): counts per upper bound of `latencyBounds`, plus +Inf last. */
+  latencyBuckets: number[];
+  latencySum: number;
+  latencyCount: number;
+  /** Owner kills by how they ended (started, exited, killed, gone, survived). */
+  ownerKills: Record<string, number>;
+}
 
 // ---- schemas ----------------------------------------------------------------------------------
 
@@ -151,6 +222,55 @@ const settingsSchema = {
   },
 } as const;
 
+const nullableString = { anyOf: [{ type: 'null' }, { type: 'string', maxLength: 65536 }] } as const;
+const count = { type: 'integer', minimum: 0 } as const;
+
+const outcomeSchema = {
+  anyOf: [
+    { type: 'null' },
+    { type: 'object', additionalProperties: false, required: ['at', 'ok', 'reason'], properties: { at: count, ok: { type: 'boolean' }, reason: nullableString } },
+  ],
+} as const;
+
+const supervisorStatusSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'pid', 'upgrades', 'upgradeRefusals', 'workerSwaps', 'swapFailures', 'workerRestarts', 'lastUpgrade', 'lastSwap'],
+  properties: {
+    version: { type: 'string', maxLength: 256 },
+    pid: { type: 'integer', minimum: 1 },
+    upgrades: count,
+    upgradeRefusals: count,
+    workerSwaps: count,
+    swapFailures: count,
+    workerRestarts: count,
+    lastUpgrade: outcomeSchema,
+    lastSwap: outcomeSchema,
+  },
+} as const;
+
+const workerCountersSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['requests', 'latencyBuckets', 'latencySum', 'latencyCount', 'ownerKills'],
+  properties: {
+    requests: {
+      type: 'array',
+      maxItems: 1024,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['server', 'procedure', 'ok', 'error'],
+        properties: { server: { type: 'string', maxLength: 64 }, procedure: { type: 'string', maxLength: 128 }, ok: count, error: count },
+      },
+    },
+    latencyBuckets: { type: 'array', maxItems: 64, items: count },
+    latencySum: { type: 'number', minimum: 0 },
+    latencyCount: count,
+    ownerKills: { type: 'object', maxProperties: 16, additionalProperties: count },
+  },
+} as const;
+
 function message(type: string, properties: Record<string, unknown>, required: string[] = Object.keys(properties)) {
   return {
     type: 'object',
@@ -171,6 +291,7 @@ const supervisorMessageSchema = {
         maxItems: 100000,
         items: { type: 'object', additionalProperties: false, required: ['record', 'fdIndex'], properties: { record: custodyRecordSchema, fdIndex: nullableFdIndex } },
       },
+      drops: { type: 'array', maxItems: 1000000, items: { type: 'string', maxLength: 200000 } },
     }),
     message('init', {
       generation: seq,
@@ -187,7 +308,10 @@ const supervisorMessageSchema = {
     message('committed', { seqs: { type: 'array', maxItems: 1000000, items: seq } }),
     message('drain', {}),
     message('resume', {}),
+    message('pace', { commitEveryMs: { type: 'integer', minimum: 0, maximum: 1000 } }),
     message('shutdown', {}),
+    message('facts', { supervisor: supervisorStatusSchema, counters: { anyOf: [{ type: 'null' }, workerCountersSchema] } }),
+    message('action-result', { id: seq, accepted: { type: 'boolean' }, reason: nullableString, supervisor: supervisorStatusSchema }),
   ],
 };
 
@@ -241,7 +365,8 @@ const workerMessageSchema = {
         },
       },
     }),
-    message('drained', {}),
+    message('drained', { counters: workerCountersSchema }, []),
+    message('action', { id: seq, action: { enum: ['upgrade', 'swap'] } }),
   ],
 };
 
