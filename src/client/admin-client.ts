@@ -31,29 +31,11 @@ import {
 import { MessageStatus } from '../shared/rpc/message';
 import { VirError } from '../shared/rpc/vir-error';
 import { ConnectionClosedError, ProtocolError } from './lock-client';
+import { DaemonError } from './daemon-error';
 
-/**
- * The daemon answered an admin call with an ERROR reply. `code`, `domain` and `message` are those of the
- * libvirt error; the complete decoded error is in `virError`.
- */
-export class AdminError extends Error {
-  override readonly name = 'AdminError';
-  /** libvirt error code (`VirErrorCode`). */
-  readonly code: number;
-  /** libvirt error domain (`VirErrorDomain`). */
-  readonly domain: number;
-  /** The full `virNetMessageError`. */
-  readonly virError: VirError;
-  /** The procedure that failed ({@link HoldfastProcedure}). */
-  readonly proc: number;
-
-  constructor(virError: VirError, proc: number) {
-    super(virError.message);
-    this.code = virError.code;
-    this.domain = virError.domain;
-    this.virError = virError;
-    this.proc = proc;
-  }
+/** An admin call was answered with an ERROR reply: code, domain and message as {@link DaemonError}. */
+export class AdminError extends DaemonError {
+  override readonly name: string = 'AdminError';
 }
 
 /** Filters of {@link AdminClient.locks}. */

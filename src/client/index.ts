@@ -1,6 +1,7 @@
 // Public entry point of the holdfast package: the lock-protocol client, the admin client, and the protocol types,
 // constants and errors a caller needs to use it. Re-exports only; no logic lives here.
 
+export { DaemonError } from './daemon-error';
 export {
   CONNECTION_CLOSED,
   ConnectionClosedError,

@@ -25,6 +25,7 @@ import {
 import { VirError } from '../shared/rpc/vir-error';
 import type { XdrString } from '../shared/rpc/xdr';
 import { uuidToBytes } from '../shared/rpc/uuid';
+import { DaemonError } from './daemon-error';
 
 export { bytesToUuid, uuidToBytes } from '../shared/rpc/uuid';
 
@@ -66,28 +67,9 @@ export interface LockOwnerSpec {
   pid: number;
 }
 
-/**
- * The daemon answered a call with an ERROR reply. `code`, `domain` and `message` are those of the
- * libvirt error; the complete decoded error is in `virError`.
- */
-export class LockError extends Error {
-  override readonly name = 'LockError';
-  /** libvirt error code (`VirErrorCode`). */
-  readonly code: number;
-  /** libvirt error domain (`VirErrorDomain`). */
-  readonly domain: number;
-  /** The full `virNetMessageError`. */
-  readonly virError: VirError;
-  /** The procedure that failed. */
-  readonly proc: number;
-
-  constructor(virError: VirError, proc: number) {
-    super(virError.message);
-    this.code = virError.code;
-    this.domain = virError.domain;
-    this.virError = virError;
-    this.proc = proc;
-  }
+/** A lock-protocol call was answered with an ERROR reply: code, domain and message as {@link DaemonError}. */
+export class LockError extends DaemonError {
+  override readonly name: string = 'LockError';
 }
 
 /** `code` of a {@link ConnectionClosedError} when the peer closed without a socket error. */
