@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { probeLock } from '../fixtures/lock-prober';
+import { workerPid } from '../fixtures/process-info';
 import { underLoad } from './custody-harness';
 
 const UPGRADES = Number(process.env.HOLDFAST_UPGRADES ?? 100);
@@ -89,6 +90,29 @@ test('a burst of 50 SIGUSR1 never opens the inspector nor kills the daemon, and 
     const client = await LockClient.connect(daemon.socket);
     await client.createLockspace('');
     await client.close();
+  } finally {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('SIGTERM while an upgrade is being checked stops the daemon: it never re-executes into a stopped state', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-stop-during-upgrade-'));
+  const daemon = await startHoldfast({ dir, extraArgs: ['-v'] });
+  try {
+    // The upgrade first has the binary on disk check the document (a child process, hundreds of ms); the
+    // stop arrives meanwhile and must win. A frozen worker keeps the stop going (it is killed after 5 s)
+    // long after that check is done: an upgrade that ignored the stop would exec by then.
+    const worker = await workerPid(daemon.pid);
+    process.kill(worker, 'SIGSTOP');
+    process.kill(daemon.pid, 'SIGUSR1');
+    process.kill(daemon.pid, 'SIGTERM');
+    const exit = await Promise.race([
+      daemon.exited,
+      new Promise<'still running'>((r) => setTimeout(() => r('still running'), 15_000).unref()),
+    ]);
+    assert.deepEqual(exit, { code: 0, signal: null }, daemon.logs());
+    assert.doesNotMatch(daemon.logs(), /re-executing from the code on disk/);
   } finally {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
