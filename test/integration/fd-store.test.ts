@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient, LockError } from '../../src/client/lock-client';
+import { AdminClient } from '../../src/client/admin-client';
 import * as native from '../../src/shared/native';
 import { VirErrorCode } from '../../src/shared/rpc/vir-error';
 import { lockStoreName } from '../../src/supervisor/fd-store';
@@ -172,6 +173,15 @@ test('lock fds go to the fd store and come back after a SIGKILL of the superviso
     await acquireBusy(stranger, '', diskA, 0);
     await acquireBusy(stranger, '', diskB, 0);
     await acquireBusy(stranger, lockspace, 'vol1', AUTOCREATE);
+    // `holdfast who` tells the truth about them: held, for the owner's pid, which has no connection now.
+    const admin = await AdminClient.connect(join(dir, 'holdfastd-admin-sock'));
+    const who = await admin.who(diskA);
+    await admin.close();
+    assert.equal(who.held, true);
+    assert.deepEqual(
+      who.holders.flatMap((h) => h.owners.map((o) => ({ pid: o.pid, clients: o.clients, detached: o.detached }))),
+      [{ pid: ownerA.pid, clients: [], detached: true }],
+    );
 
     // A still-running owner takes up its own lock again through a new connection (owner pid is the key).
     const again = await LockClient.connect(socket);

@@ -73,7 +73,7 @@ test('reply decoders check the shape', () => {
     path: '/d',
     mode: 'shared',
     autocreate: false,
-    owners: [{ pid: 5, name: 'vm', uuid: '00000000-0000-0000-0000-000000000001', clients: [2] }],
+    owners: [{ pid: 5, name: 'vm', uuid: '00000000-0000-0000-0000-000000000001', clients: [2], detached: false }],
     acquiredAt: 1,
   };
   assert.deepEqual(decodeLocksRet(encodeJsonRet({ locks: [lock], next: null })).locks, [lock]);

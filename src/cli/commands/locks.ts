@@ -25,7 +25,7 @@ export function registerLocks(program: Command): void {
 export function lockTable(locks: LockInfo[]): string[] {
   const rows: string[][] = [];
   for (const l of locks) {
-    const owners = l.owners.length > 0 ? l.owners : [{ pid: 0, name: null, uuid: null, clients: [] }];
+    const owners = l.owners.length > 0 ? l.owners : [{ pid: 0, name: null, uuid: null, clients: [], detached: false }];
     owners.forEach((o, i) => {
       const first = i === 0;
       rows.push([
@@ -34,7 +34,7 @@ export function lockTable(locks: LockInfo[]): string[] {
         o.name ?? '-',
         o.uuid ?? '-',
         String(o.pid),
-        o.clients.length > 0 ? o.clients.join(',') : '-',
+        o.clients.length > 0 ? o.clients.join(',') : o.detached ? 'none (detached)' : '-',
         first ? formatTime(l.acquiredAt) : '',
         first ? (l.lockspace === '' ? '(default)' : l.lockspace) : '',
       ]);

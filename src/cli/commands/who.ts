@@ -20,7 +20,12 @@ export function registerWho(program: Command): void {
           const where = h.lockspace === '' ? '' : ` in lockspace ${h.lockspace}`;
           lines.push(`${who.path} is held ${h.mode}${where} since ${formatTime(h.acquiredAt)} by:`);
           for (const o of h.owners) {
-            const clients = o.clients.length > 0 ? `client ${o.clients.join(',')}` : 'no connection';
+            const clients =
+              o.clients.length > 0
+                ? `client ${o.clients.join(',')}`
+                : o.detached
+                  ? 'no connection: taken back from the fd store after a restart, held until this pid exits'
+                  : 'no connection';
             lines.push(`  ${o.name ?? '(unknown owner)'} uuid ${o.uuid ?? '-'} pid ${o.pid} (${clients})`);
           }
         }

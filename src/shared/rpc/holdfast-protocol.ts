@@ -121,6 +121,11 @@ export interface LockOwnerInfo {
   uuid: string | null;
   /** Lock-protocol connections registered for this pid. */
   clients: number[];
+  /**
+   * Held for a pid whose connection died with a previous supervisor (the lock came back from systemd's fd
+   * store): kept until that process exits.
+   */
+  detached: boolean;
 }
 
 /** One held resource. */
@@ -264,8 +269,8 @@ const lockInfoSchema = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['pid', 'name', 'uuid', 'clients'],
-        properties: { pid: int, name: nullableStr, uuid: nullableStr, clients: { type: 'array', items: uint } },
+        required: ['pid', 'name', 'uuid', 'clients', 'detached'],
+        properties: { pid: int, name: nullableStr, uuid: nullableStr, clients: { type: 'array', items: uint }, detached: { type: 'boolean' } },
       },
     },
     acquiredAt: uint,

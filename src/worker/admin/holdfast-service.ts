@@ -236,7 +236,13 @@ function lockInfo(directory: string, resource: LockResource, owners: Map<number,
   const ownerInfos: LockOwnerInfo[] = [...new Set(resource.owners)].map((pid) => {
     const clients = owners.get(pid) ?? [];
     const first = clients[0]?.owner ?? null;
-    return { pid, name: first?.name ?? null, uuid: first?.uuid ?? null, clients: clients.map((c) => c.id).sort((a, b) => a - b) };
+    return {
+      pid,
+      name: first?.name ?? null,
+      uuid: first?.uuid ?? null,
+      clients: clients.map((c) => c.id).sort((a, b) => a - b),
+      detached: resource.detachedOwners.includes(pid),
+    };
   });
   return {
     lockspace: directory,
