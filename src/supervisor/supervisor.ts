@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { WorkerSettings } from '../shared/control/messages';
 import * as native from '../shared/native';
+import { setLevel } from '../shared/log';
 import { Custody } from './custody';
 import { Listener } from './listeners';
 import { PidFile } from './pid-file';
@@ -79,6 +80,14 @@ export class Supervisor {
 
   #publishFacts(): void {
     this.#worker?.sendFacts(this.#facts(), null);
+  }
+
+  // The level set through `holdfast log-level` outlives the worker that took it: a swap or a respawn keeps
+  // it, and so does this process's own logging. (An upgrade starts again from the configuration.)
+  #logLevelChanged(level: 1 | 2 | 3 | 4): void {
+    this.options.settings.logLevel = level;
+    setLevel(this.log, level);
+    this.log.info({ level }, 'log level changed by an admin client');
   }
 
   // An admin client's request, relayed by the worker: answered at once with the facts before it (the
@@ -205,6 +214,7 @@ export class Supervisor {
   async #takeOverCarriedWorker(carried: CarriedWorkerState): Promise<void> {
     const worker = WorkerProcess.adopt(this.custody, this.log, carried);
     worker.onAction = (action) => this.#requested(action);
+    worker.onLogLevel = (level) => this.#logLevelChanged(level);
     this.#worker = worker;
     this.#publishFacts();
     this.#generation = Math.max(this.#generation, carried.generation);
@@ -313,6 +323,7 @@ export class Supervisor {
     // The predecessor's metrics if it drained (a swap); none after a crash.
     const counters = this.#worker?.counters ?? null;
     worker.onAction = (action) => this.#requested(action);
+    worker.onLogLevel = (level) => this.#logLevelChanged(level);
     worker.sendFacts(this.#facts(), counters);
     this.#worker = worker;
     try {

@@ -62,6 +62,8 @@ export class WorkerProcess {
   generation = 0;
   /** An admin client asked (through this worker) for an upgrade or a swap; the answer goes back to it. */
   onAction: ((action: 'upgrade' | 'swap') => { accepted: boolean; reason: string | null; supervisor: SupervisorStatus }) | null = null;
+  /** An admin client changed the log level through this worker. */
+  onLogLevel: ((level: 1 | 2 | 3 | 4) => void) | null = null;
   /** The metrics this worker reported when it last drained, for its successor. */
   counters: WorkerCounters | null = null;
 
@@ -308,6 +310,10 @@ export class WorkerProcess {
           this.#lastBatch = { batch: message.batch, replies };
         }
         return this.#applyCommit(message.entries, fds);
+      case 'log-level':
+        fds.forEach((fd) => native.close(fd));
+        this.onLogLevel?.(message.level);
+        return;
       case 'action': {
         fds.forEach((fd) => native.close(fd));
         // Always answered: an unanswered request would keep the worker from ever draining.

@@ -54,6 +54,9 @@ const bridge: SupervisorBridge = {
       channel.send({ type: 'action', id, action });
     });
   },
+  logLevelChanged(level) {
+    channel.send({ type: 'log-level', level });
+  },
 };
 
 const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlChannel(

@@ -220,6 +220,18 @@ describe('holdfast CLI', () => {
     assert.match(bad.stderr, /^holdfast: holdfastd refused: .*unknown log level 'loud'/);
   });
 
+  test('log-level outlives the worker that took it: a swapped-in worker keeps it', async () => {
+    const before = await json<StatusReply>('status');
+    const wanted = before.logLevel === 1 ? 3 : 1;
+    await json<SetLogLevelReply>('log-level', String(wanted));
+    const swap = await cli('--json', 'swap-worker');
+    assert.equal(swap.code, 0, swap.stderr);
+    const after = await json<StatusReply>('status');
+    assert.notEqual(after.worker.pid, before.worker.pid);
+    assert.equal(after.logLevel, wanted);
+    await json<SetLogLevelReply>('log-level', String(before.logLevel));
+  });
+
   test('who, locks and clients answer the same through a worker swap and an upgrade, both asked for by the CLI', async () => {
     // What legitimately changes: admin connections (each CLI run is one) and nothing else of these answers.
     const snapshot = async (): Promise<unknown> => ({

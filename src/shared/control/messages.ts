@@ -185,7 +185,13 @@ export interface ActionMessage {
   action: 'upgrade' | 'swap';
 }
 
-export type WorkerMessage = BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage;
+/** An admin client changed the log level (a libvirt priority, 1 = debug … 4 = error): workers started later keep it. */
+export interface LogLevelMessage {
+  type: 'log-level';
+  level: 1 | 2 | 3 | 4;
+}
+
+export type WorkerMessage = BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
 
 /** The worker's cumulative metrics, carried from one worker to the next through an orderly handoff. */
 export interface WorkerCounters {
@@ -367,6 +373,7 @@ const workerMessageSchema = {
     }),
     message('drained', { counters: workerCountersSchema }, []),
     message('action', { id: seq, action: { enum: ['upgrade', 'swap'] } }),
+    message('log-level', { level: { type: 'integer', minimum: 1, maximum: 4 } }),
   ],
 };
 

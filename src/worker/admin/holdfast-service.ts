@@ -44,6 +44,8 @@ export interface SupervisorBridge {
   facts(): SupervisorStatus | null;
   /** Asks the supervisor to upgrade or swap; resolves with whether it took the request, and its facts before. */
   request(action: 'upgrade' | 'swap'): Promise<{ accepted: boolean; reason: string | null; supervisor: SupervisorStatus }>;
+  /** The log level changed: the supervisor keeps it for the workers that come after this one. */
+  logLevelChanged(level: 1 | 2 | 3 | 4): void;
 }
 
 /** What the service reads from the worker. */
@@ -211,6 +213,7 @@ export class HoldfastService {
         throw VirError.invalidArg(`unknown log level '${a.level}': ${(err as Error).message}`, HOLDFAST);
       }
       const level = getLogSettings(root).level;
+      this.sources.supervisor.logLevelChanged(level);
       this.log.info({ previous, level }, 'log level changed by an admin client');
       return encodeJsonRet({ previous, level });
     });
