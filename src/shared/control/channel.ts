@@ -111,7 +111,11 @@ export class ControlChannel<In, Out> {
     try {
       return native.sendWithFds(this.fd, data, fds) !== null;
     } catch (err) {
-      this.log.error({ err }, 'control channel send failed');
+      // The peer is gone (our supervisor re-executed, or the worker died): its reader reports that; it is
+      // not a failure of ours to shout about.
+      const code = (err as { code?: string }).code;
+      if (code === 'EPIPE' || code === 'ECONNRESET') this.log.debug({ code }, 'control channel peer gone');
+      else this.log.error({ err }, 'control channel send failed');
       this.close();
       return false;
     }
