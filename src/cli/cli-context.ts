@@ -1,9 +1,8 @@
 // What every `holdfast` command shares: the global options, finding and connecting to the admin socket,
 // printing JSON or text, and turning failures into one line on stderr with an exit code (2 for usage and
 // connection errors, so that `who`'s 1 keeps meaning "held").
-import { AdminClient, AdminError, WaitTimeoutError } from '../client/admin-client';
+import { AdminClient, AdminError } from '../client/admin-client';
 import { ConnectionClosedError } from '../client/lock-client';
-import { HoldfastReplyError } from '../shared/rpc/holdfast-protocol';
 import { defaultPaths } from '../shared/paths';
 
 /** Options every command accepts (given before or after the command name). */
@@ -64,8 +63,8 @@ function connectError(socket: string, err: NodeJS.ErrnoException): CliError {
   }
 }
 
+// Anything else (a malformed reply, a wait that timed out) is reported by its own message, exit 2.
 function callError(socket: string, err: unknown): Error {
-  if (err instanceof CliError) return err;
   if (err instanceof ConnectionClosedError) {
     // The daemon hangs up at once on a peer whose uid it does not serve (SO_PEERCRED).
     return new CliError(
@@ -73,7 +72,6 @@ function callError(socket: string, err: unknown): Error {
     );
   }
   if (err instanceof AdminError) return new CliError(`holdfastd refused: ${err.message}`);
-  if (err instanceof HoldfastReplyError || err instanceof WaitTimeoutError) return new CliError(err.message);
   return err instanceof Error ? err : new Error(String(err));
 }
 

@@ -28,9 +28,7 @@ import {
   type StatusReply,
   type WhoReply,
 } from '../shared/rpc/holdfast-protocol';
-import { MessageStatus } from '../shared/rpc/message';
-import { VirError } from '../shared/rpc/vir-error';
-import { ConnectionClosedError, ProtocolError } from './lock-client';
+import { ConnectionClosedError, okPayload } from './lock-client';
 import { DaemonError } from './daemon-error';
 
 /** An admin call was answered with an ERROR reply: code, domain and message as {@link DaemonError}. */
@@ -209,14 +207,6 @@ export class AdminClient {
   }
 
   async #call(proc: HoldfastProcedure, payload: Buffer): Promise<Buffer> {
-    const reply = await this.#client.call(proc, payload, { prog: HOLDFAST_PROGRAM, vers: HOLDFAST_PROGRAM_VERSION });
-    switch (reply.header.status) {
-      case MessageStatus.OK:
-        return reply.payload;
-      case MessageStatus.ERROR:
-        throw new AdminError(VirError.decode(reply.payload), proc);
-      default:
-        throw new ProtocolError(`reply to procedure ${proc} has unexpected status ${reply.header.status}`, reply);
-    }
+    return okPayload(await this.#client.call(proc, payload, { prog: HOLDFAST_PROGRAM, vers: HOLDFAST_PROGRAM_VERSION }), proc, AdminError);
   }
 }

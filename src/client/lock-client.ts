@@ -72,6 +72,21 @@ export class LockError extends DaemonError {
   override readonly name: string = 'LockError';
 }
 
+/**
+ * The payload of an OK reply to `proc`; an ERROR reply is thrown as `ErrorClass` (with libvirt's code,
+ * domain and message), any other status as a {@link ProtocolError}.
+ */
+export function okPayload(reply: RawReply, proc: number, ErrorClass: new (virError: VirError, proc: number) => DaemonError): Buffer {
+  switch (reply.header.status) {
+    case MessageStatus.OK:
+      return reply.payload;
+    case MessageStatus.ERROR:
+      throw new ErrorClass(VirError.decode(reply.payload), proc);
+    default:
+      throw new ProtocolError(`reply to procedure ${proc} has unexpected status ${reply.header.status}`, reply);
+  }
+}
+
 /** `code` of a {@link ConnectionClosedError} when the peer closed without a socket error. */
 export const CONNECTION_CLOSED = 'ERR_CONNECTION_CLOSED';
 
@@ -327,15 +342,7 @@ export class LockClient extends EventEmitter {
   // --- internals -----------------------------------------------------------------------
 
   async #invoke(proc: LockProcedure, payload: Buffer): Promise<void> {
-    const reply = await this.call(proc, payload);
-    switch (reply.header.status) {
-      case MessageStatus.OK:
-        return;
-      case MessageStatus.ERROR:
-        throw new LockError(VirError.decode(reply.payload), proc);
-      default:
-        throw new ProtocolError(`reply to procedure ${proc} has unexpected status ${reply.header.status}`, reply);
-    }
+    okPayload(await this.call(proc, payload), proc, LockError);
   }
 
   #pump(): void {

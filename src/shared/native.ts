@@ -103,7 +103,6 @@ interface Addon {
   read(fd: number, buf: Uint8Array, offset: number, length: number): number | null;
   write(fd: number, buf: Uint8Array, offset: number, length: number): number | null;
   queued(fd: number, outgoing: boolean): number;
-  sendBufferSize(fd: number): number;
   growSendBuffer(fd: number, bytes: number): number;
   epollCreate(): number;
   epollAdd(epfd: number, fd: number, id: number): void;
@@ -450,19 +449,9 @@ export function write(fd: number, buf: Uint8Array, offset: number, length: numbe
   return addon.write(fd, buf, offset, length);
 }
 
-/** Bytes queued to read on a socket or pipe (SIOCINQ / FIONREAD). */
-export function queuedIn(fd: number): number {
-  return addon.queued(fd, false);
-}
-
 /** What a socket sent that its peer has not read yet (SIOCOUTQ; buffer memory for unix sockets). */
 export function queuedOut(fd: number): number {
   return addon.queued(fd, true);
-}
-
-/** SO_SNDBUF of a socket (the kernel's doubled value). */
-export function sendBufferSize(fd: number): number {
-  return addon.sendBufferSize(fd);
 }
 
 /**

@@ -78,7 +78,7 @@ export class Custody {
   apply(entry: CommitEntry, fds: number[], used: Set<number>, done: () => void): void {
     for (const op of entry.ops) {
       if (op.op === 'drop') {
-        if (this.#observer && this.#entries.has(op.key) && op.key.startsWith('resource:')) this.#observer.dropped(op.key);
+        this.#observer?.dropped(op.key);
         this.#drop(op.key);
         continue;
       }
@@ -96,17 +96,13 @@ export class Custody {
       this.#entries.set(key, stored);
       if (this.#observer && op.record.kind === 'resource') this.#observer.put(key, stored, op.fdIndex !== null);
     }
+    const reply = entry.reply;
+    // The client is gone if it was dropped in this very commit, or never filed: nothing to consume or answer.
+    const client = reply ? this.#entries.get(reply.client) : undefined;
+    if (reply && client?.fd != null && reply.consume > 0) this.#owe(reply.client, client.fd, reply.consume);
     // A worker waiting for our word may be about to read a socket from its head: settle every debt first.
     if (entry.ack) this.consumeAll();
-    const reply = entry.reply;
-    if (!reply) return done();
-    const client = this.#entries.get(reply.client);
-    if (!client || client.fd === null) {
-      // The client is gone (dropped in this very commit, or never filed): nothing to answer.
-      return done();
-    }
-    if (reply.consume > 0) this.#owe(reply.client, client.fd, reply.consume);
-    if (entry.ack) this.consumeAll();
+    if (!reply || !client || client.fd === null) return done();
     if (reply.data.length > 0) this.#writerFor(reply.client, client.fd).write(Buffer.from(reply.data, 'base64'), done);
     else done();
   }

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { LockspaceRecord, ResourceRecordState, custodyKey } from '../shared/control/custody-records';
 import * as native from '../shared/native';
 import type { CustodyEntry } from './custody';
-import { FileIdentity, fileIdentity, lockStoreName } from './fd-store';
+import { FileIdentity, identityOf, lockStoreName } from './fd-store';
 import type { FdStoreJournal, JournalLock } from './fd-store-journal';
 import type { StoredLockFd } from './listeners';
 
@@ -33,6 +33,7 @@ export interface StoreRestore {
 export function adoptStoredLocks(stored: StoredLockFd[], journal: FdStoreJournal | null, inCustody: (key: string) => boolean, log: Logger): StoreRestore {
   const byName = new Map<string, JournalLock>((journal?.locks ?? []).map((l) => [l.fdName, l]));
   const entries: Array<[string, CustodyEntry]> = [];
+  const added = new Set<string>();
   const inStore = new Map<string, FileIdentity>();
   const lockspaces = new Set<string>();
   for (const { name: fdName, fd } of stored) {
@@ -42,12 +43,13 @@ export function adoptStoredLocks(stored: StoredLockFd[], journal: FdStoreJournal
       continue;
     }
     const key = custodyKey(record);
-    if (inCustody(key) || entries.some(([k]) => k === key)) {
+    if (inCustody(key) || added.has(key)) {
       // Already restored (from a state document, or a duplicate name in the store): this copy adds nothing.
       native.close(fd);
       continue;
     }
     entries.push([key, { record, fd }]);
+    added.add(key);
     if (record.lockspace !== '') lockspaces.add(record.lockspace);
     // A warning: the daemon was killed or restarted under its clients, which the operator must see.
     log.warn(
@@ -65,8 +67,9 @@ export function adoptStoredLocks(stored: StoredLockFd[], journal: FdStoreJournal
 function adoptOne(fdName: string, fd: number, known: JournalLock | undefined, inStore: Map<string, FileIdentity>, log: Logger): ResourceRecordState | null {
   let identity: FileIdentity;
   try {
-    if (!fs.fstatSync(fd).isFile()) throw new Error('not a regular file');
-    identity = fileIdentity(fd);
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (!st.isFile()) throw new Error('not a regular file');
+    identity = identityOf(st);
   } catch (err) {
     log.error({ fdName, fd, err }, 'ignoring a stored fd that is not a lock file');
     return null;

@@ -51,7 +51,10 @@ export function isLockStoreName(fdName: string): boolean {
 }
 
 export function fileIdentity(fd: number): FileIdentity {
-  const st = fs.fstatSync(fd, { bigint: true });
+  return identityOf(fs.fstatSync(fd, { bigint: true }));
+}
+
+export function identityOf(st: fs.BigIntStats): FileIdentity {
   return { dev: String(st.dev), ino: String(st.ino) };
 }
 

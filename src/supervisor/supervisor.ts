@@ -14,7 +14,7 @@ import { checkWithBinaryOnDisk, reexec } from './reexec';
 import type { ActionOutcome, SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { HOLDFAST_VERSION } from '../shared/version';
 import { documentFromCustody } from './state-snapshot';
-import { WorkerProcess } from './worker-process';
+import { type AdminRequests, WorkerProcess } from './worker-process';
 
 export interface SupervisorOptions {
   settings: WorkerSettings;
@@ -40,8 +40,8 @@ export interface SwapResult {
   reason?: string;
 }
 
-// A worker that dies within this long of becoming ready died young; several in a row is a crash loop.
 const STOPPING_REFUSAL = 'the daemon is stopping';
+// A worker that dies within this long of becoming ready died young; several in a row is a crash loop.
 const CRASH_LOOP_WINDOW_MS = 100;
 const CRASH_LOOP_TOLERANCE = 5;
 const BACKOFF_MAX_MS = 30_000;
@@ -62,6 +62,10 @@ export class Supervisor {
   #lastUpgrade: ActionOutcome | null = null;
   #lastSwap: ActionOutcome | null = null;
   #upgrading: Promise<string> | null = null;
+  readonly #adminRequests: AdminRequests = {
+    action: (action) => this.#requested(action),
+    logLevel: (level) => this.#logLevelChanged(level),
+  };
   #upgradeQueued = false;
 
   constructor(
@@ -94,7 +98,7 @@ export class Supervisor {
   // asker waits for a counter to move past them), carried out right after (the worker must be free to drain).
   #requested(action: 'upgrade' | 'swap'): { accepted: boolean; reason: string | null; supervisor: SupervisorStatus } {
     const supervisor = this.#facts();
-    if (this.#stopping) return { accepted: false, reason: 'the daemon is stopping', supervisor };
+    if (this.#stopping) return { accepted: false, reason: STOPPING_REFUSAL, supervisor };
     if (action === 'swap' && this.#upgrading) return { accepted: false, reason: 'an upgrade is in progress', supervisor };
     setImmediate(() => void (action === 'swap' ? this.swap() : this.upgrade()));
     return { accepted: true, reason: null, supervisor };
@@ -212,9 +216,7 @@ export class Supervisor {
   // After an upgrade: the old image's worker still serves. Adopt it, then replace it with one running the
   // code now on disk; if that fails, it serves on (never worse than before).
   async #takeOverCarriedWorker(carried: CarriedWorkerState): Promise<void> {
-    const worker = WorkerProcess.adopt(this.custody, this.log, carried);
-    worker.onAction = (action) => this.#requested(action);
-    worker.onLogLevel = (level) => this.#logLevelChanged(level);
+    const worker = WorkerProcess.adopt(this.custody, this.log, this.#adminRequests, carried);
     this.#worker = worker;
     this.#publishFacts();
     this.#generation = Math.max(this.#generation, carried.generation);
@@ -322,8 +324,6 @@ export class Supervisor {
     const startedAt = Date.now();
     // The predecessor's metrics if it drained (a swap); none after a crash.
     const counters = this.#worker?.counters ?? null;
-    worker.onAction = (action) => this.#requested(action);
-    worker.onLogLevel = (level) => this.#logLevelChanged(level);
     worker.sendFacts(this.#facts(), counters);
     this.#worker = worker;
     try {
@@ -342,7 +342,7 @@ export class Supervisor {
     if (this.#standby || this.#stopping) return;
     let standby: WorkerProcess;
     try {
-      standby = WorkerProcess.spawn(this.custody, this.log);
+      standby = WorkerProcess.spawn(this.custody, this.log, this.#adminRequests);
     } catch (err) {
       // Out of fds or processes: the next swap or respawn spawns one on demand; never fail the caller.
       this.log.error({ err }, 'cannot spawn a standby worker now');
@@ -360,7 +360,7 @@ export class Supervisor {
   #takeStandby(): WorkerProcess {
     const standby = this.#standby;
     this.#standby = null;
-    return standby?.alive ? standby : WorkerProcess.spawn(this.custody, this.log);
+    return standby?.alive ? standby : WorkerProcess.spawn(this.custody, this.log, this.#adminRequests);
   }
 
   #onWorkerExit(worker: WorkerProcess, exit: { code: number | null; signal: string | null }, livedMs: number): void {

@@ -44,6 +44,14 @@ interface ProcessHandle {
   kill(signal: NodeJS.Signals): void;
 }
 
+/** What an admin client asks the supervisor for through a worker (see holdfast's admin program). */
+export interface AdminRequests {
+  /** An upgrade or a swap: taken or refused (and why), with the supervisor's facts from before it acted. */
+  action(action: 'upgrade' | 'swap'): { accepted: boolean; reason: string | null; supervisor: SupervisorStatus };
+  /** The log level changed: workers started later keep it. */
+  logLevel(level: 1 | 2 | 3 | 4): void;
+}
+
 export class WorkerProcess {
   readonly #child: ProcessHandle;
   readonly #channel: ControlChannel<WorkerMessage, SupervisorMessage>;
@@ -60,16 +68,13 @@ export class WorkerProcess {
   /** What this worker has been sent of custody, by key (see stage()). */
   readonly #sent = new Map<string, { record: CustodyRecord; fd: number | null }>();
   generation = 0;
-  /** An admin client asked (through this worker) for an upgrade or a swap; the answer goes back to it. */
-  onAction: ((action: 'upgrade' | 'swap') => { accepted: boolean; reason: string | null; supervisor: SupervisorStatus }) | null = null;
-  /** An admin client changed the log level through this worker. */
-  onLogLevel: ((level: 1 | 2 | 3 | 4) => void) | null = null;
   /** The metrics this worker reported when it last drained, for its successor. */
   counters: WorkerCounters | null = null;
 
   private constructor(
     private readonly custody: Custody,
     private readonly log: Logger,
+    private readonly requests: AdminRequests,
     carried?: CarriedWorkerState,
   ) {
     let ours: number;
@@ -109,13 +114,13 @@ export class WorkerProcess {
   }
 
   /** Starts a worker process that waits for `start` (node's own start-up happens meanwhile). */
-  static spawn(custody: Custody, log: Logger): WorkerProcess {
-    return new WorkerProcess(custody, log);
+  static spawn(custody: Custody, log: Logger, requests: AdminRequests): WorkerProcess {
+    return new WorkerProcess(custody, log, requests);
   }
 
   /** Takes over the serving worker a previous image of ours carried across its exec. */
-  static adopt(custody: Custody, log: Logger, carried: CarriedWorkerState): WorkerProcess {
-    return new WorkerProcess(custody, log, carried);
+  static adopt(custody: Custody, log: Logger, requests: AdminRequests, carried: CarriedWorkerState): WorkerProcess {
+    return new WorkerProcess(custody, log, requests, carried);
   }
 
   /**
@@ -312,12 +317,12 @@ export class WorkerProcess {
         return this.#applyCommit(message.entries, fds);
       case 'log-level':
         fds.forEach((fd) => native.close(fd));
-        this.onLogLevel?.(message.level);
+        this.requests.logLevel(message.level);
         return;
       case 'action': {
         fds.forEach((fd) => native.close(fd));
         // Always answered: an unanswered request would keep the worker from ever draining.
-        const result = this.onAction?.(message.action) ?? { accepted: false, reason: 'the supervisor takes no requests now', supervisor: NO_FACTS };
+        const result = this.requests.action(message.action);
         if (!this.#channel.closed) this.#channel.send({ type: 'action-result', id: message.id, ...result });
         return;
       }
@@ -360,18 +365,6 @@ export class WorkerProcess {
 }
 
 const noop = (): void => undefined;
-
-const NO_FACTS: SupervisorStatus = {
-  version: '',
-  pid: process.pid,
-  upgrades: 0,
-  upgradeRefusals: 0,
-  workerSwaps: 0,
-  swapFailures: 0,
-  workerRestarts: 0,
-  lastUpgrade: null,
-  lastSwap: null,
-};
 
 // A worker we did not spawn (this image did not exist yet): its exit is seen through a pidfd and reaped by
 // pid, never with waitpid(-1).

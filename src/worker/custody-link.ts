@@ -204,7 +204,7 @@ export class CustodyLink {
 
   #fillPipe(batch: number, piped: Pending[]): void {
     const total = piped.reduce((n, p) => n + p.piped!.length, 0);
-    const bytes = Buffer.concat([encodeBatchHeader(batch, total, piped.length), ...piped.map((p) => p.piped!)]);
+    const bytes = Buffer.concat([encodeBatchHeader(batch, total, piped.length), ...piped.map((p) => p.piped!)], REPLY_BATCH_HEADER_BYTES + total);
     // The pipe is empty between batches and a batch fits in it, so this write is whole or something is
     // badly wrong; dying is then the safe move (the supervisor discards an uncommitted batch).
     const written = native.write(this.#pipe!.write, bytes, 0, bytes.length);

@@ -35,12 +35,17 @@ export class WorkerMetrics {
 
   /** Counts one answered request. */
   request(server: string, procedure: string, ok: boolean): void {
+    const count = this.#count(server, procedure);
+    if (ok) count.ok++;
+    else count.error++;
+  }
+
+  #count(server: string, procedure: string): RequestCount {
     let byProcedure = this.#requests.get(server);
     if (!byProcedure) this.#requests.set(server, (byProcedure = new Map()));
     let count = byProcedure.get(procedure);
     if (!count) byProcedure.set(procedure, (count = { ok: 0, error: 0 }));
-    if (ok) count.ok++;
-    else count.error++;
+    return count;
   }
 
   /** True for the requests that should be timed. */
@@ -75,12 +80,9 @@ export class WorkerMetrics {
   /** Continues from a predecessor's counters (added to whatever was counted meanwhile). */
   restore(counters: WorkerCounters): void {
     for (const r of counters.requests) {
-      let byProcedure = this.#requests.get(r.server);
-      if (!byProcedure) this.#requests.set(r.server, (byProcedure = new Map()));
-      const count = byProcedure.get(r.procedure) ?? { ok: 0, error: 0 };
+      const count = this.#count(r.server, r.procedure);
       count.ok += r.ok;
       count.error += r.error;
-      byProcedure.set(r.procedure, count);
     }
     if (counters.latencyBuckets.length === this.#buckets.length) {
       this.#buckets = this.#buckets.map((n, i) => n + counters.latencyBuckets[i]!);

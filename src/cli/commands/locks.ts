@@ -22,7 +22,7 @@ export function registerLocks(program: Command): void {
 }
 
 /** One row per owner of each resource; the resource's own columns only on its first row. */
-export function lockTable(locks: LockInfo[]): string[] {
+function lockTable(locks: LockInfo[]): string[] {
   const rows: string[][] = [];
   for (const l of locks) {
     const owners = l.owners.length > 0 ? l.owners : [{ pid: 0, name: null, uuid: null, clients: [], detached: false }];

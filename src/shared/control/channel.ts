@@ -38,7 +38,12 @@ export class ControlChannel<In, Out> {
     private readonly options: { coalesceMs?: number } = {},
   ) {
     this.#poller = new native.Poller(fd, (mask, error) => this.#onEvents(mask, error));
-    this.#poller.start(native.Poller.READABLE);
+    this.#watch();
+  }
+
+  // What to wait for: room to send while messages are queued; input, or while coalescing only a hang-up.
+  #watch(): void {
+    this.#poller.start((this.#queue.length > 0 ? native.Poller.WRITABLE : 0) | (this.#coalesceTimer ? native.Poller.DISCONNECT : native.Poller.READABLE));
   }
 
   get closed(): boolean {
@@ -95,15 +100,14 @@ export class ControlChannel<In, Out> {
     while (this.#queue.length > 0) {
       const head = this.#queue[0]!;
       if (!this.#sendNow(head.data, head.fds)) {
-        if (this.#closed) return;
-        this.#poller.start(native.Poller.WRITABLE | (this.#coalesceTimer ? native.Poller.DISCONNECT : native.Poller.READABLE));
+        if (!this.#closed) this.#watch();
         return;
       }
       this.#queue.shift();
       if (head.owned) head.fds.forEach((fd) => native.close(fd));
     }
     for (const wake of this.#flushWaiters.splice(0)) wake();
-    if (!this.#closed) this.#poller.start(this.#coalesceTimer ? native.Poller.DISCONNECT : native.Poller.READABLE);
+    if (!this.#closed) this.#watch();
   }
 
   /** Hands one message to the kernel: false when it would block, or when sending failed (then closed). */
@@ -139,13 +143,13 @@ export class ControlChannel<In, Out> {
     if (coalesceMs === 0) return this.#receiveAll();
     if (this.#coalesceTimer) return;
     // Stop watching for input until the timer; a hang-up still wakes us at once.
-    this.#poller.start(this.#queue.length > 0 ? native.Poller.WRITABLE | native.Poller.DISCONNECT : native.Poller.DISCONNECT);
     this.#coalesceTimer = setTimeout(() => {
       this.#coalesceTimer = null;
       if (this.#closed) return;
-      this.#poller.start(this.#queue.length > 0 ? native.Poller.READABLE | native.Poller.WRITABLE : native.Poller.READABLE);
+      this.#watch();
       this.#receiveAll();
     }, coalesceMs);
+    this.#watch();
   }
 
   #receiveAll(): void {

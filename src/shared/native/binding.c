@@ -759,15 +759,6 @@ static napi_value js_queued(napi_env env, napi_callback_info info) {
   return new_int(env, n);
 }
 
-static napi_value js_send_buffer_size(napi_env env, napi_callback_info info) {
-  GET_ARGS(env, info, 1, argv);
-  int fd;
-  if (!arg_fd(env, argv[0], "fd", &fd)) return NULL;
-  int n = hf_send_buffer_size(fd);
-  if (n < 0) return throw_syscall_error(env, -n, "getsockopt");
-  return new_int(env, n);
-}
-
 static napi_value js_grow_send_buffer(napi_env env, napi_callback_info info) {
   GET_ARGS(env, info, 2, argv);
   int fd;
@@ -1103,7 +1094,6 @@ NAPI_MODULE_INIT() {
       FN("read", js_read),
       FN("write", js_write),
       FN("queued", js_queued),
-      FN("sendBufferSize", js_send_buffer_size),
       FN("growSendBuffer", js_grow_send_buffer),
       FN("epollCreate", js_epoll_create),
       FN("epollAdd", js_epoll_add),

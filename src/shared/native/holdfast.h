@@ -100,7 +100,6 @@ ssize_t hf_splice(int from, int to, size_t len);
 ssize_t hf_read(int fd, void *buf, size_t len);
 ssize_t hf_write(int fd, const void *buf, size_t len);
 int hf_queued(int fd, int outgoing);
-int hf_send_buffer_size(int fd);
 int hf_grow_send_buffer(int fd, int bytes);
 
 /* epoll.c — edge-triggered readiness of many fds, for one libuv watch on the epoll fd. */

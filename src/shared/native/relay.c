@@ -59,7 +59,7 @@ int hf_queued(int fd, int outgoing) {
   return n;
 }
 
-int hf_send_buffer_size(int fd) {
+static int hf_send_buffer_size(int fd) {
   int size = 0;
   socklen_t len = sizeof(size);
   if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &len) == -1) return -errno;

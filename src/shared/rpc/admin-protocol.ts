@@ -4,13 +4,14 @@
 
 import { readTypedParams, TypedParam, writeTypedParams } from './typed-params';
 import { XdrReader, XdrWriter } from './xdr';
+import { MESSAGE_STRING_MAX } from './message';
 
 /** `ADMIN_PROGRAM`. */
 export const ADMIN_PROGRAM = 0x06900690;
 /** `ADMIN_PROTOCOL_VERSION`. */
 export const ADMIN_PROGRAM_VERSION = 1;
-/** `ADMIN_STRING_MAX`: longest string on this program. */
-export const ADMIN_STRING_MAX = 4194304;
+/** `ADMIN_STRING_MAX`: longest string on this program (the same bound as every libvirt RPC string). */
+export const ADMIN_STRING_MAX = MESSAGE_STRING_MAX;
 /** `ADMIN_SERVER_LIST_MAX`. */
 export const ADMIN_SERVER_LIST_MAX = 16384;
 /** `ADMIN_SERVER_THREADPOOL_PARAMETERS_MAX`. */

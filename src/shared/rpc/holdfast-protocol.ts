@@ -5,13 +5,14 @@
 import type { ErrorObject } from 'ajv';
 import { compiledValidator } from '../schema/compiled-validator';
 import { XdrReader, XdrWriter } from './xdr';
+import { MESSAGE_STRING_MAX } from './message';
 
 /** The program number: "HOLD" in ASCII. */
 export const HOLDFAST_PROGRAM = 0x484f4c44;
 /** The program version. */
 export const HOLDFAST_PROGRAM_VERSION = 1;
-/** Longest string on this program (arguments and replies). */
-export const HOLDFAST_STRING_MAX = 4194304;
+/** Longest string on this program (arguments and replies): libvirt's RPC string bound. */
+export const HOLDFAST_STRING_MAX = MESSAGE_STRING_MAX;
 /**
  * A page of LOCKS or CLIENTS stops once its JSON passes this many bytes: replies travel through the
  * supervisor's control channel, whose datagrams are bounded, so long lists come in pages.
@@ -362,14 +363,8 @@ export class HoldfastReplyError extends Error {
 const readString = (r: XdrReader): string => r.string(HOLDFAST_STRING_MAX);
 const writeOptional = (w: XdrWriter, v: string | null): XdrWriter => w.optional(v, (x, s) => x.string(s));
 
-/** Encodes flags-only args. */
-export function encodeHoldfastFlagsArgs(a: HoldfastFlagsArgs): Buffer {
-  return new XdrWriter(8).u32(a.flags).finish();
-}
-/** Decodes flags-only args. */
-export function decodeHoldfastFlagsArgs(p: Buffer): HoldfastFlagsArgs {
-  return { flags: new XdrReader(p).u32() };
-}
+/** Flags-only args: the same struct as the admin program's. */
+export { encodeFlagsArgs as encodeHoldfastFlagsArgs, decodeFlagsArgs as decodeHoldfastFlagsArgs } from './admin-protocol';
 
 /** Encodes LOCKS args. */
 export function encodeLocksArgs(a: LocksArgs): Buffer {

@@ -21,11 +21,11 @@ export interface ValidatorDefinition {
   fingerprint: string;
 }
 
-const definitions = new Map<string, ValidatorDefinition>();
+const definitions = new Map<string, Omit<ValidatorDefinition, 'fingerprint'>>();
 
 /** Every validator defined so far (the build step loads the defining modules, then lists them). */
 export function validatorDefinitions(): ValidatorDefinition[] {
-  return [...definitions.values()];
+  return [...definitions.values()].map((d) => ({ ...d, fingerprint: fingerprintOf(d.schema, d.options) }));
 }
 
 /**
@@ -34,12 +34,12 @@ export function validatorDefinitions(): ValidatorDefinition[] {
  */
 export function compiledValidator<T>(name: string, schema: object, options: Options): ValidateFunction<T> {
   if (!/^[a-z][a-z0-9-]*$/.test(name) || definitions.has(name)) throw new Error(`bad or duplicate validator name ${name}`);
-  const fingerprint = fingerprintOf(schema, options);
-  definitions.set(name, { name, schema, options, fingerprint });
+  definitions.set(name, { name, schema, options });
 
+  // Fingerprinted and loaded at first use: a process pays only for the validators it calls.
   let compiled: ValidateFunction<T> | null = null;
   const validate = ((data: unknown): data is T => {
-    compiled ??= loadPrecompiled<T>(name, fingerprint) ?? compileNow<T>(schema, options);
+    compiled ??= loadPrecompiled<T>(name, fingerprintOf(schema, options)) ?? compileNow<T>(schema, options);
     const ok = compiled(data);
     validate.errors = compiled.errors;
     return ok;

@@ -12,6 +12,8 @@
 // cleared FD_CLOEXEC on them); a document handed to another process is only meaningful once the same fds
 // were passed to it under the same numbers.
 
+import type { ReplyBatch } from '../control/reply-batch';
+
 /** The version of holdfast's additions this code reads and writes (`holdfast.schemaVersion`). */
 export const STATE_SCHEMA_VERSION = 1;
 
@@ -230,7 +232,7 @@ export interface CarriedWorkerState {
   channelFd: number;
   replyPipe: { read: number; write: number; capacity: number };
   /** The last batch of piped replies it committed (what its pipe may still hold if it dies). */
-  lastBatch: { batch: number; replies: Array<{ client: string; length: number }> } | null;
+  lastBatch: ReplyBatch | null;
 }
 
 /** The whole restart-exec state document. */

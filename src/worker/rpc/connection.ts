@@ -188,8 +188,9 @@ export class Connection {
     // A short read emptied the queue; new bytes will raise a new edge, so no need to ask again now (but
     // a hang-up already signalled raises none: then read on until the read itself reports it).
     if (n < room && !this.#hangup) this.#unread = false;
-    const bytes = Buffer.from(peekBuffer.subarray(0, n));
-    this.#buffer = this.#buffer ? Buffer.concat([this.#buffer, bytes]) : bytes;
+    // One copy out of the shared peek buffer either way.
+    const bytes = peekBuffer.subarray(0, n);
+    this.#buffer = this.#buffer ? Buffer.concat([this.#buffer, bytes]) : Buffer.from(bytes);
     return true;
   }
 
