@@ -11,7 +11,8 @@
         "src/shared/native/poll.c",
         "src/shared/native/proc.c",
         "src/shared/native/relay.c",
-        "src/shared/native/sock.c"
+        "src/shared/native/sock.c",
+        "src/shared/native/stop_latch.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],

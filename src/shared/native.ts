@@ -95,6 +95,9 @@ interface Addon {
   close(fd: number): void;
   execve(path: string, argv: readonly string[], env: readonly string[]): never;
   pidfdOpen(pid: number): number;
+  stopLatchArm(): void;
+  stopLatchHold(): NodeJS.Signals | null;
+  stopLatchDisarm(): NodeJS.Signals | null;
   waitpid(pid: number, noHang: boolean): WaitResult | null;
   setBatchScheduling(on: boolean): void;
   setPeekOffset(fd: number, offset: number): void;
@@ -316,6 +319,30 @@ export function close(fd: number): void {
 export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
   return addon.execve(path, argv, env);
 }
+
+/**
+ * Keeps a stop signal (SIGINT, SIGQUIT, SIGTERM) from vanishing in an exec: libuv catches a signal by writing
+ * to a pipe that the exec throws away. While armed, the addon catches the three signals instead and
+ * remembers the first. Always disarm (a successful exec does it for you).
+ */
+export const stopLatch = {
+  /** From now on the stop signals are caught by the addon, not by libuv (so not by process.on handlers). */
+  arm(): void {
+    addon.stopLatchArm();
+  },
+  /**
+   * Blocks the stop signals in this thread, for an exec that follows at once: one arriving later stays
+   * pending through the exec and stops the next image.
+   * @returns the stop signal that already came (then do not exec), or null.
+   */
+  hold(): NodeJS.Signals | null {
+    return addon.stopLatchHold();
+  },
+  /** Unblocks the signals and gives libuv its handlers back. @returns the stop signal caught while armed, or null. */
+  disarm(): NodeJS.Signals | null {
+    return addon.stopLatchDisarm();
+  },
+};
 
 /**
  * Opens a pidfd for `pid` (pidfd_open). It turns readable (see {@link Poller}) when the process exits, and

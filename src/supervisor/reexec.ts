@@ -54,7 +54,10 @@ export async function checkWithBinaryOnDisk(stateFile: string, document: StateDo
   return `the binary on disk refused the state document (exit ${outcome.code}): ${outcome.output.trim().split('\n').slice(-3).join(' | ')}`;
 }
 
-/** Writes the document and execs. Returns (with the reason) only on failure, having changed nothing. */
+/**
+ * Writes the document and execs. Returns (with the reason) only on failure, having changed nothing. The
+ * caller has armed native.stopLatch: a stop signal that already came cancels the exec.
+ */
 export function reexec(plan: ReexecPlan): string {
   try {
     writeStateFile(plan.stateFile, plan.document);
@@ -66,14 +69,23 @@ export function reexec(plan: ReexecPlan): string {
   for (const fd of keep) native.setCloexec(fd, false);
   const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
   const environment = { ...process.env, ...Object.fromEntries(carried), [REEXEC_VARIABLE]: '1' };
+  const undo = (): void => {
+    for (const fd of plan.keepFds) native.setCloexec(fd, true);
+    fs.rmSync(plan.stateFile, { force: true });
+  };
+  // The last moment a stop can still win: from here one stays pending through the exec.
+  const stop = native.stopLatch.hold();
+  if (stop) {
+    undo();
+    return `${stop} arrived: stopping instead`;
+  }
   try {
     // Node 22.15+ has process.execve; on Node 20 the addon makes the same call.
     const builtin = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
     if (typeof builtin === 'function') builtin(process.execPath, argv, environment);
     native.execve(process.execPath, argv, Object.entries(environment).map(([k, v]) => `${k}=${v ?? ''}`));
   } catch (err) {
-    for (const fd of plan.keepFds) native.setCloexec(fd, true);
-    fs.rmSync(plan.stateFile, { force: true });
+    undo();
     return `execve failed: ${(err as Error).message}`;
   }
   return 'execve returned';

@@ -92,6 +92,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
         // The next image learns from the journal what the store holds.
         fdStore?.flush();
         notifier.reloading();
+        pauseBeforeExecForTests();
       },
       upgrades: restored?.upgrades,
       workerRestarts: restored?.workerRestarts,
@@ -258,4 +259,11 @@ function signalReadyToParent(): void {
   } catch {
     // The parent is gone; nothing to tell.
   }
+}
+
+// Tests only: hold the upgrade this long just before its exec, where no JS signal handler can run, to show
+// that a stop signal arriving there is not lost.
+function pauseBeforeExecForTests(): void {
+  const ms = Number(process.env.HOLDFASTD_TEST_EXEC_PAUSE_MS ?? 0);
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }

@@ -160,6 +160,23 @@ export class Supervisor {
         }
       }
     }
+    // From here to the exec no JS handler can run: a stop signal is latched by the addon instead of being
+    // lost with libuv's signal pipe, and it cancels the exec (see stopLatch).
+    native.stopLatch.arm();
+    try {
+      // A signal libuv caught before the latch was armed reaches our stop handler now.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.#stopping) return STOPPING_REFUSAL;
+      return this.#reexec(current, carried);
+    } finally {
+      const stop = native.stopLatch.disarm();
+      // Back to libuv's handlers: the stop goes its usual way.
+      if (stop) process.kill(process.pid, stop);
+    }
+  }
+
+  /** The synchronous tail of an upgrade: nothing may run between its last check and the exec. */
+  #reexec(current: WorkerProcess | null, carried: ReturnType<WorkerProcess['carry']> | null): string {
     // The next image's worker reads every client socket from its head.
     this.custody.consumeAll();
     const document = this.#document(carried?.state);

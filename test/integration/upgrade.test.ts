@@ -119,6 +119,41 @@ test('SIGTERM while an upgrade is being checked stops the daemon: it never re-ex
   }
 });
 
+test('SIGTERM in the last instant before the exec is not lost: the exec is cancelled and the daemon stops', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-stop-at-exec-'));
+  // The daemon holds still for 2 s right before its exec, where no JS signal handler can run; without the
+  // stop latch libuv would swallow the SIGTERM there and the new image would serve on.
+  const daemon = await startHoldfast({ dir, extraArgs: ['-v'], env: { HOLDFASTD_TEST_EXEC_PAUSE_MS: '2000' } });
+  try {
+    const client = await LockClient.connect(daemon.socket);
+    await client.register({ uuid: '00000000-0000-4000-8000-0000000057e0', name: 'vm', id: 1, pid: 0x7fff0000 });
+    const disk = join(dir, 'disk.img');
+    writeFileSync(disk, '');
+    await client.acquire('', disk, 0);
+    process.kill(daemon.pid, 'SIGUSR1');
+    const deadline = Date.now() + 30_000;
+    while (!/re-executing from the code on disk/.test(daemon.logs())) {
+      assert.ok(Date.now() < deadline, `no upgrade began:\n${daemon.logs()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Still inside the pause (and the lock still held), the stop arrives.
+    assert.equal((await probeLock(disk)).ofd.canWrite, false, 'the lock is held during the pause');
+    process.kill(daemon.pid, 'SIGTERM');
+    const exit = await Promise.race([
+      daemon.exited,
+      new Promise<'still running'>((r) => setTimeout(() => r('still running'), 15_000).unref()),
+    ]);
+    assert.deepEqual(exit, { code: 0, signal: null }, daemon.logs());
+    assert.match(daemon.logs(), /SIGTERM arrived: stopping instead/);
+    // The stop released everything, as any stop does.
+    assert.equal((await probeLock(disk)).ofd.canWrite, true, 'the stop released the lock');
+    await client.close().catch(() => undefined);
+  } finally {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a new binary on disk that refuses the state document leaves the daemon serving on the old code', async () => {
   // A private copy of the build, so the "binary on disk" can be replaced under the running daemon.
   const dir = mkdtempSync(join(tmpdir(), 'holdfast-badbinary-'));

@@ -655,6 +655,29 @@ static napi_value signal_name(napi_env env, int sig) {
   return new_string(env, name);
 }
 
+static napi_value latched_signal(napi_env env, int sig) {
+  return sig == 0 ? js_null(env) : signal_name(env, sig);
+}
+
+static napi_value js_stop_latch_arm(napi_env env, napi_callback_info info) {
+  (void)info;
+  int r = hf_stop_latch_arm();
+  if (r < 0) return throw_syscall_error(env, -r, "sigaction");
+  return js_undefined(env);
+}
+
+static napi_value js_stop_latch_hold(napi_env env, napi_callback_info info) {
+  (void)info;
+  int r = hf_stop_latch_hold();
+  if (r < 0) return throw_syscall_error(env, -r, "pthread_sigmask");
+  return latched_signal(env, r);
+}
+
+static napi_value js_stop_latch_disarm(napi_env env, napi_callback_info info) {
+  (void)info;
+  return latched_signal(env, hf_stop_latch_disarm());
+}
+
 static napi_value js_waitpid(napi_env env, napi_callback_info info) {
   GET_ARGS(env, info, 2, argv);
   double pid;
@@ -1086,6 +1109,9 @@ NAPI_MODULE_INIT() {
       FN("close", js_close),
       FN("execve", js_execve),
       FN("pidfdOpen", js_pidfd_open),
+      FN("stopLatchArm", js_stop_latch_arm),
+      FN("stopLatchHold", js_stop_latch_hold),
+      FN("stopLatchDisarm", js_stop_latch_disarm),
       FN("waitpid", js_waitpid),
       FN("setBatchScheduling", js_set_batch_scheduling),
       FN("setPeekOffset", js_set_peek_offset),

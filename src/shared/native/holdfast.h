@@ -77,6 +77,14 @@ int hf_pidfd_open(pid_t pid); /* close-on-exec (kernel default for pidfds) */
 int hf_waitpid(pid_t pid, int no_hang, hf_wait_result *out);
 int hf_set_batch_scheduling(int on); /* calling thread: SCHED_BATCH or back to SCHED_OTHER */
 
+/* stop_latch.c — keeps a stop signal from vanishing in an exec (see stop_latch.c). arm: catch SIGINT,
+ * SIGQUIT and SIGTERM here instead of libuv. hold: block them in the calling thread for its exec; returns
+ * the signal already caught (do not exec), or 0. disarm: unblock, give libuv its handlers back, and return
+ * the signal caught while armed, or 0. */
+int hf_stop_latch_arm(void);
+int hf_stop_latch_hold(void);
+int hf_stop_latch_disarm(void);
+
 /* poll.c — a readiness watcher on a libuv loop. The watcher never closes or keeps the fd. */
 typedef struct hf_poll hf_poll;
 typedef void (*hf_poll_cb)(hf_poll *poll, int status, int events, void *data);
