@@ -4,7 +4,7 @@
 // the one that served on through the exec: the supervisor adopts that one).
 import type { Logger } from 'pino';
 import * as native from '../shared/native';
-import type { CarriedWorkerState, StateDocument } from '../shared/state/document';
+import type { CarriedCounters, CarriedWorkerState, StateDocument } from '../shared/state/document';
 import type { CustodyEntry } from './custody';
 import type { Listener } from './listeners';
 import { PidFile } from './pid-file';
@@ -16,6 +16,8 @@ export interface Restored {
   custody: Array<[string, CustodyEntry]>;
   upgrades: number;
   workerRestarts: number;
+  counters?: CarriedCounters;
+  adminLogLevel?: 1 | 2 | 3 | 4;
   /** The previous image's worker, still serving: the supervisor adopts it. */
   carriedWorker?: CarriedWorkerState;
 }
@@ -65,6 +67,8 @@ export function restoreFromDocument(doc: StateDocument, paths: RestorePaths, log
     custody,
     upgrades: doc.holdfast?.upgrades ?? 0,
     workerRestarts: doc.holdfast?.workerRestarts ?? 0,
+    ...(doc.holdfast?.counters ? { counters: doc.holdfast.counters } : {}),
+    ...(doc.holdfast?.adminLogLevel ? { adminLogLevel: doc.holdfast.adminLogLevel } : {}),
     ...(carriedWorker ? { carriedWorker } : {}),
   };
 }

@@ -96,6 +96,8 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
       },
       upgrades: restored?.upgrades,
       workerRestarts: restored?.workerRestarts,
+      ...(restored?.counters ? { counters: restored.counters } : {}),
+      ...(restored?.adminLogLevel ? { adminLogLevel: restored.adminLogLevel } : {}),
       ...(restored?.carriedWorker ? { carriedWorker: restored.carriedWorker } : {}),
       ...(reexecuted && restored ? { upgradedAt: Date.now() } : {}),
     },

@@ -5,6 +5,7 @@ import type { ClientRecord, CustodyRecord, LockspaceRecord, ResourceRecordState 
 import { custodyKey } from '../shared/control/custody-records';
 import type {
   AdminClientState,
+  CarriedCounters,
   CarriedWorkerState,
   DirectoryLockspaceState,
   ResourceState,
@@ -27,6 +28,9 @@ export interface SnapshotSource {
   generation: number;
   upgrades: number;
   workerRestarts: number;
+  counters: CarriedCounters;
+  /** Set only when an admin client chose the level (the configuration's own comes back by itself). */
+  adminLogLevel: 1 | 2 | 3 | 4 | null;
   /** The worker that serves on through the exec, if it can. */
   carriedWorker: CarriedWorkerState | null;
 }
@@ -100,6 +104,8 @@ export function documentFromCustody(source: SnapshotSource, pid: number): StateD
       savedAt: new Date().toISOString(),
       upgrades: source.upgrades,
       workerRestarts: source.workerRestarts,
+      ...(Object.values(source.counters).some((n) => n > 0) ? { counters: source.counters } : {}),
+      ...(source.adminLogLevel !== null ? { adminLogLevel: source.adminLogLevel } : {}),
       ...(source.pidFileFd !== null ? { pidFileFd: source.pidFileFd } : {}),
       childPids: source.childPids,
       ...(source.carriedWorker ? { worker: source.carriedWorker } : {}),

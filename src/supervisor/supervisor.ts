@@ -9,7 +9,7 @@ import { setLevel } from '../shared/log';
 import { Custody } from './custody';
 import { Listener } from './listeners';
 import { PidFile } from './pid-file';
-import type { CarriedWorkerState, StateDocument } from '../shared/state/document';
+import type { CarriedCounters, CarriedWorkerState, StateDocument } from '../shared/state/document';
 import { checkWithBinaryOnDisk, reexec } from './reexec';
 import type { ActionOutcome, SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { HOLDFAST_VERSION } from '../shared/version';
@@ -27,6 +27,9 @@ export interface SupervisorOptions {
   /** Counters carried over from the image before the last exec. */
   upgrades?: number;
   workerRestarts?: number;
+  counters?: CarriedCounters;
+  /** The level an admin client set before the last exec, which this image keeps. */
+  adminLogLevel?: 1 | 2 | 3 | 4;
   /** The worker that served on through the exec that started this image. */
   carriedWorker?: CarriedWorkerState;
   /** Set when this image was started by an upgrade (ms since the epoch): status reports it once settled. */
@@ -67,6 +70,8 @@ export class Supervisor {
     logLevel: (level) => this.#logLevelChanged(level),
   };
   #upgradeQueued = false;
+  /** The level an admin client chose, if one did: it outlives workers and upgrades. */
+  #adminLogLevel: 1 | 2 | 3 | 4 | null = null;
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -75,6 +80,8 @@ export class Supervisor {
     this.custody = new Custody(log.child({ component: 'custody' }));
     this.stats.upgrades = options.upgrades ?? 0;
     this.stats.workerRestarts = options.workerRestarts ?? 0;
+    Object.assign(this.stats, options.counters ?? {});
+    if (options.adminLogLevel) this.#logLevelChanged(options.adminLogLevel, 'kept from before the upgrade');
   }
 
   /** What the worker reports about us (holdfast STATUS and METRICS). */
@@ -86,12 +93,13 @@ export class Supervisor {
     this.#worker?.sendFacts(this.#facts(), null);
   }
 
-  // The level set through `holdfast log-level` outlives the worker that took it: a swap or a respawn keeps
-  // it, and so does this process's own logging. (An upgrade starts again from the configuration.)
-  #logLevelChanged(level: 1 | 2 | 3 | 4): void {
+  // The level set through `holdfast log-level` outlives the worker that took it: a swap, a respawn and an
+  // upgrade keep it, and so does this process's own logging.
+  #logLevelChanged(level: 1 | 2 | 3 | 4, why = 'changed by an admin client'): void {
+    this.#adminLogLevel = level;
     this.options.settings.logLevel = level;
     setLevel(this.log, level);
-    this.log.info({ level }, 'log level changed by an admin client');
+    this.log.info({ level }, `log level ${why}`);
   }
 
   // An admin client's request, relayed by the worker: answered at once with the facts before it (the
@@ -216,6 +224,8 @@ export class Supervisor {
         generation: this.#generation,
         upgrades: this.stats.upgrades + 1,
         workerRestarts: this.stats.workerRestarts,
+        counters: { upgradeRefusals: this.stats.upgradeRefusals, workerSwaps: this.stats.workerSwaps, swapFailures: this.stats.swapFailures },
+        adminLogLevel: this.#adminLogLevel,
         carriedWorker: carried ?? null,
       },
       process.pid,

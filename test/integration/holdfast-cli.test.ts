@@ -220,15 +220,25 @@ describe('holdfast CLI', () => {
     assert.match(bad.stderr, /^holdfast: holdfastd refused: .*unknown log level 'loud'/);
   });
 
-  test('log-level outlives the worker that took it: a swapped-in worker keeps it', async () => {
+  test('log-level and the swap counters outlive the worker and the image that took them: a swap and an upgrade keep them', async () => {
     const before = await json<StatusReply>('status');
     const wanted = before.logLevel === 1 ? 3 : 1;
     await json<SetLogLevelReply>('log-level', String(wanted));
-    const swap = await cli('--json', 'swap-worker');
-    assert.equal(swap.code, 0, swap.stderr);
+    // Two swaps, so a count that restarted from zero at the upgrade could not pass for a carried one.
+    for (let i = 0; i < 2; i++) {
+      const swap = await cli('--json', 'swap-worker');
+      assert.equal(swap.code, 0, swap.stderr);
+    }
     const after = await json<StatusReply>('status');
     assert.notEqual(after.worker.pid, before.worker.pid);
     assert.equal(after.logLevel, wanted);
+    assert.equal(after.supervisor!.workerSwaps, before.supervisor!.workerSwaps + 2);
+    const upgrade = await cli('--json', 'upgrade');
+    assert.equal(upgrade.code, 0, upgrade.stderr);
+    const upgraded = await json<StatusReply>('status');
+    assert.equal(upgraded.supervisor!.upgrades, before.supervisor!.upgrades + 1);
+    assert.equal(upgraded.logLevel, wanted, 'the level an admin set survives the re-exec');
+    assert.ok(upgraded.supervisor!.workerSwaps >= after.supervisor!.workerSwaps, 'swap count carried through the re-exec');
     await json<SetLogLevelReply>('log-level', String(before.logLevel));
   });
 

@@ -39,6 +39,8 @@ test('admin clients are written to the admin server and read back', () => {
       generation: 2,
       upgrades: 1,
       workerRestarts: 0,
+      counters: { upgradeRefusals: 0, workerSwaps: 0, swapFailures: 0 },
+      adminLogLevel: null,
       carriedWorker: null,
     },
     4242,

@@ -199,6 +199,13 @@ export interface DirectoryLockspaceState extends LockspaceState {
   directory: string;
 }
 
+/** Supervisor counters that outlive an upgrade besides `upgrades` and `workerRestarts`. */
+export interface CarriedCounters {
+  upgradeRefusals: number;
+  workerSwaps: number;
+  swapFailures: number;
+}
+
 /** holdfast's top-level additions: who wrote the document and when. Absent in a virtlockd document. */
 export interface HoldfastState {
   /** holdfast. Version of these additions; a reader refuses a version it does not know. */
@@ -213,6 +220,11 @@ export interface HoldfastState {
   upgrades: number;
   /** holdfast. Workers replaced after a crash so far. */
   workerRestarts: number;
+  /** holdfast. The supervisor's other counters, when any is nonzero. (An older holdfast refuses a document with
+   * them at its --check-state: a downgrade by SIGUSR1 is refused, never half-applied.) */
+  counters?: CarriedCounters;
+  /** holdfast. The log level an admin client set (a libvirt priority, 1 = debug … 4 = error), if one did. */
+  adminLogLevel?: 1 | 2 | 3 | 4;
   /** holdfast. fd of the locked pid file, inherited across the exec (its flock must not be taken twice). */
   pidFileFd?: number;
   /** holdfast. Worker processes of the writing image: children the new image must reap (by pid). */
