@@ -96,6 +96,7 @@ function adoptOne(fdName: string, fd: number, known: JournalLock | undefined, in
       return null;
     }
     const owners = [...journalled.owners];
+    const details = journalled.ownerDetails.filter((o) => owners.includes(o.pid));
     return {
       kind: 'resource',
       lockspace: journalled.lockspace,
@@ -107,6 +108,7 @@ function adoptOne(fdName: string, fd: number, known: JournalLock | undefined, in
       lockKind: 'ofd',
       // Every connection died with the old supervisor.
       detachedOwners: [...new Set(owners)],
+      ...(details.length > 0 ? { detachedOwnerDetails: details.map((o) => ({ ...o })) } : {}),
     };
   }
   return rebuildFromFd(fdName, fd, held, log);

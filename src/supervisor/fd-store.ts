@@ -264,7 +264,10 @@ export class FdStore implements ResourceObserver {
         path: record.path,
         flags: record.flags,
         owners: [...record.owners],
-        ownerDetails: [...new Set(record.owners)].flatMap((pid) => (owners.has(pid) ? [owners.get(pid)!] : [])),
+        ownerDetails: [...new Set(record.owners)].flatMap((pid) => {
+          const known = owners.get(pid) ?? record.detachedOwnerDetails?.find((o) => o.pid === pid);
+          return known ? [known] : [];
+        }),
         detachedOwners: [...(record.detachedOwners ?? [])],
         acquiredAt: record.acquiredAt,
         ...stored.identity,

@@ -143,7 +143,12 @@ function resourceState(record: ResourceRecordState, fd: number): ResourceState {
     lockHeld: true,
     flags: record.flags,
     owners: [...record.owners],
-    holdfast: { acquiredAt: record.acquiredAt, lockKind: record.lockKind, ...(record.detachedOwners ? { detachedOwners: [...record.detachedOwners] } : {}) },
+    holdfast: {
+      acquiredAt: record.acquiredAt,
+      lockKind: record.lockKind,
+      ...(record.detachedOwners ? { detachedOwners: [...record.detachedOwners] } : {}),
+      ...(record.detachedOwnerDetails ? { detachedOwnerDetails: record.detachedOwnerDetails.map((o) => ({ ...o })) } : {}),
+    },
   };
 }
 
@@ -197,6 +202,7 @@ export function custodyFromDocument(doc: StateDocument): Array<[string, CustodyE
           acquiredAt: resource.holdfast?.acquiredAt ?? Date.now(),
           lockKind: lockKindOf(resource),
           ...(resource.holdfast?.detachedOwners ? { detachedOwners: [...resource.holdfast.detachedOwners] } : {}),
+          ...(resource.holdfast?.detachedOwnerDetails ? { detachedOwnerDetails: resource.holdfast.detachedOwnerDetails.map((o) => ({ ...o })) } : {}),
         },
         resource.fd,
       );

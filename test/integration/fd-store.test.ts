@@ -178,9 +178,10 @@ test('lock fds go to the fd store and come back after a SIGKILL of the superviso
     const who = await admin.who(diskA);
     await admin.close();
     assert.equal(who.held, true);
+    // What the owner registered as came back with its lock, through the journal.
     assert.deepEqual(
-      who.holders.flatMap((h) => h.owners.map((o) => ({ pid: o.pid, clients: o.clients, detached: o.detached }))),
-      [{ pid: ownerA.pid, clients: [], detached: true }],
+      who.holders.flatMap((h) => h.owners.map((o) => ({ pid: o.pid, name: o.name, uuid: o.uuid, clients: o.clients, detached: o.detached }))),
+      [{ pid: ownerA.pid, name: `owner-${ownerA.pid}`, uuid: ownerUuid(ownerA.pid), clients: [], detached: true }],
     );
 
     // A still-running owner takes up its own lock again through a new connection (owner pid is the key).
@@ -286,6 +287,14 @@ test('an upgrade (SIGUSR1) keeps the store as it is, before and after a restart 
     await until('the lock re-adopted', () => /lock re-adopted from the systemd fd store/.test(daemon.logs()));
     await upgrade(daemon, receiver);
     assert.equal(receiver.with('FDSTORE', '1').length, 1, 'the restart or the upgrade sent the lock fd again');
+    // The detached owner's name and uuid ride through the state document too.
+    const admin = await AdminClient.connect(join(dir, 'holdfastd-admin-sock'));
+    const who = await admin.who(disk);
+    await admin.close();
+    assert.deepEqual(
+      who.holders.flatMap((h) => h.owners.map((o) => ({ pid: o.pid, name: o.name, uuid: o.uuid, detached: o.detached }))),
+      [{ pid: owner.pid, name: `owner-${owner.pid}`, uuid: ownerUuid(owner.pid), detached: true }],
+    );
     assert.equal(receiver.with('FDSTOREREMOVE', '1').length, 0);
 
     const stranger = await LockClient.connect(socket);
@@ -337,3 +346,8 @@ test('a stored fd the journal does not know is rebuilt from the fd and kept; one
     await stranger.acquire('', stale, 0);
   });
 });
+
+/** The uuid an owner process registers with (see owner-process.ts): its pid in the last four bytes. */
+function ownerUuid(pid: number): string {
+  return `00000000-0000-0000-0000-0000${pid.toString(16).padStart(8, '0')}`;
+}

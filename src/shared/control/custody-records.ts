@@ -39,6 +39,8 @@ export interface ResourceRecordState {
    * store): held while each pid lives, released when it exits. Absent when there are none.
    */
   detachedOwners?: number[];
+  /** What REGISTER said about those owners, where it was known when their connections died. */
+  detachedOwnerDetails?: OwnerRecord[];
 }
 
 /** A directory lockspace (no fd: it is only a path). */
@@ -121,6 +123,7 @@ export const custodyRecordSchema = {
         acquiredAt: { type: 'number' },
         lockKind: { enum: ['ofd', 'posix'] },
         detachedOwners: { type: 'array', maxItems: 100000, items: { type: 'integer', minimum: 0 } },
+        detachedOwnerDetails: { type: 'array', maxItems: 100000, items: ownerSchema },
       },
     },
     {

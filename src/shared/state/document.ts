@@ -167,6 +167,16 @@ export interface ResourceHoldfastState {
   lockKind: LockKind;
   /** holdfast. Owner pids without a lock connection (their locks came back from systemd's fd store); held until each exits. */
   detachedOwners?: number[];
+  /** holdfast. What REGISTER said about those owners, where known. */
+  detachedOwnerDetails?: DetachedOwnerState[];
+}
+
+/** A detached owner as it registered: the VM's uuid and name, the driver's id, its pid. */
+export interface DetachedOwnerState {
+  pid: number;
+  uuid: string;
+  name: string;
+  id: number;
 }
 
 /** One held resource (virLockSpacePreExecRestart). */

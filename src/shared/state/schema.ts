@@ -215,6 +215,18 @@ const resourceSchema: JSONSchemaType<ResourceState> = {
         acquiredAt: timeMs,
         lockKind: { type: 'string', enum: ['ofd', 'posix'] },
         detachedOwners: { type: 'array', maxItems: MAX_OWNERS_PER_RESOURCE, items: ownerPid, nullable: true, ...notNull },
+        detachedOwnerDetails: {
+          type: 'array',
+          maxItems: MAX_OWNERS_PER_RESOURCE,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['pid', 'uuid', 'name', 'id'],
+            properties: { pid: ownerPid, uuid: { type: 'string', maxLength: 64 }, name: { type: 'string', maxLength: 65536 }, id: { type: 'integer', minimum: 0, maximum: 0xffffffff } },
+          },
+          nullable: true,
+          ...notNull,
+        },
       },
     },
   },

@@ -238,13 +238,15 @@ function lockInfo(directory: string, resource: LockResource, owners: Map<number,
   // One entry per owner pid (a shared lock may list a pid more than once: one per acquisition).
   const ownerInfos: LockOwnerInfo[] = [...new Set(resource.owners)].map((pid) => {
     const clients = owners.get(pid) ?? [];
-    const first = clients[0]?.owner ?? null;
+    const detached = resource.detachedOwners.includes(pid);
+    // A detached owner has no connection to ask; what it registered as came back with its lock.
+    const first = clients[0]?.owner ?? (detached ? resource.detachedOwnerInfo.get(pid) : undefined) ?? null;
     return {
       pid,
       name: first?.name ?? null,
       uuid: first?.uuid ?? null,
       clients: clients.map((c) => c.id).sort((a, b) => a - b),
-      detached: resource.detachedOwners.includes(pid),
+      detached,
     };
   });
   return {

@@ -159,6 +159,7 @@ export class LockService {
 }
 
 function resourceRecord(resource: LockResource, lockspace: string): ResourceRecordState {
+  const details = resource.detachedDetails();
   return {
     kind: 'resource',
     lockspace,
@@ -169,5 +170,6 @@ function resourceRecord(resource: LockResource, lockspace: string): ResourceReco
     acquiredAt: resource.acquiredAt,
     lockKind: resource.lockKind,
     ...(resource.detachedOwners.length > 0 ? { detachedOwners: [...resource.detachedOwners] } : {}),
+    ...(details.length > 0 ? { detachedOwnerDetails: details } : {}),
   };
 }

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import * as native from '../../shared/native';
 import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
+import type { OwnerRecord } from '../../shared/control/custody-records';
 
 /** ACQUIRE flag: take a shared (read) lock instead of an exclusive one. */
 export const ACQUIRE_SHARED = 1;
@@ -29,6 +30,7 @@ export interface ResourceRecord {
   lockKind: 'ofd' | 'posix';
   /** Owner pids without a connection (the lock came back from systemd's fd store): released when they exit. */
   detachedOwners?: number[];
+  detachedOwnerDetails?: OwnerRecord[];
 }
 
 export class LockResource implements ResourceRecord {
@@ -41,6 +43,8 @@ export class LockResource implements ResourceRecord {
   readonly acquiredAt: number;
   readonly lockKind: 'ofd' | 'posix';
   detachedOwners: number[];
+  /** What the detached owners registered as, where known (kept by pid; shown only while a pid is detached). */
+  readonly detachedOwnerInfo: ReadonlyMap<number, OwnerRecord>;
 
   constructor(record: ResourceRecord) {
     this.name = record.name;
@@ -52,6 +56,15 @@ export class LockResource implements ResourceRecord {
     this.acquiredAt = record.acquiredAt;
     this.lockKind = record.lockKind;
     this.detachedOwners = [...(record.detachedOwners ?? [])];
+    this.detachedOwnerInfo = new Map((record.detachedOwnerDetails ?? []).map((o) => [o.pid, o]));
+  }
+
+  /** Details of the owners still detached, for the custody record. */
+  detachedDetails(): OwnerRecord[] {
+    return this.detachedOwners.flatMap((pid) => {
+      const known = this.detachedOwnerInfo.get(pid);
+      return known ? [known] : [];
+    });
   }
 
   get shared(): boolean {
