@@ -179,7 +179,8 @@ export class AdminClient {
   // Polls STATUS until one of the supervisor's counters for this action moves past the reply's.
   async #waitFor(action: 'upgrade' | 'swap', before: ActionReply, opts: WaitOptions): Promise<ActionResult> {
     if (!before.accepted) return { accepted: false, ok: false, reason: before.reason, outcome: null, status: null, reconnected: false };
-    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    const deadline = Date.now() + timeoutMs;
     const pollMs = opts.pollMs ?? 100;
     let reconnected = false;
     for (;;) {
@@ -201,7 +202,7 @@ export class AdminClient {
         const outcome = action === 'upgrade' ? s.lastUpgrade : s.lastSwap;
         if (done || failed) return { accepted: true, ok: done, reason: outcome?.reason ?? (done ? null : 'unknown'), outcome, status, reconnected };
       }
-      if (Date.now() > deadline) throw new WaitTimeoutError(`no outcome of the ${action} within ${opts.timeoutMs ?? 120_000} ms`);
+      if (Date.now() > deadline) throw new WaitTimeoutError(`no outcome of the ${action} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, pollMs));
     }
   }

@@ -9,18 +9,11 @@
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
 import { compiledValidator } from '../shared/schema/compiled-validator';
+import { type OwnerRecord, ownerSchema } from '../shared/control/custody-records';
 
 export const FD_STORE_JOURNAL_VERSION = 1;
 // A journal is small (a few hundred bytes per lock); anything bigger than this is not ours.
 const MAX_JOURNAL_BYTES = 256 * 1024 * 1024;
-
-/** An owner as it REGISTERed (from the client records), when one of its connections was known. */
-export interface JournalOwner {
-  pid: number;
-  uuid: string;
-  name: string;
-  id: number;
-}
 
 /** One stored lock fd. */
 export interface JournalLock {
@@ -35,7 +28,8 @@ export interface JournalLock {
   /** Owner pids, one per acquisition, as the custody record lists them. */
   owners: number[];
   /** What REGISTER said about those pids, where a connection of theirs was in custody. */
-  ownerDetails: JournalOwner[];
+  /** Owners as they REGISTERed (from the client records), where one of their connections was known. */
+  ownerDetails: OwnerRecord[];
   /** Owner pids already without a connection when this was written. */
   detachedOwners: number[];
   acquiredAt: number;
@@ -79,12 +73,7 @@ const journalSchema = {
           ownerDetails: {
             type: 'array',
             maxItems: 100000,
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['pid', 'uuid', 'name', 'id'],
-              properties: { pid, uuid: { type: 'string', maxLength: 64 }, name: { type: 'string', maxLength: 65536 }, id: pid },
-            },
+            items: ownerSchema,
           },
           detachedOwners: { type: 'array', maxItems: 100000, items: pid },
           acquiredAt: { type: 'number', minimum: 0 },

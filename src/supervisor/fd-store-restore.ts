@@ -91,7 +91,8 @@ function adoptOne(fdName: string, fd: number, known: JournalLock | undefined, in
     // The kernel is the truth: re-taking the other type would convert the lock, not confirm it.
     const flags = (journalled.flags & ~ACQUIRE_SHARED) | (held === 'shared' ? ACQUIRE_SHARED : 0);
     if (flags !== journalled.flags) log.warn({ fdName, path: journalled.path, flags: journalled.flags, held }, 'the journal and the kernel disagree on the lock type; going by the kernel');
-    if (!relock(fd, held === 'shared')) {
+    // heldLock already re-took an exclusive lock; a shared one is confirmed here.
+    if (held === 'shared' && !relock(fd, true)) {
       log.error({ fdName, path: journalled.path }, 'cannot confirm a stored lock from its own fd; dropping it');
       return null;
     }
@@ -128,7 +129,7 @@ function rebuildFromFd(fdName: string, fd: number, held: 'shared' | 'exclusive',
     log.info({ fdName, path: file }, 'a stored lock fd names a deleted file (released before the restart); dropping it');
     return null;
   }
-  if (!relock(fd, held === 'shared')) return null;
+  if (held === 'shared' && !relock(fd, true)) return null;
   // The name is a hash of (lockspace, resource): find which reading of the path gives it.
   const candidates: Array<[string, string]> = [['', file], [path.dirname(file), path.basename(file)]];
   const [lockspace, name] = candidates.find(([ls, n]) => lockStoreName(ls, n) === fdName) ?? candidates[0]!;

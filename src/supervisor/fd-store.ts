@@ -18,10 +18,10 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
-import type { ClientRecord, ResourceRecordState } from '../shared/control/custody-records';
+import type { ClientRecord, OwnerRecord, ResourceRecordState } from '../shared/control/custody-records';
 import * as native from '../shared/native';
 import type { Custody, CustodyEntry, ResourceObserver } from './custody';
-import { FD_STORE_JOURNAL_VERSION, JournalLock, JournalOwner, readJournal, writeJournal } from './fd-store-journal';
+import { FD_STORE_JOURNAL_VERSION, JournalLock, readJournal, writeJournal } from './fd-store-journal';
 
 export const LOCK_STORE_PREFIX = 'holdfast-lock-';
 const NAME_TAIL_MAX = 64;
@@ -149,10 +149,6 @@ export class FdStore implements ResourceObserver {
     this.#writeJournal();
   }
 
-  get size(): number {
-    return this.#stored.size;
-  }
-
   // Removals first: systemd ignores a second copy of an fd it already stores (whatever its name), so an fd
   // moving to another name must leave under the old name before it comes back under the new one.
   #reconcile(inStore: Map<string, FileIdentity>): void {
@@ -240,7 +236,7 @@ export class FdStore implements ResourceObserver {
   }
 
   #writeJournal(): void {
-    const owners = new Map<number, JournalOwner>();
+    const owners = new Map<number, OwnerRecord>();
     for (const [, entry] of this.custody.entries()) {
       const owner = entry.record.kind === 'client' ? (entry.record as ClientRecord).owner : null;
       if (owner && owner.id !== 0) owners.set(owner.pid, { pid: owner.pid, uuid: owner.uuid, name: owner.name, id: owner.id });

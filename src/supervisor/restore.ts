@@ -67,8 +67,8 @@ export function restoreFromDocument(doc: StateDocument, paths: RestorePaths, log
     custody,
     upgrades: doc.holdfast?.upgrades ?? 0,
     workerRestarts: doc.holdfast?.workerRestarts ?? 0,
-    ...(doc.holdfast?.counters ? { counters: doc.holdfast.counters } : {}),
-    ...(doc.holdfast?.adminLogLevel ? { adminLogLevel: doc.holdfast.adminLogLevel } : {}),
+    counters: doc.holdfast?.counters,
+    adminLogLevel: doc.holdfast?.adminLogLevel,
     ...(carriedWorker ? { carriedWorker } : {}),
   };
 }

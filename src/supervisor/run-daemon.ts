@@ -96,10 +96,10 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
       },
       upgrades: restored?.upgrades,
       workerRestarts: restored?.workerRestarts,
-      ...(restored?.counters ? { counters: restored.counters } : {}),
-      ...(restored?.adminLogLevel ? { adminLogLevel: restored.adminLogLevel } : {}),
+      counters: restored?.counters,
+      adminLogLevel: restored?.adminLogLevel,
       ...(restored?.carriedWorker ? { carriedWorker: restored.carriedWorker } : {}),
-      ...(reexecuted && restored ? { upgradedAt: Date.now() } : {}),
+      upgraded: reexecuted && restored !== null,
     },
     log,
   );

@@ -32,8 +32,8 @@ export interface SupervisorOptions {
   adminLogLevel?: 1 | 2 | 3 | 4;
   /** The worker that served on through the exec that started this image. */
   carriedWorker?: CarriedWorkerState;
-  /** Set when this image was started by an upgrade (ms since the epoch): status reports it once settled. */
-  upgradedAt?: number;
+  /** This image was started by an upgrade: status reports it once settled. */
+  upgraded?: boolean;
 }
 
 export interface SwapResult {
@@ -255,7 +255,7 @@ export class Supervisor {
 
   // An upgrade that started this image is complete once a worker of the new code serves (or failed to).
   #upgradeSettled(note: string | null): void {
-    if (this.options.upgradedAt === undefined) return;
+    if (!this.options.upgraded) return;
     this.#lastUpgrade = { at: Date.now(), ok: true, reason: note };
     this.#publishFacts();
   }

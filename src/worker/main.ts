@@ -99,7 +99,10 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           return;
         case 'drain':
           drained = true;
-          void worker?.drain().then(() => channel.send(worker ? { type: 'drained', counters: worker.metrics.snapshot() } : { type: 'drained' }));
+          if (worker) {
+            const draining = worker;
+            void draining.drain().then(() => channel.send({ type: 'drained', counters: draining.metrics.snapshot() }));
+          }
           return;
         case 'resume':
           drained = false;

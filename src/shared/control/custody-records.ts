@@ -71,7 +71,8 @@ export function clientKey(server: 'virtlockd' | 'admin', id: number): string {
   return `client:${server}:${id}`;
 }
 
-const ownerSchema = {
+/** JSON Schema of an OwnerRecord (also used by the state document and the fd-store journal). */
+export const ownerSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['uuid', 'name', 'id', 'pid'],

@@ -12,7 +12,7 @@ export const HOLDFAST_PROGRAM = 0x484f4c44;
 /** The program version. */
 export const HOLDFAST_PROGRAM_VERSION = 1;
 /** Longest string on this program (arguments and replies): libvirt's RPC string bound. */
-export const HOLDFAST_STRING_MAX = MESSAGE_STRING_MAX;
+const HOLDFAST_STRING_MAX = MESSAGE_STRING_MAX;
 /**
  * A page of LOCKS or CLIENTS stops once its JSON passes this many bytes: replies travel through the
  * supervisor's control channel, whose datagrams are bounded, so long lists come in pages.
@@ -33,11 +33,6 @@ export enum HoldfastProcedure {
 }
 
 // --- arguments ------------------------------------------------------------------------------
-
-/** Args of STATUS, LOCKSPACES, UPGRADE, SWAP_WORKER, METRICS. */
-export interface HoldfastFlagsArgs {
-  flags: number;
-}
 
 /** LOCKS args: optional filters and the paging cursor. */
 export interface LocksArgs {

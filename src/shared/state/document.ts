@@ -12,6 +12,7 @@
 // cleared FD_CLOEXEC on them); a document handed to another process is only meaningful once the same fds
 // were passed to it under the same numbers.
 
+import type { OwnerRecord } from '../control/custody-records';
 import type { ReplyBatch } from '../control/reply-batch';
 
 /** The version of holdfast's additions this code reads and writes (`holdfast.schemaVersion`). */
@@ -168,15 +169,7 @@ export interface ResourceHoldfastState {
   /** holdfast. Owner pids without a lock connection (their locks came back from systemd's fd store); held until each exits. */
   detachedOwners?: number[];
   /** holdfast. What REGISTER said about those owners, where known. */
-  detachedOwnerDetails?: DetachedOwnerState[];
-}
-
-/** A detached owner as it registered: the VM's uuid and name, the driver's id, its pid. */
-export interface DetachedOwnerState {
-  pid: number;
-  uuid: string;
-  name: string;
-  id: number;
+  detachedOwnerDetails?: OwnerRecord[];
 }
 
 /** One held resource (virLockSpacePreExecRestart). */

@@ -9,6 +9,7 @@
 // referenced twice are refused.
 import type { ErrorObject, JSONSchemaType } from 'ajv';
 import { compiledValidator } from '../schema/compiled-validator';
+import { ownerSchema } from '../control/custody-records';
 import {
   STATE_SCHEMA_VERSION,
   listFdReferences,
@@ -218,12 +219,7 @@ const resourceSchema: JSONSchemaType<ResourceState> = {
         detachedOwnerDetails: {
           type: 'array',
           maxItems: MAX_OWNERS_PER_RESOURCE,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['pid', 'uuid', 'name', 'id'],
-            properties: { pid: ownerPid, uuid: { type: 'string', maxLength: 64 }, name: { type: 'string', maxLength: 65536 }, id: { type: 'integer', minimum: 0, maximum: 0xffffffff } },
-          },
+          items: ownerSchema,
           nullable: true,
           ...notNull,
         },

@@ -32,7 +32,7 @@ import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
 import { HOLDFAST_VERSION } from '../../shared/version';
 import type { LockClientState } from '../lock/lock-client-state';
 import type { LockService } from '../lock/lock-service';
-import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, type LockResource } from '../lock/resource';
+import { ACQUIRE_AUTOCREATE, type LockResource } from '../lock/resource';
 import type { WorkerMetrics } from '../metrics';
 import type { Connection } from '../rpc/connection';
 import { Procedure, RpcProgram } from '../rpc/program';
@@ -206,9 +206,8 @@ export class HoldfastService {
     add(HoldfastProcedure.SET_LOG_LEVEL, 'SetLogLevel', decodeSetLogLevelArgs, (a: SetLogLevelArgs) => {
       const root = this.sources.rootLog;
       const previous = getLogSettings(root).level;
-      const wanted = /^[1-4]$/.test(a.level) ? (Number(a.level) as 1 | 2 | 3 | 4) : a.level;
       try {
-        setLevel(root, wanted);
+        setLevel(root, a.level);
       } catch (err) {
         throw VirError.invalidArg(`unknown log level '${a.level}': ${(err as Error).message}`, HOLDFAST);
       }
@@ -253,7 +252,7 @@ function lockInfo(directory: string, resource: LockResource, owners: Map<number,
     lockspace: directory,
     resource: resource.name,
     path: resource.path,
-    mode: (resource.flags & ACQUIRE_SHARED) !== 0 ? 'shared' : 'exclusive',
+    mode: resource.shared ? 'shared' : 'exclusive',
     autocreate: (resource.flags & ACQUIRE_AUTOCREATE) !== 0,
     owners: ownerInfos,
     acquiredAt: resource.acquiredAt,

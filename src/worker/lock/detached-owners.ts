@@ -36,11 +36,6 @@ export class DetachedOwners {
     this.#watched.set(pid, { pidfd, poller });
   }
 
-  /** Stops watching `pid` (it no longer holds anything detached). */
-  unwatch(pid: number): void {
-    this.#forget(pid);
-  }
-
   /** Drained: exits wait until `resume` (nothing may be committed meanwhile). */
   pause(): void {
     this.#paused = true;
@@ -51,10 +46,6 @@ export class DetachedOwners {
     const exits = [...this.#exitedWhilePaused];
     this.#exitedWhilePaused.clear();
     for (const [pid, alreadyGone] of exits) this.onExit(pid, alreadyGone);
-  }
-
-  get size(): number {
-    return this.#watched.size;
   }
 
   #exited(pid: number, alreadyGone: boolean): void {

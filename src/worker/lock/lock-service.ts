@@ -80,7 +80,7 @@ export class LockService {
     this.#clients.delete(connection.id);
     if (!client) return [];
     const request: LockRequest = { client, changes: [] };
-    const released = releaseForDisconnect(this.#context(request), client);
+    const released = releaseForDisconnect(this.#context(request.changes), client);
     request.changes.push({ op: 'drop', key: clientKey('virtlockd', connection.id) });
     if (released.length > 0) {
       this.log.info({ client: connection.id, ownerPid: client.ownerPid, released: released.length }, 'owner disconnected holding locks; released them');
@@ -98,8 +98,8 @@ export class LockService {
 
   // A detached owner exited: what its own disconnect would have done (release, unlink AUTOCREATE files).
   #releaseDetached(pid: number, alreadyGone: boolean): void {
-    const request: LockRequest = { client: new LockClientState(0, { pid: 0, uid: 0, gid: 0 }, 0), changes: [] };
-    const ctx = this.#context(request);
+    const changes: Change[] = [];
+    const ctx = this.#context(changes);
     for (const lockspace of this.registry.all()) {
       for (const outcome of lockspace.releaseDetached(pid)) {
         ctx.journal.released(outcome, lockspace.directory ?? '');
@@ -111,11 +111,10 @@ export class LockService {
         );
       }
     }
-    if (request.changes.length > 0) this.fileChanges(request.changes);
+    if (changes.length > 0) this.fileChanges(changes);
   }
 
-  #context(request: LockRequest): LockDispatchContext {
-    const changes = request.changes;
+  #context(changes: Change[]): LockDispatchContext {
     const journal: LockJournal = {
       acquired: (resource: LockResource, lockspace: string, created: boolean) => {
         changes.push({ op: 'put', record: resourceRecord(resource, lockspace), fd: created ? resource.fd : null });
@@ -151,7 +150,7 @@ export class LockService {
       table.set(proc, {
         name: spec.name,
         decode: spec.decode,
-        handle: (request, args) => handler(this.#context(request), request.client, args),
+        handle: (request, args) => handler(this.#context(request.changes), request.client, args),
       });
     }
     return table;
