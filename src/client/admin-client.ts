@@ -28,7 +28,7 @@ import {
   type StatusReply,
   type WhoReply,
 } from '../shared/rpc/holdfast-protocol';
-import { ConnectionClosedError, okPayload } from './lock-client';
+import { ConnectionClosedError, ProtocolError, okPayload } from './lock-client';
 import { DaemonError } from './daemon-error';
 
 /** An admin call was answered with an ERROR reply: code, domain and message as {@link DaemonError}. */
@@ -113,27 +113,40 @@ export class AdminClient {
 
   /** LOCKS: every held resource (all pages), optionally filtered. */
   async locks(filter: LocksFilter = {}): Promise<LockInfo[]> {
-    const locks: LockInfo[] = [];
-    let after: string | null = null;
-    do {
-      const args = encodeLocksArgs({ path: filter.path ?? null, owner: filter.owner ?? null, after, flags: 0 });
-      const page = decodeLocksRet(await this.#call(HoldfastProcedure.LOCKS, args));
-      locks.push(...page.locks);
-      after = page.next;
-    } while (after !== null);
-    return locks;
+    return this.#allPages(
+      HoldfastProcedure.LOCKS,
+      (after) => encodeLocksArgs({ path: filter.path ?? null, owner: filter.owner ?? null, after, flags: 0 }),
+      (payload) => {
+        const page = decodeLocksRet(payload);
+        return { items: page.locks, next: page.next };
+      },
+    );
   }
 
   /** CLIENTS: every connection of the lock and admin servers (all pages). */
   async clients(): Promise<ClientInfo[]> {
-    const clients: ClientInfo[] = [];
+    return this.#allPages(
+      HoldfastProcedure.CLIENTS,
+      (after) => encodeClientsArgs({ after, flags: 0 }),
+      (payload) => {
+        const page = decodeClientsRet(payload);
+        return { items: page.clients, next: page.next };
+      },
+    );
+  }
+
+  // Follows the pages' cursors to the end. A cursor that does not move on is the daemon's error, not a
+  // reason to ask forever.
+  async #allPages<T>(proc: HoldfastProcedure, args: (after: string | null) => Buffer, decode: (payload: Buffer) => { items: T[]; next: string | null }): Promise<T[]> {
+    const all: T[] = [];
     let after: string | null = null;
     do {
-      const page = decodeClientsRet(await this.#call(HoldfastProcedure.CLIENTS, encodeClientsArgs({ after, flags: 0 })));
-      clients.push(...page.clients);
+      const page = decode(await this.#call(proc, args(after)));
+      all.push(...page.items);
+      if (page.next !== null && after !== null && page.next <= after) throw new ProtocolError(`holdfastd's ${HoldfastProcedure[proc]} pages do not advance (cursor ${JSON.stringify(page.next)})`);
       after = page.next;
     } while (after !== null);
-    return clients;
+    return all;
   }
 
   /** LOCKSPACES: the default lockspace ("") and every directory lockspace. */

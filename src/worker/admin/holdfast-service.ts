@@ -103,7 +103,7 @@ export class HoldfastService {
         locks.push(info);
       }
     }
-    return locks.sort((a, b) => cursorOf(a).localeCompare(cursorOf(b)));
+    return locks.sort((a, b) => byCodeUnit(cursorOf(a), cursorOf(b)));
   }
 
   /** Every client of both servers, lock clients first, each by id. */
@@ -269,6 +269,8 @@ function ownerMatches(owner: LockOwnerInfo, wanted: string): boolean {
 }
 
 const cursorOf = (l: LockInfo): string => `${l.lockspace}\u0000${l.resource}`;
+// The order page() resumes in (its `>`): by code unit, never by locale, or a page could skip or repeat.
+const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const clientCursor = (c: ClientInfo): string => `${c.server === 'virtlockd' ? 0 : 1}:${String(c.id).padStart(16, '0')}`;
 
 /** The entries after `after` (a cursor of the previous page), up to about HOLDFAST_PAGE_BYTES of JSON. */
