@@ -16,6 +16,7 @@ import { ACQUIRE_SHARED } from './lock/resource';
 import type { Connection } from './rpc/connection';
 import { RpcProgram, dispatchFrame } from './rpc/program';
 import { RpcServer } from './rpc/server';
+import { FrameBudget } from './rpc/frame-budget';
 
 /** What a served program needs per request and per connection; `changes` fill in while it handles one. */
 interface ServedProgram<S> {
@@ -39,6 +40,7 @@ export class Worker {
   readonly metrics = new WorkerMetrics();
   readonly holdfast: HoldfastService;
   #generation = 0;
+  readonly #frameBudget: FrameBudget;
 
   constructor(
     readonly settings: WorkerSettings,
@@ -51,6 +53,11 @@ export class Worker {
       log.child({ component: 'lock' }),
     );
     this.admin = new AdminService(log, log.child({ component: 'admin' }));
+    this.#frameBudget = new FrameBudget({
+      maxBytesPerClient: settings.frameMaxBytesPerClient,
+      maxBytesTotal: settings.frameMaxBytesTotal,
+      deadlineMs: settings.frameDeadlineMs,
+    });
     this.lock.fileChanges = (changes) => void this.link.commit(changes, null, null);
     this.lock.killer.onOutcome = (result) => this.metrics.ownerKill(result);
     const none = new Map<number, Connection>();
@@ -219,7 +226,7 @@ export class Worker {
     const metrics = this.metrics;
     const rpcLog = this.log.child({ component: options.component });
     return new RpcServer(
-      { name: options.name, listenFd: options.listenFd, maxClients: options.maxClients, allowedUid: this.settings.allowedUid },
+      { name: options.name, listenFd: options.listenFd, maxClients: options.maxClients, allowedUid: this.settings.allowedUid, budget: this.#frameBudget },
       {
         onFrame: (connection, header, frame, consume) => {
           // Metrics: one count per request; one request in a few is timed, arrival to reply delivered.

@@ -66,6 +66,9 @@ const ROOT_DEFAULTS: HoldfastConfig = {
   worker_ready_timeout_ms: 5000,
   owner_kill_term_grace_ms: 1600,
   owner_kill_give_up_ms: 3000,
+  max_frame_bytes_per_client: 8388608,
+  max_frame_bytes_total: 67108864,
+  frame_deadline_ms: 30000,
   log_format: 'json',
 };
 
@@ -243,6 +246,12 @@ test('schema: bounds', () => {
     loadError('owner_kill_term_grace_ms = 100\nowner_kill_give_up_ms = 50\n'),
     'F:2: owner_kill_give_up_ms (50) must be >= owner_kill_term_grace_ms (100)',
   );
+  assert.equal(
+    loadError('max_frame_bytes_total = 1048576\n'),
+    'F:1: max_frame_bytes_total (1048576) must be >= max_frame_bytes_per_client (8388608)',
+  );
+  assert.equal(loadError('max_frame_bytes_per_client = 33554437\n'), 'F:1: max_frame_bytes_per_client must be an integer <= 33554436 (got 33554437)');
+  assert.equal(loadError('frame_deadline_ms = 10\n'), 'F:1: frame_deadline_ms must be an integer >= 100 (got 10)');
   assert.match(
     loadError(`socket_path = "/${'s'.repeat(120)}"\n`),
     /^F:1: socket_path is 121 bytes long; a unix socket path can have at most 107$/,
@@ -304,6 +313,9 @@ test('a config that sets every key, virtlockd and holdfast, parses', () => {
       'worker_ready_timeout_ms = 10000',
       'owner_kill_term_grace_ms = 200',
       'owner_kill_give_up_ms = 400',
+      'max_frame_bytes_per_client = 1048576',
+      'max_frame_bytes_total = 2097152',
+      'frame_deadline_ms = 5000',
       'log_format = "pretty"',
     ].join('\n'),
   );
@@ -320,6 +332,9 @@ test('a config that sets every key, virtlockd and holdfast, parses', () => {
     worker_ready_timeout_ms: 10000,
     owner_kill_term_grace_ms: 200,
     owner_kill_give_up_ms: 400,
+    max_frame_bytes_per_client: 1048576,
+    max_frame_bytes_total: 2097152,
+    frame_deadline_ms: 5000,
     log_format: 'pretty',
   };
   assert.deepEqual(loadConfig(file, {}, { uid: 0, env: {} }), expected);

@@ -23,6 +23,9 @@ export interface HoldfastConfig {
   worker_ready_timeout_ms: number;
   owner_kill_term_grace_ms: number;
   owner_kill_give_up_ms: number;
+  max_frame_bytes_per_client: number;
+  max_frame_bytes_total: number;
+  frame_deadline_ms: number;
   log_format: 'json' | 'pretty';
 }
 
@@ -138,6 +141,32 @@ export const SETTINGS_SCHEMA = {
       description:
         'holdfast key. Stop waiting for a killed owner to exit after this long (virtlockd: 15 polls of 200 ms). ' +
         'Must be at least owner_kill_term_grace_ms.',
+    },
+    max_frame_bytes_per_client: {
+      type: 'integer',
+      minimum: 262144,
+      maximum: 33554436,
+      default: 8388608,
+      description:
+        'holdfast key. Largest frame (length word included) one client may send; a longer length word closes the ' +
+        'connection, as libvirt does for one over its 32 MiB. Lock calls stay under 200 KiB, admin calls under 4.1 MiB.',
+    },
+    max_frame_bytes_total: {
+      type: 'integer',
+      minimum: 262144,
+      maximum: 4294967295,
+      default: 67108864,
+      description:
+        'holdfast key. Most bytes the worker holds for frames over 256 KiB, across all clients; a client whose ' +
+        'frame would go past it is closed. Frames up to 256 KiB (every lock call) are never refused for it. ' +
+        'Must be at least max_frame_bytes_per_client.',
+    },
+    frame_deadline_ms: {
+      type: 'integer',
+      minimum: 100,
+      maximum: 3600000,
+      default: 30000,
+      description: 'holdfast key. A client must complete a frame within this long of its first byte, or it is closed.',
     },
     log_format: {
       type: 'string',

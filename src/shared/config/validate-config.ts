@@ -148,6 +148,13 @@ export function resolveSettings(layers: readonly SettingLayer[]): HoldfastConfig
           `owner_kill_term_grace_ms (${cfg.owner_kill_term_grace_ms})`,
       });
     }
+    if (cfg.max_frame_bytes_total < cfg.max_frame_bytes_per_client) {
+      const key = origins.has('max_frame_bytes_total') ? 'max_frame_bytes_total' : 'max_frame_bytes_per_client';
+      problems.push({
+        ...where(key),
+        what: `max_frame_bytes_total (${cfg.max_frame_bytes_total}) must be >= max_frame_bytes_per_client (${cfg.max_frame_bytes_per_client})`,
+      });
+    }
     // virtlockd refuses a malformed log_outputs/log_filters at start; so does holdfast, with the line.
     for (const [key, parse] of [['log_outputs', parseLogOutputs], ['log_filters', parseLogFilters]] as const) {
       try {

@@ -13,6 +13,10 @@ export interface WorkerSettings {
   allowedUid: number;
   ownerKillTermGraceMs: number;
   ownerKillGiveUpMs: number;
+  /** Memory bounds for incoming frames (see FrameLimits). */
+  frameMaxBytesPerClient: number;
+  frameMaxBytesTotal: number;
+  frameDeadlineMs: number;
   /** libvirt priority 1..4, as log_level. */
   logLevel: number;
   logFormat: 'json' | 'pretty';
@@ -214,13 +218,16 @@ const seq = { type: 'integer', minimum: 0 } as const;
 const settingsSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['maxClients', 'adminMaxClients', 'allowedUid', 'ownerKillTermGraceMs', 'ownerKillGiveUpMs', 'logLevel', 'logFormat', 'logOutputs', 'logFilters'],
+  required: ['maxClients', 'adminMaxClients', 'allowedUid', 'ownerKillTermGraceMs', 'ownerKillGiveUpMs', 'frameMaxBytesPerClient', 'frameMaxBytesTotal', 'frameDeadlineMs', 'logLevel', 'logFormat', 'logOutputs', 'logFilters'],
   properties: {
     maxClients: { type: 'integer', minimum: 1 },
     adminMaxClients: { type: 'integer', minimum: 1 },
     allowedUid: { type: 'integer', minimum: 0 },
     ownerKillTermGraceMs: { type: 'integer', minimum: 0 },
     ownerKillGiveUpMs: { type: 'integer', minimum: 0 },
+    frameMaxBytesPerClient: { type: 'integer', minimum: 1 },
+    frameMaxBytesTotal: { type: 'integer', minimum: 1 },
+    frameDeadlineMs: { type: 'integer', minimum: 1 },
     logLevel: { type: 'integer', minimum: 1, maximum: 4 },
     logFormat: { enum: ['json', 'pretty'] },
     logOutputs: { type: 'string', maxLength: 4096 },

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import * as native from '../../shared/native';
 import { LENGTH_WORD_SIZE, MessageHeader, decodeHeader, frameLengthProblem } from '../../shared/rpc/message';
+import type { FrameBudget } from './frame-budget';
 
 /** Credentials of the peer, read once with SO_PEERCRED at accept. */
 export type PeerCredentials = native.PeerCred;
@@ -24,6 +25,8 @@ export interface ConnectionContext {
   barrier(): Promise<void>;
   onFrame: FrameHandler;
   onClose(connection: Connection, reason: CloseReason): void;
+  /** Memory bounds for incoming frames, shared by every connection of the worker. */
+  budget: FrameBudget;
   log: Logger;
 }
 
@@ -33,8 +36,6 @@ export const PEEK_LIMIT = 256 * 1024;
 // sender's buffer): after this pause it is read the consuming way instead.
 const BIG_FRAME = 64 * 1024;
 const BIG_FRAME_STALL_MS = 20;
-// A partial frame that makes no progress for this long is abandoned, with its connection.
-const PARTIAL_GIVE_UP_MS = 30_000;
 
 // Shared scratch space: the worker is single-threaded and each use is synchronous.
 const peekBuffer = Buffer.allocUnsafe(PEEK_LIMIT);
@@ -53,9 +54,13 @@ export class Connection {
   /** Readiness said the peer hung up: read until a read says so too (no later edge will come). */
   #hangup = false;
   #stallTimer: NodeJS.Timeout | null = null;
-  #partialSince = 0;
-  /** A frame too big to peek whole, being read the consuming way. */
-  #consuming: { length: number; chunks: Buffer[]; have: number; started: boolean } | null = null;
+  /** Runs while a started frame is incomplete; closes the connection when it fires (frame_deadline_ms). */
+  #deadline: NodeJS.Timeout | null = null;
+  /**
+   * A frame too big to peek whole, being read the consuming way straight into `frame` (allocated at its
+   * declared length; pages are only touched as bytes arrive). `reserved`: its share of the frame budget.
+   */
+  #consuming: { frame: Buffer; have: number; started: boolean; reserved: number } | null = null;
 
   readonly connectedAt: number;
   /** Reply memory sent since we last asked the kernel how much of it the client left unread. */
@@ -109,6 +114,8 @@ export class Connection {
   pause(): void {
     this.#paused = true;
     this.#clearStall();
+    // A consumed frame keeps its deadline: it goes on arriving while paused. A peeked one is re-read on start.
+    if (!this.#consuming) this.#clearDeadline();
   }
 
   /** Closes our fd (never shuts the connection down: the supervisor holds the same socket). */
@@ -116,6 +123,9 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.#clearStall();
+    this.#clearDeadline();
+    this.#dropConsuming();
+    this.#buffer = null;
     this.context.watcher.remove(this.#watchId, this.fd);
     native.close(this.fd);
     this.context.onClose(this, reason);
@@ -139,6 +149,7 @@ export class Connection {
         const frame = buffer.subarray(0, frameLength);
         this.#buffer = have > frameLength ? buffer.subarray(frameLength) : null;
         this.#clearStall();
+        this.#clearDeadline();
         this.#handle(frame, frameLength);
         continue;
       }
@@ -160,6 +171,12 @@ export class Connection {
     if (problem !== null) {
       // libvirt closes the connection on a length it cannot accept; so do we.
       this.context.log.warn({ client: this.id, length }, `dropping client: ${problem}`);
+      this.close('protocol');
+      return null;
+    }
+    const max = this.context.budget.limits.maxBytesPerClient;
+    if (length > max) {
+      this.context.log.warn({ client: this.id, length, max }, 'dropping client: frame longer than max_frame_bytes_per_client');
       this.close('protocol');
       return null;
     }
@@ -194,46 +211,71 @@ export class Connection {
     return true;
   }
 
-  // A partial frame: wait for readiness; a big one that stalls is read the consuming way, and one that
-  // never completes costs its connection.
+  // A partial frame: wait for readiness, within the frame deadline; a big one that stalls is read the
+  // consuming way.
   #watchStall(frameLength: number): void {
-    if (this.#stallTimer) return;
-    if (this.#partialSince === 0) this.#partialSince = Date.now();
-    const delay = frameLength > BIG_FRAME ? BIG_FRAME_STALL_MS : PARTIAL_GIVE_UP_MS;
+    this.#armDeadline(frameLength);
+    if (frameLength <= BIG_FRAME || this.#stallTimer) return;
     const seen = this.#buffer?.length ?? 0;
     this.#stallTimer = setTimeout(() => {
       this.#stallTimer = null;
       if (this.#closed || this.#paused || this.#busy || this.#consuming) return;
-      const now = this.#buffer?.length ?? 0;
-      if (now !== seen) return this.#pump();
-      if (frameLength > BIG_FRAME) return this.#switchToConsuming(frameLength);
-      if (Date.now() - this.#partialSince >= PARTIAL_GIVE_UP_MS) {
-        this.context.log.warn({ client: this.id, have: now, length: frameLength }, 'dropping client: incomplete frame for too long');
-        return this.close('protocol');
-      }
-      this.#watchStall(frameLength);
-    }, delay);
+      if ((this.#buffer?.length ?? 0) !== seen) return this.#pump();
+      this.#switchToConsuming(frameLength);
+    }, BIG_FRAME_STALL_MS);
   }
 
   #clearStall(): void {
     if (this.#stallTimer) clearTimeout(this.#stallTimer);
     this.#stallTimer = null;
-    this.#partialSince = 0;
+  }
+
+  // Started once per frame, when the worker first waits for more of it: a stalled or trickling peer holds
+  // its memory (and, for a big frame, part of the shared budget) no longer than this.
+  #armDeadline(frameLength: number): void {
+    if (this.#deadline) return;
+    const deadlineMs = this.context.budget.limits.deadlineMs;
+    this.#deadline = setTimeout(() => {
+      this.#deadline = null;
+      if (this.#closed) return;
+      const have = this.#consuming?.have ?? this.#buffer?.length ?? 0;
+      this.context.log.warn({ client: this.id, have, length: frameLength, deadlineMs }, 'dropping client: frame not completed within frame_deadline_ms');
+      this.close('protocol');
+    }, deadlineMs);
+  }
+
+  #clearDeadline(): void {
+    if (this.#deadline) clearTimeout(this.#deadline);
+    this.#deadline = null;
   }
 
   // For frames no lock call needs: once the supervisor has consumed every earlier request, consume this
-  // one as it comes (so it is not crash-safe, but it is never a legitimate one). Memory follows the bytes
-  // that actually arrive.
+  // one as it comes (so it is not crash-safe, but it is never a legitimate one). A frame over PEEK_LIMIT has
+  // its declared length reserved in the worker's frame budget first, and no room closes the connection; one
+  // within it (a lock call stuck behind our own unconsumed bytes) never waits on the budget.
   #switchToConsuming(length: number): void {
     this.#clearStall();
-    const peeked = this.#buffer ?? Buffer.alloc(0);
+    const budget = this.context.budget;
+    const reserved = length > PEEK_LIMIT ? length : 0;
+    if (!budget.take(reserved)) {
+      this.context.log.warn(
+        { client: this.id, length, held: budget.held, max: budget.limits.maxBytesTotal },
+        'dropping client: its frame does not fit in max_frame_bytes_total',
+      );
+      return this.close('protocol');
+    }
+    this.#armDeadline(length);
+    const peeked = this.#buffer;
     this.#buffer = null;
-    this.#consuming = { length, chunks: [], have: 0, started: false };
+    // Its own allocation (never the shared pool), so that it can be released at once on close.
+    const frame = Buffer.allocUnsafeSlow(length);
+    const have = peeked ? peeked.copy(frame, 0) : 0;
+    this.#consuming = { frame, have, started: false, reserved };
     void this.context.barrier().then(() => {
       if (this.#closed || !this.#consuming) return;
       try {
         // Our peeked bytes are now the head of the queue: consume them (we keep our copy).
-        let left = peeked.length;
+        let left = have;
         while (left > 0) {
           const n = native.recv(this.fd, peekBuffer, 0, Math.min(left, PEEK_LIMIT), false);
           if (n === null || n === 0) throw new Error('peeked bytes vanished');
@@ -242,8 +284,6 @@ export class Connection {
       } catch {
         return this.close('error');
       }
-      this.#consuming.chunks.push(peeked);
-      this.#consuming.have = peeked.length;
       this.#consuming.started = true;
       this.#consumeRest();
     });
@@ -253,20 +293,31 @@ export class Connection {
     const consuming = this.#consuming;
     // Until the barrier, the head of the queue may still be requests the supervisor has to consume.
     if (this.#closed || !consuming || !consuming.started) return;
+    const { frame } = consuming;
     try {
-      while (consuming.have < consuming.length) {
-        const n = native.recv(this.fd, peekBuffer, 0, Math.min(consuming.length - consuming.have, PEEK_LIMIT), false);
+      while (consuming.have < frame.length) {
+        const n = native.recv(this.fd, frame, consuming.have, frame.length - consuming.have, false);
         if (n === null) return;
         if (n === 0) return this.close('eof');
-        consuming.chunks.push(Buffer.from(peekBuffer.subarray(0, n)));
         consuming.have += n;
       }
     } catch {
       return this.close('error');
     }
     this.#consuming = null;
-    this.#handle(Buffer.concat(consuming.chunks, consuming.length), 0);
+    this.context.budget.give(consuming.reserved);
+    this.#clearDeadline();
+    this.#handle(frame, 0);
     this.#pump();
+  }
+
+  // A big frame that will never be handed on: give back its budget and its memory now, not at some later GC.
+  #dropConsuming(): void {
+    const consuming = this.#consuming;
+    if (!consuming) return;
+    this.#consuming = null;
+    this.context.budget.give(consuming.reserved);
+    detach(consuming.frame);
   }
 
   #handle(frame: Buffer, consume: number): void {
@@ -300,4 +351,10 @@ export class Connection {
       this.#busy = false;
     }
   }
+}
+
+// Frees a Buffer's memory now (it must own its whole ArrayBuffer and be referenced nowhere else).
+function detach(buffer: Buffer): void {
+  const arrayBuffer = buffer.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
+  if (buffer.byteOffset === 0 && buffer.byteLength === arrayBuffer.byteLength) arrayBuffer.transfer?.(0);
 }

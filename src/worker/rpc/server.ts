@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import * as native from '../../shared/native';
 import { CloseReason, Connection, ConnectionContext, FrameHandler, PeerCredentials } from './connection';
+import type { FrameBudget } from './frame-budget';
 
 export interface ServerHooks {
   /** Handles one frame of a connection (see Connection). */
@@ -23,6 +24,8 @@ export interface ServerOptions {
   maxClients: number;
   /** The uid a peer must have; virtlockd's rule is the daemon's own euid (root: only root). */
   allowedUid: number;
+  /** Frame memory bounds; one budget shared by every server of the worker. */
+  budget: FrameBudget;
 }
 
 // After EMFILE/ENFILE, accept again after a pause instead of spinning on a readable listener.
@@ -49,6 +52,7 @@ export class RpcServer {
       barrier: () => hooks.barrier(),
       onFrame: hooks.onFrame,
       onClose: (c, r) => this.#closed(c, r),
+      budget: options.budget,
       log,
     };
   }
