@@ -99,9 +99,11 @@ test('a lockspace swapped for a symlink to another directory: CREATE/DELETE_RESO
   chownSync(parent, NOBODY_UID, NOBODY_GID);
   const lockspace = join(parent, 'space');
   await client.createLockspace(lockspace); // made by the daemon: its own, mode 0700
+  await client.acquire(lockspace, 'held.img', AUTOCREATE); // unlinked on release: where?
   const target = join(root, 'swap-target');
   mkdirSync(target);
   writeFileSync(join(target, 'keep.img'), 'keep');
+  writeFileSync(join(target, 'held.img'), 'keep too');
   // The owner of the parent directory moves the lockspace away and puts a symlink in its place.
   asNobody(`mv ${lockspace} ${lockspace}.old && ln -s ${target} ${lockspace}`);
   await refused(client.createResource(lockspace, 'planted.img'), 'CREATE_RESOURCE through the symlink');
@@ -110,9 +112,32 @@ test('a lockspace swapped for a symlink to another directory: CREATE/DELETE_RESO
   assert.ok(!existsSync(join(target, 'planted.img')), 'CREATE_RESOURCE created nothing in the target');
   assert.ok(!existsSync(join(target, 'auto.img')), 'ACQUIRE created nothing in the target');
   assert.equal(readFileSync(join(target, 'keep.img'), 'utf8'), 'keep', 'DELETE_RESOURCE removed nothing in the target');
+  await client.release(lockspace, 'held.img'); // the lock goes; the AUTOCREATE unlink must not land in the target
+  assert.equal(readFileSync(join(target, 'held.img'), 'utf8'), 'keep too', 'the release unlinked nothing in the target');
+  assert.ok(existsSync(join(`${lockspace}.old`, 'held.img')), 'the file it held is left where it was (its directory went away)');
   // Put things back so later cases are unaffected.
   rmSync(lockspace);
   renameSync(`${lockspace}.old`, lockspace);
+});
+
+test('a lockspace made group/world-writable after it was created: refused from then on', async () => {
+  const lockspace = join(root, 'later-writable');
+  await client.createLockspace(lockspace);
+  chmodSync(lockspace, 0o777);
+  await refused(client.acquire(lockspace, 'disk', AUTOCREATE), 'ACQUIRE', /writable by group or others/);
+  await refused(client.createResource(lockspace, 'disk'), 'CREATE_RESOURCE', /writable by group or others/);
+  assert.ok(!existsSync(join(lockspace, 'disk')));
+  chmodSync(lockspace, 0o700);
+});
+
+test('an AUTOCREATE file replaced under the lock is not unlinked on release', async () => {
+  const lockspace = join(root, 'replaced');
+  await client.createLockspace(lockspace);
+  await client.acquire(lockspace, 'disk', AUTOCREATE);
+  renameSync(join(lockspace, 'disk'), join(lockspace, 'disk.moved'));
+  writeFileSync(join(lockspace, 'disk'), 'someone else\'s');
+  await client.release(lockspace, 'disk');
+  assert.equal(readFileSync(join(lockspace, 'disk'), 'utf8'), 'someone else\'s', 'the file now under that name stays');
 });
 
 test('the direct lockspace keeps virtlockd\'s behaviour: a symlinked disk path locks the file it names', async () => {
