@@ -11,6 +11,9 @@ import { LockClient, LockError } from '../../src/client/lock-client';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { fileId, locksOn } from '../fixtures/proc-locks';
 
+// Every case takes well under a second; a hang fails it instead of stalling the run.
+const TEST_TIMEOUT_MS = 20_000;
+
 const AUTOCREATE = 2;
 const NOBODY_UID = Number(execFileSync('id', ['-u', 'nobody']).toString());
 const NOBODY_GID = Number(execFileSync('id', ['-g', 'nobody']).toString());
@@ -52,7 +55,7 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-test('a lockspace directory made by another user is refused; a symlink planted in it creates nothing outside', async () => {
+test('a lockspace directory made by another user is refused; a symlink planted in it creates nothing outside', { timeout: TEST_TIMEOUT_MS }, async () => {
   const home = join(root, 'nobody-home');
   mkdirSync(home);
   chownSync(home, NOBODY_UID, NOBODY_GID);
@@ -65,7 +68,7 @@ test('a lockspace directory made by another user is refused; a symlink planted i
   assert.ok(!existsSync(join(outside, 'made-by-root')), 'no file was created outside the lockspace');
 });
 
-test('a group- or world-writable lockspace directory is refused', async () => {
+test('a group- or world-writable lockspace directory is refused', { timeout: TEST_TIMEOUT_MS }, async () => {
   for (const mode of [0o770, 0o777, 0o1777]) {
     const lockspace = join(root, `writable-${mode.toString(8)}`);
     mkdirSync(lockspace);
@@ -74,7 +77,7 @@ test('a group- or world-writable lockspace directory is refused', async () => {
   }
 });
 
-test('a symlink inside the daemon\'s own lockspace: ACQUIRE neither creates nor locks its target', async () => {
+test('a symlink inside the daemon\'s own lockspace: ACQUIRE neither creates nor locks its target', { timeout: TEST_TIMEOUT_MS }, async () => {
   const lockspace = join(root, 'own-space');
   await client.createLockspace(lockspace);
   const victim = join(outside, 'victim.img');
@@ -93,7 +96,7 @@ test('a symlink inside the daemon\'s own lockspace: ACQUIRE neither creates nor 
   await client.release(lockspace, 'plain');
 });
 
-test('a lockspace swapped for a symlink to another directory: CREATE/DELETE_RESOURCE do not act in the target', async () => {
+test('a lockspace swapped for a symlink to another directory: CREATE/DELETE_RESOURCE do not act in the target', { timeout: TEST_TIMEOUT_MS }, async () => {
   const parent = join(root, 'nobody-parent');
   mkdirSync(parent);
   chownSync(parent, NOBODY_UID, NOBODY_GID);
@@ -120,7 +123,7 @@ test('a lockspace swapped for a symlink to another directory: CREATE/DELETE_RESO
   renameSync(`${lockspace}.old`, lockspace);
 });
 
-test('a lockspace made group/world-writable after it was created: refused from then on', async () => {
+test('a lockspace made group/world-writable after it was created: refused from then on', { timeout: TEST_TIMEOUT_MS }, async () => {
   const lockspace = join(root, 'later-writable');
   await client.createLockspace(lockspace);
   chmodSync(lockspace, 0o777);
@@ -130,7 +133,7 @@ test('a lockspace made group/world-writable after it was created: refused from t
   chmodSync(lockspace, 0o700);
 });
 
-test('an AUTOCREATE file replaced under the lock is not unlinked on release', async () => {
+test('an AUTOCREATE file replaced under the lock is not unlinked on release', { timeout: TEST_TIMEOUT_MS }, async () => {
   const lockspace = join(root, 'replaced');
   await client.createLockspace(lockspace);
   await client.acquire(lockspace, 'disk', AUTOCREATE);
@@ -140,7 +143,7 @@ test('an AUTOCREATE file replaced under the lock is not unlinked on release', as
   assert.equal(readFileSync(join(lockspace, 'disk'), 'utf8'), 'someone else\'s', 'the file now under that name stays');
 });
 
-test('the direct lockspace keeps virtlockd\'s behaviour: a symlinked disk path locks the file it names', async () => {
+test('the direct lockspace keeps virtlockd\'s behaviour: a symlinked disk path locks the file it names', { timeout: TEST_TIMEOUT_MS }, async () => {
   const disk = join(outside, 'disk.img');
   writeFileSync(disk, '');
   const link = join(root, 'disk-link.img');

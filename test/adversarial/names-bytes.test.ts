@@ -10,6 +10,9 @@ import { VirErrorCode } from '../../src/shared/rpc/vir-error';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { fileId, locksOn } from '../fixtures/proc-locks';
 
+// Every case takes well under a second; a hang fails it instead of stalling the run.
+const TEST_TIMEOUT_MS = 20_000;
+
 const AUTOCREATE = 2;
 // Above PID_MAX_LIMIT: no process has it, so nobody is ever signalled.
 const FAKE_OWNER = 4_190_001;
@@ -44,14 +47,14 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('ACQUIRE AUTOCREATE of a non-UTF-8 path is refused; neither it nor a U+FFFD look-alike is created or locked', async () => {
+test('ACQUIRE AUTOCREATE of a non-UTF-8 path is refused; neither it nor a U+FFFD look-alike is created or locked', { timeout: TEST_TIMEOUT_MS }, async () => {
   await expectInvalidArg(client.acquire('', bytesPath('disk', Buffer.from([0xff]), '.img'), AUTOCREATE), 'disk\\xff.img');
   await expectInvalidArg(client.acquire('', bytesPath('disk', Buffer.from([0xfe]), '.img'), AUTOCREATE), 'disk\\xfe.img');
   assert.ok(!existsSync(join(dir, 'disk\ufffd.img')), 'no U+FFFD look-alike was created');
   assert.ok(!existsSync(bytesPath('disk', Buffer.from([0xff]), '.img')), 'the refused name was not created either');
 });
 
-test('ACQUIRE of an existing non-UTF-8 file is refused, and its look-alike is not locked instead', async () => {
+test('ACQUIRE of an existing non-UTF-8 file is refused, and its look-alike is not locked instead', { timeout: TEST_TIMEOUT_MS }, async () => {
   const real = bytesPath('real', Buffer.from([0xff]), '.img');
   writeFileSync(real, '');
   const lookAlike = join(dir, 'real\ufffd.img');
@@ -60,21 +63,21 @@ test('ACQUIRE of an existing non-UTF-8 file is refused, and its look-alike is no
   assert.deepEqual(locksOn(fileId(lookAlike)), [], 'the look-alike is not locked');
 });
 
-test('a NUL inside a name is refused, not cut to the bytes before it', async () => {
+test('a NUL inside a name is refused, not cut to the bytes before it', { timeout: TEST_TIMEOUT_MS }, async () => {
   await expectInvalidArg(client.acquire('', bytesPath('cut.img', Buffer.from([0]), 'tail'), AUTOCREATE), 'cut.img\\0tail');
   assert.ok(!existsSync(join(dir, 'cut.img')), 'cut.img was not created');
   await expectInvalidArg(client.createLockspace(bytesPath('ls-nul', Buffer.from([0]), 'x')), 'CREATE_LOCKSPACE with a NUL');
   assert.ok(!existsSync(join(dir, 'ls-nul')));
 });
 
-test('CREATE_LOCKSPACE and NEW with a non-UTF-8 path are refused; no look-alike directory appears', async () => {
+test('CREATE_LOCKSPACE and NEW with a non-UTF-8 path are refused; no look-alike directory appears', { timeout: TEST_TIMEOUT_MS }, async () => {
   await expectInvalidArg(client.createLockspace(bytesPath('ls', Buffer.from([0xff]))), 'CREATE_LOCKSPACE ls\\xff');
   await expectInvalidArg(client.newLockspace(bytesPath('nls', Buffer.from([0xfe]))), 'NEW nls\\xfe');
   const entries = readdirSync(dir);
   assert.ok(!entries.some((e) => e.startsWith('ls') || e.startsWith('nls')), `no lockspace directory made: ${entries.join(', ')}`);
 });
 
-test('resource names that are not UTF-8 are refused in a directory lockspace; DELETE does not remove the look-alike', async () => {
+test('resource names that are not UTF-8 are refused in a directory lockspace; DELETE does not remove the look-alike', { timeout: TEST_TIMEOUT_MS }, async () => {
   const lockspace = join(dir, 'space');
   await client.createLockspace(lockspace);
   const lookAlike = join(lockspace, 'vol\ufffd');
@@ -90,7 +93,7 @@ test('resource names that are not UTF-8 are refused in a directory lockspace; DE
   await expectInvalidArg(client.acquire(bytesPath('space', Buffer.from([0xff])), 'x', AUTOCREATE), 'ACQUIRE in lockspace space\\xff');
 });
 
-test('REGISTER with a non-UTF-8 owner name is refused', async () => {
+test('REGISTER with a non-UTF-8 owner name is refused', { timeout: TEST_TIMEOUT_MS }, async () => {
   const other = await LockClient.connect(daemon.socket);
   try {
     const name = Buffer.concat([Buffer.from('vm-'), Buffer.from([0xc3, 0x28])]);
@@ -100,7 +103,7 @@ test('REGISTER with a non-UTF-8 owner name is refused', async () => {
   }
 });
 
-test('a valid UTF-8 name with non-ASCII characters is locked under exactly its own bytes', async () => {
+test('a valid UTF-8 name with non-ASCII characters is locked under exactly its own bytes', { timeout: TEST_TIMEOUT_MS }, async () => {
   const sub = join(dir, 'utf8');
   mkdirSync(sub);
   const path = join(sub, 'disk-é-\u{1F512}.img');

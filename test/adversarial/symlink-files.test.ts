@@ -9,6 +9,9 @@ import { after, before, test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
 import { HOLDFASTD } from '../fixtures/holdfast-daemon';
 
+// Every case takes well under a second; a hang fails it instead of stalling the run.
+const TEST_TIMEOUT_MS = 20_000;
+
 const NOBODY_UID = Number(execFileSync('id', ['-u', 'nobody']).toString());
 const NOBODY_GID = Number(execFileSync('id', ['-g', 'nobody']).toString());
 const START_DEADLINE_MS = 8000;
@@ -68,7 +71,7 @@ function lstatExists(path: string): boolean {
   }
 }
 
-test('a pid file path that is a symlink: start refused, the target is neither truncated nor overwritten', async () => {
+test('a pid file path that is a symlink: start refused, the target is neither truncated nor overwritten', { timeout: TEST_TIMEOUT_MS }, async () => {
   const run = mkdtempSync(join(root, 'pid-'));
   const victim = join(root, 'precious-pid-target');
   writeFileSync(victim, 'precious contents\n');
@@ -79,7 +82,7 @@ test('a pid file path that is a symlink: start refused, the target is neither tr
   assert.match(outcome.logs, /pid file .*symbolic link|symlink/i);
 });
 
-test('a socket path that is a symlink: start refused; the link and its target stay as they were', async () => {
+test('a socket path that is a symlink: start refused; the link and its target stay as they were', { timeout: TEST_TIMEOUT_MS }, async () => {
   const run = mkdtempSync(join(root, 'sock-'));
   const victim = join(root, 'precious-sock-target');
   writeFileSync(victim, 'keep');
@@ -93,7 +96,7 @@ test('a socket path that is a symlink: start refused; the link and its target st
   assert.match(outcome.logs, /holdfastd-sock.*symbolic link/i);
 });
 
-test('a run directory writable by group/others is refused at start-up', async () => {
+test('a run directory writable by group/others is refused at start-up', { timeout: TEST_TIMEOUT_MS }, async () => {
   const run = join(root, 'world-writable');
   mkdirSync(run);
   chmodSync(run, 0o777);
@@ -103,7 +106,7 @@ test('a run directory writable by group/others is refused at start-up', async ()
   assert.ok(!lstatExists(join(run, 'holdfastd.pid')), 'no pid file was written there');
 });
 
-test('a run directory owned by another user is refused at start-up', async () => {
+test('a run directory owned by another user is refused at start-up', { timeout: TEST_TIMEOUT_MS }, async () => {
   const run = join(root, 'nobody-owned');
   mkdirSync(run);
   chownSync(run, NOBODY_UID, NOBODY_GID);

@@ -356,10 +356,11 @@ export class HoldfastReplyError extends Error {
 // --- codecs ---------------------------------------------------------------------------------
 
 // Strings here are paths and names compared with held ones: a lossy decoding could match a look-alike.
+// (A NUL may come: the paging cursor separates lockspace and name with one, as no name holds one.)
 const readString = (r: XdrReader): string => {
   const at = r.offset;
   const bytes = r.stringBytes(HOLDFAST_STRING_MAX);
-  if (!isValidUtf8(bytes) || bytes.includes(0)) throw new XdrDecodeError('string is not valid UTF-8 without NUL', at);
+  if (!isValidUtf8(bytes)) throw new XdrDecodeError('string is not valid UTF-8', at);
   return bytes.toString('utf8');
 };
 const writeOptional = (w: XdrWriter, v: string | null): XdrWriter => w.optional(v, (x, s) => x.string(s));
