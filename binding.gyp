@@ -4,6 +4,7 @@
       "target_name": "holdfast",
       "sources": [
         "src/shared/native/binding.c",
+        "src/shared/native/dirfd.c",
         "src/shared/native/epoll.c",
         "src/shared/native/fd.c",
         "src/shared/native/fdpass.c",

@@ -93,6 +93,9 @@ interface Addon {
   setNonblock(fd: number, on: boolean): void;
   dupCloexec(fd: number): number;
   close(fd: number): void;
+  openat(dirfd: number, name: string, flags: number, mode: number): number;
+  fstatat(dirfd: number, name: string): EntryStat;
+  unlinkat(dirfd: number, name: string): void;
   execve(path: string, argv: readonly string[], env: readonly string[]): never;
   pidfdOpen(pid: number): number;
   stopLatchArm(): void;
@@ -305,6 +308,37 @@ export function dupCloexec(fd: number): number {
 /** Closes `fd`. EINTR counts as closed (Linux has released the number; retrying could close a reused one). */
 export function close(fd: number): void {
   addon.close(fd);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Names inside an open directory (openat family). The last component is never followed if it is a symlink.
+
+/** What {@link fstatAt} tells of a directory entry (the entry itself, a symlink included). */
+export interface EntryStat {
+  dev: bigint;
+  ino: bigint;
+  /** st_mode: type and permission bits. */
+  mode: number;
+  uid: number;
+}
+
+/**
+ * Opens `name` inside the directory `dirFd` (openat); O_NOFOLLOW and O_CLOEXEC are always added, so a
+ * symlink there fails with ELOOP instead of being followed. `name` must be one path component to stay inside.
+ * @throws SyscallError
+ */
+export function openAt(dirFd: number, name: string, flags: number, mode = 0o600): number {
+  return addon.openat(dirFd, name, flags, mode);
+}
+
+/** lstat of `name` inside `dirFd` (fstatat with AT_SYMLINK_NOFOLLOW). @throws SyscallError (ENOENT if absent) */
+export function fstatAt(dirFd: number, name: string): EntryStat {
+  return addon.fstatat(dirFd, name);
+}
+
+/** Unlinks the file `name` inside `dirFd` (a symlink there is removed itself). @throws SyscallError */
+export function unlinkAt(dirFd: number, name: string): void {
+  addon.unlinkat(dirFd, name);
 }
 
 // ---------------------------------------------------------------------------------------------------------

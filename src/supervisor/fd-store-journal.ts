@@ -6,6 +6,7 @@
 //
 // The journal may lag the store (it is written coalesced, the datagrams go out at once): a stored fd whose
 // name is missing from it is rebuilt from the fd itself (see fd-store-restore.ts), never dropped.
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
 import { compiledValidator } from '../shared/schema/compiled-validator';
@@ -89,29 +90,40 @@ const isFdStoreJournal = compiledValidator<FdStoreJournal>('fd-store-journal', j
 
 /** Writes the journal atomically, mode 0600. Throws on failure (the caller logs). */
 export function writeJournal(file: string, journal: FdStoreJournal): void {
-  const temp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
+  const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  // O_EXCL|O_NOFOLLOW: never write through a file or symlink someone planted under the temp name.
+  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   try {
-    fs.writeFileSync(fd, JSON.stringify(journal));
-  } finally {
-    fs.closeSync(fd);
+    try {
+      fs.writeFileSync(fd, JSON.stringify(journal));
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, file);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw err;
   }
-  fs.renameSync(temp, file);
 }
 
 /** Reads the journal; null (with a log line) when it is missing, unreadable or fails its schema. */
 export function readJournal(file: string, log: Logger): FdStoreJournal | null {
   let text: string;
+  let fd: number | null = null;
   try {
-    const stat = fs.statSync(file);
+    // O_NOFOLLOW|O_NONBLOCK: a symlink or FIFO planted there is not ours to read.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const stat = fs.fstatSync(fd);
     if (!stat.isFile() || stat.size > MAX_JOURNAL_BYTES) {
       log.warn({ file }, 'ignoring an fd-store journal that is not a regular file of sane size');
       return null;
     }
-    text = fs.readFileSync(file, 'utf8');
+    text = fs.readFileSync(fd, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ file, err }, 'cannot read the fd-store journal');
     return null;
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
   }
   let value: unknown;
   try {

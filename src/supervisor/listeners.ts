@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import * as native from '../shared/native';
 import { isLockStoreName } from './fd-store';
+import { ensurePrivateDir } from './private-dir';
 
 export type ListenerName = 'lock' | 'admin';
 
@@ -73,15 +74,23 @@ export function takeActivatedListeners(env: NodeJS.ProcessEnv, log: Logger, stor
   return listeners;
 }
 
-/** Binds a unix socket at `socketPath` (mode 0700, parent made if missing), refusing a path in use. */
+/**
+ * Binds a unix socket at `socketPath` (mode 0700, parent made if missing, and refused unless it is the
+ * daemon's own), refusing a path in use. Only a stale socket is removed: a symlink or any other file there
+ * is refused, never unlinked or followed.
+ */
 export async function bindListener(name: ListenerName, socketPath: string, log: Logger): Promise<Listener> {
-  fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
-  if (fs.existsSync(socketPath)) {
+  ensurePrivateDir(path.dirname(socketPath), { create: true, what: 'socket' });
+  const existing = lstatOrNull(socketPath);
+  if (existing?.isSymbolicLink()) throw new Error(`${socketPath} is a symbolic link; refusing to replace it with a socket`);
+  if (existing && !existing.isSocket()) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
+  if (existing) {
     if (await isAnswering(socketPath)) throw new Error(`${socketPath} is in use by another daemon`);
     log.info({ socket: socketPath }, 'removing a stale socket');
     fs.unlinkSync(socketPath);
   }
-  // Bind under a tight umask so the socket is never reachable by others, even for an instant.
+  // Bind under a tight umask: the socket is made mode 0700 and is never reachable by others, even for an
+  // instant (no chmod by path afterwards: that would follow whatever is at the path by then).
   const previous = process.umask(0o077);
   let fd: number;
   try {
@@ -89,8 +98,25 @@ export async function bindListener(name: ListenerName, socketPath: string, log: 
   } finally {
     process.umask(previous);
   }
-  fs.chmodSync(socketPath, 0o700);
   return { name, fd, boundPath: socketPath };
+}
+
+/** On a clean stop: removes the socket we bound, and nothing else that may have taken its place. */
+export function unlinkBoundSocket(socketPath: string): void {
+  try {
+    if (lstatOrNull(socketPath)?.isSocket()) fs.unlinkSync(socketPath);
+  } catch {
+    // Gone already, or not removable: nothing to clean.
+  }
+}
+
+function lstatOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
 }
 
 function isAnswering(socketPath: string): Promise<boolean> {

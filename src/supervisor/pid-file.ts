@@ -2,6 +2,7 @@
 // does this job; the fd stays open (and locked) for the daemon's life, across re-execs.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ensurePrivateDir } from './private-dir';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const fsExt = require('fs-ext') as { flockSync(fd: number, flags: 'exnb' | 'un'): void };
 
@@ -11,10 +12,24 @@ export class PidFile {
     readonly fd: number,
   ) {}
 
-  /** Locks and writes the pid file; throws a readable error if another daemon holds it. */
+  /**
+   * Locks and writes the pid file; throws a readable error if another daemon holds it, if its directory is
+   * not the daemon's own, or if the path is a symlink or not a regular file (never written through).
+   */
   static acquire(file: string, pid = process.pid): PidFile {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    ensurePrivateDir(path.dirname(file), { create: true, what: 'pid file' });
+    let fd: number;
+    try {
+      // O_NONBLOCK: a FIFO planted there must not hang the start.
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK, 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new Error(`pid file '${file}' is a symbolic link; refusing to write through it`);
+      throw err;
+    }
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      throw new Error(`pid file '${file}' is not a regular file; refusing to write to it`);
+    }
     try {
       fsExt.flockSync(fd, 'exnb');
     } catch (err) {

@@ -2,6 +2,7 @@
 // and its worker, and the signals that stop it. Returns once serving; the process then lives on its handles.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { HoldfastConfig } from '../shared/config/schema';
 import type { WorkerSettings } from '../shared/control/messages';
@@ -15,6 +16,7 @@ import { readJournal } from './fd-store-journal';
 import { adoptStoredLocks } from './fd-store-restore';
 import { Listener, StoredLockFd, bindListener, takeActivatedListeners } from './listeners';
 import { PidFile } from './pid-file';
+import { ensurePrivateDir } from './private-dir';
 import { REEXEC_VARIABLE } from './reexec';
 import { Restored, restoreFromDocument } from './restore';
 import * as native from '../shared/native';
@@ -48,6 +50,17 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   notifier.startWatchdog();
   const reexecuted = process.env[REEXEC_VARIABLE] === '1';
   delete process.env[REEXEC_VARIABLE];
+  // A fresh start refuses directories others can write (they could plant a state document or a symlink).
+  // After an exec the previous image checked them; refusing now would only drop the inherited locks.
+  if (!reexecuted) {
+    try {
+      ensurePrivateDir(path.dirname(config.state_file), { create: false, what: 'state document and fd-store journal' });
+    } catch (err) {
+      log.fatal({ err }, `cannot start: ${(err as Error).message}`);
+      process.exitCode = 1;
+      return;
+    }
+  }
   let restored: Restored | null = null;
   try {
     const document = readPreviousState(config.state_file, log);

@@ -1,13 +1,12 @@
 // The supervisor: owns the listening sockets, the pid file and custody of every lock and connection; runs
 // one serving worker at a time (plus a warm standby) and replaces it live on request or when it dies.
 // It never parses the lock protocol.
-import * as fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { WorkerSettings } from '../shared/control/messages';
 import * as native from '../shared/native';
 import { setLevel } from '../shared/log';
 import { Custody } from './custody';
-import { Listener } from './listeners';
+import { Listener, unlinkBoundSocket } from './listeners';
 import { PidFile } from './pid-file';
 import type { CarriedCounters, CarriedWorkerState, StateDocument } from '../shared/state/document';
 import { checkWithBinaryOnDisk, reexec } from './reexec';
@@ -290,7 +289,7 @@ export class Supervisor {
     this.custody.closeAll();
     for (const listener of this.options.listeners) {
       native.close(listener.fd);
-      if (listener.boundPath) fs.rmSync(listener.boundPath, { force: true });
+      if (listener.boundPath) unlinkBoundSocket(listener.boundPath);
     }
     this.options.pidFile?.release();
   }

@@ -23,6 +23,7 @@ import {
   type LockInfo,
   type StatusReply,
 } from '../../src/shared/rpc/holdfast-protocol';
+import { XdrDecodeError, XdrWriter } from '../../src/shared/rpc/xdr';
 
 test('the program number spells HOLD', () => {
   assert.equal(Buffer.from([0x48, 0x4f, 0x4c, 0x44]).readUInt32BE(0), HOLDFAST_PROGRAM);
@@ -80,4 +81,13 @@ test('reply decoders check the shape', () => {
   assert.throws(() => decodeLocksRet(encodeJsonRet({ locks: [{ ...lock, mode: 'both' }], next: null })), /unexpected shape/);
   assert.deepEqual(decodeWhoRet(encodeJsonRet({ path: '/d', held: true, holders: [lock] })).holders, [lock]);
   assert.throws(() => decodeActionRet(encodeJsonRet({ accepted: true })), HoldfastReplyError);
+});
+
+test('a path or name that is not UTF-8 is undecodable (a lossy decoding could match a look-alike)', () => {
+  const raw = (s: Buffer): Buffer => new XdrWriter().string(s).u32(0).finish();
+  assert.throws(() => decodeWhoArgs(raw(Buffer.from([0x2f, 0x64, 0xff]))), XdrDecodeError);
+  assert.equal(decodeWhoArgs(raw(Buffer.from('/d-é'))).path, '/d-é');
+  // The paging cursor joins lockspace and name with a NUL: it must come through.
+  const cursor = new XdrWriter().u32(0).u32(0).optional('/ls\u0000name', (w, v) => w.string(v)).u32(0).finish();
+  assert.equal(decodeLocksArgs(cursor).after, '/ls\u0000name');
 });

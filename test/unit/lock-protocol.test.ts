@@ -147,13 +147,12 @@ test('checkFlags reports only the unsupported bits, as virCheckFlags does', () =
   checkFlags(LOCK_PROCEDURES[LockProcedure.CREATE_LOCKSPACE], 0xffffffff); // no flags field: nothing to check
 });
 
-test('strings are cut at the first NUL, as virtlockd sees them', () => {
+test('strings keep embedded NULs in their bytes (the daemon refuses them; virtlockd would cut there)', () => {
   const payload = new XdrWriter().string(Buffer.from('/nx\0abc')).string(Buffer.from('\0hidden')).u32(0).finish();
   const args = decodeResourceArgs(payload);
-  assert.equal(args.path, '/nx');
-  assert.deepEqual(args.pathBytes, Buffer.from('/nx'));
-  assert.equal(args.name, '');
-  assert.equal(decodeCreateLockspaceArgs(new XdrWriter().string(Buffer.from('/a\0b')).finish()).path, '/a');
+  assert.deepEqual(args.pathBytes, Buffer.from('/nx\0abc'));
+  assert.deepEqual(args.nameBytes, Buffer.from('\0hidden'));
+  assert.deepEqual(decodeCreateLockspaceArgs(new XdrWriter().string(Buffer.from('/a\0b')).finish()).pathBytes, Buffer.from('/a\0b'));
 });
 
 test('non-UTF-8 names keep their exact bytes', () => {

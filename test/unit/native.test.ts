@@ -40,6 +40,7 @@ import {
   SyscallError,
   waitpid,
 } from '../../src/shared/native';
+import * as native from '../../src/shared/native';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-native-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
@@ -653,5 +654,34 @@ test('Poller DISCONNECT fires when the peer stops sending, even with data still 
     assert.ok((events & Poller.DISCONNECT) !== 0, `events ${events}`);
   } finally {
     close(a);
+  }
+});
+
+test('openAt/fstatAt/unlinkAt work inside a directory fd and never follow a symlink there', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-dirfd-'));
+  const outside = path.join(dir, '..', `${path.basename(dir)}-outside`);
+  fs.writeFileSync(outside, 'x');
+  const dirFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    const fd = native.openAt(dirFd, 'made', fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    assert.equal(native.getCloexec(fd), true, 'close-on-exec');
+    const st = native.fstatAt(dirFd, 'made');
+    assert.equal(st.ino, fs.fstatSync(fd, { bigint: true }).ino);
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(st.uid, process.geteuid!());
+    native.close(fd);
+    fs.symlinkSync(outside, path.join(dir, 'link'));
+    assert.throws(() => native.openAt(dirFd, 'link', fs.constants.O_RDWR, 0), { code: 'ELOOP', syscall: 'openat' });
+    assert.throws(() => native.openAt(dirFd, 'dangling-free', fs.constants.O_RDWR, 0), { code: 'ENOENT' });
+    assert.equal(native.fstatAt(dirFd, 'link').mode & fs.constants.S_IFMT, fs.constants.S_IFLNK, 'the link itself');
+    native.unlinkAt(dirFd, 'link');
+    assert.ok(fs.existsSync(outside), 'unlinking the link leaves its target');
+    native.unlinkAt(dirFd, 'made');
+    assert.throws(() => native.fstatAt(dirFd, 'made'), { code: 'ENOENT', syscall: 'fstatat' });
+    assert.throws(() => native.openAt(dirFd, 'a\0b', fs.constants.O_RDWR, 0), { code: 'ERR_INVALID_ARG_VALUE' });
+  } finally {
+    fs.closeSync(dirFd);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(outside, { force: true });
   }
 });

@@ -308,6 +308,8 @@ test('the cross-field rules virtlockd relies on are enforced', () => {
     [(d) => (d.daemon.servers.virtlockd.clients[0].sock.isClient = false), /clients\/0\/sock\/isClient: a client connection must have isClient true/],
     [(d) => (d.daemon.servers.virtlockd.services[0].socks[0].isClient = true), /services\/0\/socks\/0\/isClient: a listening socket must have isClient false/],
     [(d) => (d.lockspaces[2].resources[0].name = 'vol\u00001'), /name and path must not contain a NUL character/],
+    [(d) => (d.defaultLockspace.resources[0].name = d.defaultLockspace.resources[0].path = '/tmp/disk\udc80.img'), /must be well-formed strings/],
+    [(d) => (d.lockspaces[2].directory = '/tmp/ls\ud800'), /directory: is not a well-formed string/],
   ];
   for (const [breakIt, expected] of cases) {
     const doc = fixture();

@@ -116,4 +116,16 @@ int hf_epoll_add(int epfd, int fd, uint32_t id);
 int hf_epoll_del(int epfd, int fd);
 int hf_epoll_take(int epfd, int32_t *out, int max);
 
+/* dirfd.c — names inside an open directory. O_NOFOLLOW and O_CLOEXEC are always added to open's flags;
+ * stat does not follow a symlink; unlink removes a file (not a directory). */
+typedef struct {
+  uint64_t dev;
+  uint64_t ino;
+  uint32_t mode;
+  uint32_t uid;
+} hf_stat;
+int hf_openat_nofollow(int dirfd, const char *name, int flags, unsigned mode);
+int hf_fstatat_nofollow(int dirfd, const char *name, hf_stat *out);
+int hf_unlinkat(int dirfd, const char *name);
+
 #endif

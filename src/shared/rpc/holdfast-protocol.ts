@@ -4,7 +4,7 @@
 // OpenMetrics text). Pure data and codecs: no sockets, no server state.
 import type { ErrorObject } from 'ajv';
 import { compiledValidator } from '../schema/compiled-validator';
-import { XdrReader, XdrWriter } from './xdr';
+import { XdrDecodeError, XdrReader, XdrWriter, isValidUtf8 } from './xdr';
 import { MESSAGE_STRING_MAX } from './message';
 
 /** The program number: "HOLD" in ASCII. */
@@ -355,7 +355,14 @@ export class HoldfastReplyError extends Error {
 
 // --- codecs ---------------------------------------------------------------------------------
 
-const readString = (r: XdrReader): string => r.string(HOLDFAST_STRING_MAX);
+// Strings here are paths and names compared with held ones: a lossy decoding could match a look-alike.
+// (A NUL may come: the paging cursor separates lockspace and name with one, as no name holds one.)
+const readString = (r: XdrReader): string => {
+  const at = r.offset;
+  const bytes = r.stringBytes(HOLDFAST_STRING_MAX);
+  if (!isValidUtf8(bytes)) throw new XdrDecodeError('string is not valid UTF-8', at);
+  return bytes.toString('utf8');
+};
 const writeOptional = (w: XdrWriter, v: string | null): XdrWriter => w.optional(v, (x, s) => x.string(s));
 
 /** Flags-only args: the same struct as the admin program's. */

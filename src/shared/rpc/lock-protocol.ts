@@ -106,10 +106,9 @@ export interface CreateLockspaceArgsInput {
 }
 
 /*
- * Decoded strings follow what virtlockd effectively sees [observed]: glibc's xdr_string accepts
- * embedded NUL bytes and the C code then uses the string only up to the first NUL, so "/a\0b"
- * means "/a". The `*Bytes` fields keep those (NUL-cut) bytes exactly, for names that are not
- * valid UTF-8 (the string form then contains U+FFFD and must not be used as a file path).
+ * The `*Bytes` fields are the strings exactly as sent, embedded NULs included (virtlockd would use them
+ * only up to the first NUL). The string forms are a lossy UTF-8 decoding (U+FFFD for bad sequences) and
+ * must not name a file: the daemon takes a name only through its bytes (worker/lock/exact-name.ts).
  */
 
 /** Decoded owner. */
@@ -143,12 +142,10 @@ export interface DecodedCreateLockspaceArgs extends CreateLockspaceArgs {
 // args are accepted: virNetMessageDecodePayload never checks that the payload was consumed
 // [observed]. Encoders do not enforce LOCK_STRING_MAX so tests can send over-long strings.
 
-/** Reads a lock-protocol string the way virtlockd sees it: bytes up to the first NUL, copied. */
-function readCString(r: XdrReader): Buffer {
-  const raw = r.stringBytes(LOCK_STRING_MAX);
-  const nul = raw.indexOf(0);
+/** Reads a lock-protocol string's bytes exactly, copied. */
+function readStringBytes(r: XdrReader): Buffer {
   // Copy so a decoded name never pins the (possibly large) frame it came from.
-  return Buffer.from(nul === -1 ? raw : raw.subarray(0, nul));
+  return Buffer.from(r.stringBytes(LOCK_STRING_MAX));
 }
 
 function stringSize(s: XdrString): number {
@@ -171,7 +168,7 @@ export function encodeRegisterArgs(args: RegisterArgsInput): Buffer {
 export function decodeRegisterArgs(payload: Buffer): DecodedRegisterArgs {
   const r = new XdrReader(payload);
   const uuid = Buffer.from(r.fixedOpaque(UUID_LENGTH));
-  const nameBytes = readCString(r);
+  const nameBytes = readStringBytes(r);
   const id = r.u32();
   const pid = r.u32();
   const flags = r.u32();
@@ -196,7 +193,7 @@ export function encodeNewArgs(args: NewArgsInput): Buffer {
 /** Decodes NEW args. @throws XdrDecodeError */
 export function decodeNewArgs(payload: Buffer): DecodedNewArgs {
   const r = new XdrReader(payload);
-  const pathBytes = readCString(r);
+  const pathBytes = readStringBytes(r);
   const flags = r.u32();
   return { path: pathBytes.toString('utf8'), pathBytes, flags };
 }
@@ -213,8 +210,8 @@ export function encodeResourceArgs(args: ResourceArgsInput): Buffer {
 /** Decodes CREATE/DELETE/ACQUIRE/RELEASE_RESOURCE args. @throws XdrDecodeError */
 export function decodeResourceArgs(payload: Buffer): DecodedResourceArgs {
   const r = new XdrReader(payload);
-  const pathBytes = readCString(r);
-  const nameBytes = readCString(r);
+  const pathBytes = readStringBytes(r);
+  const nameBytes = readStringBytes(r);
   const flags = r.u32();
   return { path: pathBytes.toString('utf8'), pathBytes, name: nameBytes.toString('utf8'), nameBytes, flags };
 }
@@ -226,7 +223,7 @@ export function encodeCreateLockspaceArgs(args: CreateLockspaceArgsInput): Buffe
 
 /** Decodes CREATE_LOCKSPACE args. @throws XdrDecodeError */
 export function decodeCreateLockspaceArgs(payload: Buffer): DecodedCreateLockspaceArgs {
-  const pathBytes = readCString(new XdrReader(payload));
+  const pathBytes = readStringBytes(new XdrReader(payload));
   return { path: pathBytes.toString('utf8'), pathBytes };
 }
 

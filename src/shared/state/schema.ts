@@ -474,6 +474,7 @@ function crossFieldProblems(doc: StateDocument): string[] {
   for (const { pointer, lockspace, directory } of lockspacesOf(doc)) {
     if (directory !== null) {
       if (directory.includes('\0')) problems.push(`${pointer}/directory: must not contain a NUL character`);
+      if (LONE_SURROGATE.test(directory)) problems.push(`${pointer}/directory: is not a well-formed string (a lone surrogate names no bytes)`);
       const twin = directories.get(directory);
       if (twin !== undefined) problems.push(`${pointer}/directory: lockspace ${JSON.stringify(directory)} is already listed at ${twin}`);
       else directories.set(directory, pointer);
@@ -494,8 +495,15 @@ function crossFieldProblems(doc: StateDocument): string[] {
   return problems;
 }
 
+// With the u flag a surrogate pair is one code point, so this matches only an unpaired half: a "\udc80" escape
+// in the JSON, which would turn into U+FFFD (another file) when the name is used as a path.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 function resourceProblems(resource: ResourceState, directory: string | null, at: string): string[] {
   if (resource.name.includes('\0') || resource.path.includes('\0')) return [`${at}: name and path must not contain a NUL character`];
+  if (LONE_SURROGATE.test(resource.name) || LONE_SURROGATE.test(resource.path)) {
+    return [`${at}: name and path must be well-formed strings (a lone surrogate names no bytes)`];
+  }
   if (directory === null) {
     // virLockSpaceGetResourcePath: in the default lockspace the name is the path.
     return resource.path === resource.name ? [] : [`${at}/path: must equal the name ${show(resource.name)} in the default lockspace (found ${show(resource.path)})`];

@@ -3,14 +3,15 @@
 // layer (worker/rpc/program.ts) turns the first error into the reply.
 import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
 import {
-  CreateLockspaceArgs,
+  DecodedCreateLockspaceArgs,
+  DecodedNewArgs,
+  DecodedRegisterArgs,
+  DecodedResourceArgs,
   LockProcedure,
-  NewArgs,
-  RegisterArgs,
-  ResourceArgs,
   RestrictArgs,
 } from '../../shared/rpc/lock-protocol';
 import { bytesToUuid } from '../../shared/rpc/uuid';
+import { exactName } from './exact-name';
 import { LockClientState } from './lock-client-state';
 import { LockspaceRegistry } from './registry';
 import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource } from './resource';
@@ -70,12 +71,18 @@ function checkOwnerCall(proc: LockProcedure, client: LockClientState, flags: num
   checkRegistered(client);
 }
 
-const register: LockHandler<RegisterArgs> = (ctx, client, args) => {
+/** The lockspace path and resource name of a resource call, each exactly as sent (or INVALID_ARG). */
+function resourceNames(args: DecodedResourceArgs): { path: string; name: string } {
+  return { path: exactName(args.pathBytes, 'lockspace path'), name: exactName(args.nameBytes, 'resource name') };
+}
+
+const register: LockHandler<DecodedRegisterArgs> = (ctx, client, args) => {
   checkFlags(LockProcedure.REGISTER, args.flags, 0);
   checkNotRestricted(client);
+  const name = exactName(args.owner.nameBytes, 'owner name');
   // libvirt 9.0 re-registers silently but treats owner id 0 as "not registered".
   if (args.owner.id === 0) throw notRegistered();
-  client.owner = { uuid: bytesToUuid(args.owner.uuid), name: args.owner.name, id: args.owner.id, pid: args.owner.pid };
+  client.owner = { uuid: bytesToUuid(args.owner.uuid), name, id: args.owner.id, pid: args.owner.pid };
   client.registeredAt = Date.now();
   ctx.journal.clientChanged(client);
 };
@@ -86,41 +93,47 @@ const restrict: LockHandler<RestrictArgs> = (ctx, client, args) => {
   ctx.journal.clientChanged(client);
 };
 
-const newLockspace: LockHandler<NewArgs> = (ctx, client, args) => {
+const newLockspace: LockHandler<DecodedNewArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.NEW, client, args.flags, 0);
-  ctx.registry.add(args.path);
-  ctx.journal.lockspaceCreated(args.path);
+  const path = exactName(args.pathBytes, 'lockspace path');
+  ctx.registry.add(path);
+  ctx.journal.lockspaceCreated(path);
 };
 
-const createResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
+const createResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.CREATE_RESOURCE, client, args.flags, 0);
-  ctx.registry.lookup(args.path).createResource(args.name);
+  const { path, name } = resourceNames(args);
+  ctx.registry.lookup(path).createResource(name);
 };
 
-const deleteResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
+const deleteResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.DELETE_RESOURCE, client, args.flags, 0);
-  ctx.registry.lookup(args.path).deleteResource(args.name);
+  const { path, name } = resourceNames(args);
+  ctx.registry.lookup(path).deleteResource(name);
 };
 
-const acquireResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
+const acquireResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.ACQUIRE_RESOURCE, client, args.flags, ACQUIRE_SHARED | ACQUIRE_AUTOCREATE);
-  const lockspace = ctx.registry.lookup(args.path);
-  const created = !lockspace.resources.has(args.name);
-  const resource = lockspace.acquire(args.name, client.ownerPid, args.flags, client.clientPid === client.ownerPid);
-  ctx.journal.acquired(resource, args.path, created);
+  const { path, name } = resourceNames(args);
+  const lockspace = ctx.registry.lookup(path);
+  const created = !lockspace.resources.has(name);
+  const resource = lockspace.acquire(name, client.ownerPid, args.flags, client.clientPid === client.ownerPid);
+  ctx.journal.acquired(resource, path, created);
 };
 
-const releaseResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
+const releaseResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.RELEASE_RESOURCE, client, args.flags, 0);
-  const outcome = ctx.registry.lookup(args.path).release(args.name, client.ownerPid);
-  ctx.journal.released(outcome, args.path);
+  const { path, name } = resourceNames(args);
+  const outcome = ctx.registry.lookup(path).release(name, client.ownerPid);
+  ctx.journal.released(outcome, path);
 };
 
-const createLockspace: LockHandler<CreateLockspaceArgs> = (ctx, client, args) => {
+const createLockspace: LockHandler<DecodedCreateLockspaceArgs> = (ctx, client, args) => {
   checkNotRestricted(client);
-  if (args.path !== '' && !ctx.registry.has(args.path)) {
-    ctx.registry.ensure(args.path);
-    ctx.journal.lockspaceCreated(args.path);
+  const path = exactName(args.pathBytes, 'lockspace path');
+  if (path !== '' && !ctx.registry.has(path)) {
+    ctx.registry.ensure(path);
+    ctx.journal.lockspaceCreated(path);
   }
 };
 

@@ -2,6 +2,7 @@
 // resource name is a file path). Decides conflicts in memory before touching the disk, as virtlockd does.
 import * as fs from 'node:fs';
 import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
+import * as native from '../../shared/native';
 import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource, ResourceRecord, errnoOf } from './resource';
 
 /** What a release did, for logs, metrics and custody. */
@@ -20,14 +21,18 @@ export class Lockspace {
     this.directory = directory;
   }
 
-  /** Creates the directory (mode 0700, parents too) unless it exists; refuses a non-directory. */
+  /**
+   * Creates the directory (mode 0700, parents too) unless it exists; refuses a non-directory, a symlink, and a
+   * directory that is not the daemon's own (see {@link Lockspace.openDirectory}).
+   */
   static create(directory: string): Lockspace {
     let stat: fs.Stats | undefined;
     try {
-      stat = fs.statSync(directory);
+      stat = fs.lstatSync(directory);
     } catch {
       stat = undefined;
     }
+    if (stat?.isSymbolicLink()) throw symlinkedDirectory(directory);
     if (stat && !stat.isDirectory()) {
       throw VirError.internalError(`Lockspace location ${directory} exists, but is not a directory`, VirErrorDomain.LOCKSPACE);
     }
@@ -38,7 +43,50 @@ export class Lockspace {
         throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), `Unable to create lockspace ${directory}`);
       }
     }
-    return new Lockspace(directory);
+    const lockspace = new Lockspace(directory);
+    native.close(lockspace.openDirectory());
+    return lockspace;
+  }
+
+  /**
+   * Opens a directory lockspace for one operation; the caller closes the fd. Resource files are then reached
+   * only through it, never by a path a symlink could redirect. Refused (OPERATION_DENIED) when the directory
+   * is a symlink, belongs to another uid, or is writable by group or others: whoever can write in it could
+   * plant a symlink for root to follow.
+   */
+  openDirectory(): number {
+    const directory = this.directory;
+    if (directory === null) throw new Error('the default lockspace has no directory');
+    let fd: number;
+    try {
+      fd = fs.openSync(directory, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw symlinkedDirectory(directory);
+      throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), `Unable to open lockspace ${directory}`);
+    }
+    const stat = fs.fstatSync(fd);
+    const uid = process.geteuid?.() ?? 0;
+    let refusal: string | null = null;
+    if (stat.uid !== uid) refusal = `lockspace directory ${directory} is owned by uid ${stat.uid}, not by the daemon's uid ${uid}`;
+    else if ((stat.mode & 0o022) !== 0) {
+      refusal = `lockspace directory ${directory} is writable by group or others (mode ${(stat.mode & 0o7777).toString(8)})`;
+    }
+    if (refusal !== null) {
+      native.close(fd);
+      throw VirError.operationDenied(refusal, VirErrorDomain.LOCKSPACE);
+    }
+    return fd;
+  }
+
+  /** Runs `action` with the lockspace directory open (null for the default lockspace: names are paths). */
+  #inDirectory<T>(action: (dirFd: number | null) => T): T {
+    if (this.directory === null) return action(null);
+    const dirFd = this.openDirectory();
+    try {
+      return action(dirFd);
+    } finally {
+      native.close(dirFd);
+    }
   }
 
   get resources(): ReadonlyMap<string, LockResource> {
@@ -80,7 +128,8 @@ export class Lockspace {
       }
       throw VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
     }
-    const resource = LockResource.acquire(name, this.resourcePath(name), flags & (ACQUIRE_SHARED | ACQUIRE_AUTOCREATE), owner);
+    const path = this.resourcePath(name);
+    const resource = this.#inDirectory((dirFd) => LockResource.acquire(name, path, flags & (ACQUIRE_SHARED | ACQUIRE_AUTOCREATE), owner, dirFd));
     this.#resources.set(name, resource);
     return resource;
   }
@@ -118,23 +167,33 @@ export class Lockspace {
   createResource(name: string): void {
     if (this.#resources.has(name)) throw VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
     const file = this.resourcePath(name);
-    try {
-      fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY, 0o600));
-    } catch (err) {
-      // libvirt reports this through virFileTouch, which carries no error domain.
-      throw VirError.systemError(VirErrorDomain.NONE, errnoOf(err), `cannot create file '${file}'`);
-    }
+    const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
+    this.#inDirectory((dirFd) => {
+      try {
+        fs.closeSync(dirFd === null ? fs.openSync(file, flags, 0o600) : native.openAt(dirFd, name, flags, 0o600));
+      } catch (err) {
+        if (dirFd !== null && (err as NodeJS.ErrnoException).code === 'ELOOP') {
+          throw VirError.operationDenied(`lockspace resource '${name}' (${file}) is a symbolic link`, VirErrorDomain.LOCKSPACE);
+        }
+        // libvirt reports this through virFileTouch, which carries no error domain.
+        throw VirError.systemError(VirErrorDomain.NONE, errnoOf(err), `cannot create file '${file}'`);
+      }
+    });
   }
 
   deleteResource(name: string): void {
     if (this.#resources.has(name)) throw VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
     const file = this.resourcePath(name);
-    try {
-      fs.unlinkSync(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), `Unable to delete lockspace resource ${file}`);
-    }
+    this.#inDirectory((dirFd) => {
+      try {
+        // A symlink in the lockspace is removed itself, never its target.
+        if (dirFd === null) fs.unlinkSync(file);
+        else native.unlinkAt(dirFd, name);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), `Unable to delete lockspace resource ${file}`);
+      }
+    });
   }
 
   /** Re-inserts a resource whose fd survived a handoff or re-exec. */
@@ -147,7 +206,38 @@ export class Lockspace {
   #freeIfUnowned(resource: LockResource): boolean {
     if (resource.owners.length > 0) return false;
     this.#resources.delete(resource.name);
-    resource.free();
+    resource.free((r) => this.#unlinkResourceFile(r));
     return true;
+  }
+
+  // An AUTOCREATE file goes on the last release: in a directory lockspace only through the directory's fd and
+  // only if the name still stands for the file we hold (never a file someone put in its place).
+  #unlinkResourceFile(resource: LockResource): boolean {
+    if (this.directory === null) return unlinkQuietly(resource.path);
+    try {
+      return this.#inDirectory((dirFd) => {
+        const entry = native.fstatAt(dirFd!, resource.name);
+        const held = fs.fstatSync(resource.fd, { bigint: true });
+        if (entry.ino !== held.ino || entry.dev !== held.dev) return false;
+        native.unlinkAt(dirFd!, resource.name);
+        return true;
+      });
+    } catch {
+      // The directory is gone or no longer the daemon's own: leave the file; the lock is released anyway.
+      return false;
+    }
+  }
+}
+
+function symlinkedDirectory(directory: string): VirError {
+  return VirError.operationDenied(`lockspace directory ${directory} is a symbolic link`, VirErrorDomain.LOCKSPACE);
+}
+
+function unlinkQuietly(path: string): boolean {
+  try {
+    fs.unlinkSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }

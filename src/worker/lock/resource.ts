@@ -71,9 +71,15 @@ export class LockResource implements ResourceRecord {
     return (this.flags & ACQUIRE_SHARED) !== 0;
   }
 
-  /** Opens `path` and takes the lock for a first owner. Throws VirError on failure; nothing stays open then. */
-  static acquire(name: string, path: string, flags: number, owner: number): LockResource {
-    const fd = (flags & ACQUIRE_AUTOCREATE) !== 0 ? openCreatedAndLocked(name, path, flags) : openExistingAndLocked(name, path, flags);
+  /**
+   * Opens the file and takes the lock for a first owner. Throws VirError on failure; nothing stays open then.
+   * `dirFd`: a directory lockspace's open directory; the file is then `name` inside it, opened without
+   * following a symlink. null: the default lockspace, where `path` is opened as virtlockd does (symlinks
+   * followed: the lock is on the file the path names).
+   */
+  static acquire(name: string, path: string, flags: number, owner: number, dirFd: number | null = null): LockResource {
+    const at: FileAt = { name, path, dirFd };
+    const fd = (flags & ACQUIRE_AUTOCREATE) !== 0 ? openCreatedAndLocked(at, flags) : openExistingAndLocked(at, flags);
     return new LockResource({ name, path, fd, lockHeld: true, flags, owners: [owner], acquiredAt: Date.now(), lockKind: 'ofd' });
   }
 
@@ -87,14 +93,15 @@ export class LockResource implements ResourceRecord {
   }
 
   /**
-   * Drops the lock for good: unlinks an AUTOCREATE file (a shared one only if we can upgrade to exclusive,
-   * i.e. nobody else anywhere still holds it), then closes our fd. Returns whether the file was unlinked.
+   * Drops the lock for good: unlinks an AUTOCREATE file with `unlinkFile` (a shared one only if we can upgrade
+   * to exclusive, i.e. nobody else anywhere still holds it), then closes our fd. Returns whether the file was
+   * unlinked.
    */
-  free(): boolean {
+  free(unlinkFile: (resource: LockResource) => boolean): boolean {
     let unlinked = false;
     if (this.lockHeld && (this.flags & ACQUIRE_AUTOCREATE) !== 0) {
       const mayUnlink = !this.shared || this.tryUpgradeToExclusive();
-      if (mayUnlink) unlinked = unlinkQuietly(this.path);
+      if (mayUnlink) unlinked = unlinkFile(this);
     }
     // Unlock explicitly: the supervisor holds a dup of this open file description, so closing our fd
     // alone would leave the lock in place until custody lets go of it.
@@ -126,10 +133,17 @@ function lockType(flags: number): 'read' | 'write' {
   return (flags & ACQUIRE_SHARED) !== 0 ? 'read' : 'write';
 }
 
-function openExistingAndLocked(name: string, path: string, flags: number): number {
-  const fd = openOrReport(path, fs.constants.O_RDWR, 'Unable to open resource %s');
+/** Where a resource file is: `name` inside `dirFd` (directory lockspace), or `path` (default lockspace). */
+interface FileAt {
+  name: string;
+  path: string;
+  dirFd: number | null;
+}
+
+function openExistingAndLocked(at: FileAt, flags: number): number {
+  const fd = openOrReport(at, fs.constants.O_RDWR, 'Unable to open resource %s');
   try {
-    lockOrReport(fd, name, path, flags);
+    lockOrReport(fd, at, flags);
   } catch (err) {
     native.close(fd);
     throw err;
@@ -137,13 +151,13 @@ function openExistingAndLocked(name: string, path: string, flags: number): numbe
   return fd;
 }
 
-function openCreatedAndLocked(name: string, path: string, flags: number): number {
+function openCreatedAndLocked(at: FileAt, flags: number): number {
   for (let attempt = 0; attempt < MAX_RECREATE_RETRIES; attempt++) {
-    const fd = openOrReport(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 'Unable to open/create resource %s', 0o600);
+    const fd = openOrReport(at, fs.constants.O_RDWR | fs.constants.O_CREAT, 'Unable to open/create resource %s', 0o600);
     let lockedIno: bigint;
     try {
       lockedIno = fs.fstatSync(fd, { bigint: true }).ino;
-      lockOrReport(fd, name, path, flags);
+      lockOrReport(fd, at, flags);
     } catch (err) {
       native.close(fd);
       throw err;
@@ -152,42 +166,37 @@ function openCreatedAndLocked(name: string, path: string, flags: number): number
     // the inode we locked is the one the path names now, else our lock protects nothing.
     let currentIno: bigint | undefined;
     try {
-      currentIno = fs.statSync(path, { bigint: true }).ino;
+      currentIno = at.dirFd === null ? fs.statSync(at.path, { bigint: true }).ino : native.fstatAt(at.dirFd, at.name).ino;
     } catch {
       currentIno = undefined;
     }
     if (currentIno === lockedIno) return fd;
     native.close(fd);
   }
-  throw VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
+  throw VirError.resourceBusy(`Lockspace resource '${at.name}' is locked`);
 }
 
-function openOrReport(path: string, flags: number, what: string, mode?: number): number {
+function openOrReport(at: FileAt, flags: number, what: string, mode = 0o600): number {
   try {
-    return mode === undefined ? fs.openSync(path, flags) : fs.openSync(path, flags, mode);
+    if (at.dirFd !== null) return native.openAt(at.dirFd, at.name, flags, mode);
+    return (flags & fs.constants.O_CREAT) === 0 ? fs.openSync(at.path, flags) : fs.openSync(at.path, flags, mode);
   } catch (err) {
-    throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), what.replace('%s', path));
+    if (at.dirFd !== null && (err as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw VirError.operationDenied(`lockspace resource '${at.name}' (${at.path}) is a symbolic link`, VirErrorDomain.LOCKSPACE);
+    }
+    throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), what.replace('%s', at.path));
   }
 }
 
 // Leaves `fd` open either way: the caller owns it and closes it on failure.
-function lockOrReport(fd: number, name: string, path: string, flags: number): void {
+function lockOrReport(fd: number, at: FileAt, flags: number): void {
   let locked: boolean;
   try {
     locked = native.ofdTryLock(fd, lockType(flags), LOCK_START, LOCK_LENGTH);
   } catch (err) {
-    throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), `Unable to acquire lock on '${path}'`);
+    throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), `Unable to acquire lock on '${at.path}'`);
   }
-  if (!locked) throw VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
-}
-
-function unlinkQuietly(path: string): boolean {
-  try {
-    fs.unlinkSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+  if (!locked) throw VirError.resourceBusy(`Lockspace resource '${at.name}' is locked`);
 }
 
 /** The positive errno of a Node fs error or a SyscallError (EIO when unknown). */

@@ -1,0 +1,52 @@
+// The directories that hold the daemon's own files (pid file, state document, fd-store journal, sockets) must
+// be the daemon's: anyone else who can write one can plant a symlink or a forged file where root will write,
+// unlink or read. Owned by the daemon's uid or by root, and writable by neither group nor others (a sticky
+// /tmp included: it still lets others create the names we are about to use).
+import * as fs from 'node:fs';
+
+/** A directory that may not hold the daemon's files; the message says which and why. */
+export class UnsafeDirectoryError extends Error {
+  override readonly name = 'UnsafeDirectoryError';
+}
+
+export interface PrivateDirOptions {
+  /** Make it (mode 0755, parents too) when missing; else a missing directory is left to fail later. */
+  create: boolean;
+  /** `what` names the files it holds in messages ("pid file", "socket"...). */
+  what: string;
+  /** The daemon's effective uid (default: this process's). */
+  uid?: number;
+}
+
+/** Checks (and with `create`, makes) `dir`; throws UnsafeDirectoryError when someone else could write in it. */
+export function ensurePrivateDir(dir: string, opts: PrivateDirOptions): void {
+  const uid = opts.uid ?? process.geteuid?.() ?? 0;
+  if (opts.create) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  let link: fs.Stats;
+  let stat: fs.Stats;
+  try {
+    link = fs.lstatSync(dir);
+    stat = link.isSymbolicLink() ? fs.statSync(dir) : link;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!opts.create && (code === 'ENOENT' || code === 'ENOTDIR')) return;
+    throw err;
+  }
+  const trusted = (owner: number): boolean => owner === uid || owner === 0;
+  // Whoever owns a symlink can point it elsewhere at any time.
+  if (link.isSymbolicLink() && !trusted(link.uid)) {
+    throw new UnsafeDirectoryError(`refusing ${dir} for the ${opts.what}: it is a symbolic link owned by uid ${link.uid}, not by uid ${uid} or root`);
+  }
+  if (!stat.isDirectory()) {
+    if (!opts.create) return; // not a directory: nothing can be written there, and the write says so
+    throw new UnsafeDirectoryError(`refusing ${dir} for the ${opts.what}: not a directory`);
+  }
+  if (!trusted(stat.uid)) {
+    throw new UnsafeDirectoryError(`refusing ${dir} for the ${opts.what}: it is owned by uid ${stat.uid}, not by uid ${uid} or root`);
+  }
+  if ((stat.mode & 0o022) !== 0) {
+    throw new UnsafeDirectoryError(
+      `refusing ${dir} for the ${opts.what}: it is writable by group or others (mode ${(stat.mode & 0o7777).toString(8)}); use a directory only the daemon's user can write`,
+    );
+  }
+}
