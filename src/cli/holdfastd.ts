@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 // holdfastd: the daemon's command line, with virtlockd's flags plus holdfast's paths.
-// The SIGUSR1 listener is installed before anything else: on Node 20 a SIGUSR1 with no listener starts
-// the inspector on 127.0.0.1:9229.
-process.on('SIGUSR1', () => undefined);
-
+// Signal intake first: from its first line on, no signal ends this process or goes unheard.
+import '../shared/signal-intake';
 import { Command, InvalidArgumentError } from 'commander';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +10,7 @@ import { loadConfig, type ConfigOverrides } from '../shared/config/load-config';
 import type { HoldfastConfig } from '../shared/config/schema';
 import { checkStateDocument, formatCheckReport } from '../shared/state/check-state';
 import { HOLDFAST_VERSION } from '../shared/version';
+import { ensureGuardedImage, unsupportedRuntime } from '../supervisor/guarded-runtime';
 import { runDaemon } from '../supervisor/run-daemon';
 
 interface DaemonFlags {
@@ -90,6 +89,11 @@ const program = new Command('holdfastd')
   .showHelpAfterError()
   .action(async (flags: DaemonFlags) => {
     if (flags.checkState !== undefined) checkState(flags.checkState, flags.checkPid);
+    const refusal = unsupportedRuntime() ?? ensureGuardedImage();
+    if (refusal) {
+      process.stderr.write(`holdfastd: ${refusal}\n`);
+      process.exit(2);
+    }
     let config: HoldfastConfig;
     try {
       config = resolveConfig(flags);

@@ -102,13 +102,23 @@ function stderrStream(format: LogFormat): DestinationStream {
   return pino.destination({ fd: 2, sync: true });
 }
 
+// Every log file this process writes, for SIGHUP (logrotate moves a file away and asks for a new one).
+const logFiles = new Set<{ reopen(): void }>();
+
+/** Reopens every log file by its path: after a rotation, logging goes to the new file. */
+export function reopenLogFiles(): void {
+  for (const file of logFiles) file.reopen();
+}
+
 function buildStream(format: LogFormat, outputs: readonly LogOutputSpec[]): DestinationStream {
   if (outputs.length === 0) return stderrStream(format);
   const entries: StreamEntry<Level>[] = [];
   let stderrPriority: LibvirtPriority | undefined;
   for (const o of outputs) {
     if (o.destination === 'file') {
-      entries.push({ level: pinoLevelFromPriority(o.priority), stream: pino.destination({ dest: o.path, sync: true, append: true, mkdir: true }) });
+      const file = pino.destination({ dest: o.path, sync: true, append: true, mkdir: true });
+      logFiles.add(file);
+      entries.push({ level: pinoLevelFromPriority(o.priority), stream: file });
     } else {
       stderrPriority = stderrPriority === undefined ? o.priority : (Math.min(stderrPriority, o.priority) as LibvirtPriority);
     }

@@ -98,9 +98,13 @@ interface Addon {
   unlinkat(dirfd: number, name: string): void;
   execve(path: string, argv: readonly string[], env: readonly string[]): never;
   pidfdOpen(pid: number): number;
-  stopLatchArm(): void;
-  stopLatchHold(): NodeJS.Signals | null;
-  stopLatchDisarm(): NodeJS.Signals | null;
+  execLatchArm(): void;
+  execLatchHold(): NodeJS.Signals | null;
+  execLatchDisarm(): NodeJS.Signals[];
+  blockGuardedSignals(block: boolean): void;
+  signalGuardLoaded(): boolean;
+  signalGuardTake(): NodeJS.Signals[];
+  guardFaults(): void;
   waitpid(pid: number, noHang: boolean): WaitResult | null;
   setBatchScheduling(on: boolean): void;
   setPeekOffset(fd: number, offset: number): void;
@@ -355,28 +359,61 @@ export function execve(path: string, argv: readonly string[], env: readonly stri
 }
 
 /**
- * Keeps a stop signal (SIGINT, SIGQUIT, SIGTERM) from vanishing in an exec: libuv catches a signal by writing
- * to a pipe that the exec throws away. While armed, the addon catches the three signals instead and
- * remembers the first. Always disarm (a successful exec does it for you).
+ * Keeps a signal that asks for something (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2) from vanishing
+ * in an exec: libuv catches a signal by writing to a pipe that the exec throws away. While armed, the addon
+ * catches them instead and remembers them. Always disarm (a successful exec does it for you).
  */
-export const stopLatch = {
-  /** From now on the stop signals are caught by the addon, not by libuv (so not by process.on handlers). */
+export const execLatch = {
+  /** From now on those signals are caught by the addon, not by libuv (so not by process.on handlers). */
   arm(): void {
-    addon.stopLatchArm();
+    addon.execLatchArm();
   },
   /**
-   * Blocks the stop signals in this thread, for an exec that follows at once: one arriving later stays
-   * pending through the exec and stops the next image.
+   * Blocks every guarded signal in this thread, for an exec that follows at once: one arriving later, and
+   * any non-stop request already caught, stays pending through the exec and reaches the next image.
    * @returns the stop signal that already came (then do not exec), or null.
    */
   hold(): NodeJS.Signals | null {
-    return addon.stopLatchHold();
+    return addon.execLatchHold();
   },
-  /** Unblocks the signals and gives libuv its handlers back. @returns the stop signal caught while armed, or null. */
-  disarm(): NodeJS.Signals | null {
-    return addon.stopLatchDisarm();
+  /** Unblocks the signals and gives libuv its handlers back. @returns the signals caught while armed. */
+  disarm(): NodeJS.Signals[] {
+    return addon.execLatchDisarm();
   },
 };
+
+/**
+ * The signal guard: a library preloaded into every daemon image (LD_PRELOAD) that catches every signal
+ * which could end the process, from before Node starts until JavaScript listens (see signal_guard.c).
+ */
+export const signalGuard = {
+  /** Its path, for LD_PRELOAD. */
+  path: join(packageRoot(), 'build', 'Release', 'signal_guard.so'),
+  /** Whether this image was started with it. */
+  loaded(): boolean {
+    return addon.signalGuardLoaded();
+  },
+  /**
+   * Wraps the handlers Node installed over the guard's for fault signals (SIGSEGV for WebAssembly traps):
+   * one sent with kill() is then ignored, a real fault still crashes.
+   */
+  guardFaults(): void {
+    addon.guardFaults();
+  },
+  /** The signals it caught since last asked (each once, however often it came); [] without the guard. */
+  take(): NodeJS.Signals[] {
+    return addon.signalGuardTake();
+  },
+};
+
+/**
+ * Blocks (or unblocks) every guarded signal in the calling thread. Blocked across an execve, they stay
+ * pending until the next image's signal guard can catch them; Node itself starts with SIGUSR1 blocked
+ * under --disable-sigusr1, which only an unblock lets reach a listener.
+ */
+export function blockGuardedSignals(block: boolean): void {
+  addon.blockGuardedSignals(block);
+}
 
 /**
  * Opens a pidfd for `pid` (pidfd_open). It turns readable (see {@link Poller}) when the process exits, and

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as native from '../shared/native';
 import type { StateDocument } from '../shared/state/document';
 import { writeStateFile } from '../shared/state/state-file';
+import { guardedNodeFlags, guardedPreload } from './guarded-runtime';
 
 /** Set in the environment of the new image: it came from an upgrade, not a fresh start. */
 export const REEXEC_VARIABLE = 'HOLDFASTD_REEXEC';
@@ -56,7 +57,7 @@ export async function checkWithBinaryOnDisk(stateFile: string, document: StateDo
 
 /**
  * Writes the document and execs. Returns (with the reason) only on failure, having changed nothing. The
- * caller has armed native.stopLatch: a stop signal that already came cancels the exec.
+ * caller has armed native.execLatch: a stop signal that already came cancels the exec.
  */
 export function reexec(plan: ReexecPlan): string {
   try {
@@ -67,22 +68,20 @@ export function reexec(plan: ReexecPlan): string {
   // Node marks fds close-on-exec, stdio included: clear the flag on exactly what must survive.
   const keep = [0, 1, 2, ...plan.keepFds];
   for (const fd of keep) native.setCloexec(fd, false);
-  const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
-  const environment = { ...process.env, ...Object.fromEntries(carried), [REEXEC_VARIABLE]: '1' };
+  const argv = [process.execPath, ...guardedNodeFlags(process.execArgv), ...process.argv.slice(1)];
+  const environment = { ...process.env, LD_PRELOAD: guardedPreload(process.env.LD_PRELOAD), ...Object.fromEntries(carried), [REEXEC_VARIABLE]: '1' };
   const undo = (): void => {
     for (const fd of plan.keepFds) native.setCloexec(fd, true);
     fs.rmSync(plan.stateFile, { force: true });
   };
-  // The last moment a stop can still win: from here one stays pending through the exec.
-  const stop = native.stopLatch.hold();
+  // The last moment a stop can still win: from here any signal stays pending through the exec.
+  const stop = native.execLatch.hold();
   if (stop) {
     undo();
     return `${stop} arrived: stopping instead`;
   }
   try {
-    // Node 22.15+ has process.execve; on Node 20 the addon makes the same call.
-    const builtin = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
-    if (typeof builtin === 'function') builtin(process.execPath, argv, environment);
+    // The addon's execve on every Node: the signal mask this thread holds must cross it untouched.
     native.execve(process.execPath, argv, Object.entries(environment).map(([k, v]) => `${k}=${v ?? ''}`));
   } catch (err) {
     undo();

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { HoldfastConfig } from '../shared/config/schema';
 import type { WorkerSettings } from '../shared/control/messages';
-import { createLogger } from '../shared/log';
+import { createLogger, reopenLogFiles } from '../shared/log';
+import { onSignal } from '../shared/signal-intake';
 import type { StateDocument } from '../shared/state/document';
 import { StateDocumentError, readStateFile } from '../shared/state/state-file';
 import { HOLDFAST_VERSION } from '../shared/version';
@@ -130,7 +131,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   // Exiting (a clean stop included) leaves the store as it is: the journal must say what it holds.
   process.on('exit', () => fdStore?.flush());
   const describe = (): string => `serving; ${supervisor.custody.count('client')} clients, ${supervisor.custody.count('resource')} locks held`;
-  installStopSignals(supervisor, log, notifier, describe);
+  installSignals(supervisor, log, notifier, describe);
   try {
     await supervisor.start();
   } catch (err) {
@@ -205,8 +206,9 @@ function workerSettings(config: HoldfastConfig): WorkerSettings {
   };
 }
 
-// SIGINT/SIGQUIT/SIGTERM quit, as virtlockd's. (SIGUSR1 is the upgrade signal, installed at start-up.)
-function installStopSignals(supervisor: Supervisor, log: Logger, notifier: ServiceNotifier, describe: () => string): void {
+// SIGINT/SIGQUIT/SIGTERM quit, as virtlockd's; SIGUSR1 upgrades, SIGUSR2 swaps the worker; SIGHUP reopens
+// the log files. Any of them that came earlier (even before the first line: see signal-intake) is handled now.
+function installSignals(supervisor: Supervisor, log: Logger, notifier: ServiceNotifier, describe: () => string): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -221,15 +223,15 @@ function installStopSignals(supervisor: Supervisor, log: Logger, notifier: Servi
       },
     );
   };
-  for (const signal of ['SIGINT', 'SIGQUIT', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
-  // SIGUSR1: upgrade the whole daemon in place (the listener installed at start-up hands over to this one).
-  process.on('SIGUSR1', () => {
+  for (const signal of ['SIGINT', 'SIGQUIT', 'SIGTERM'] as const) onSignal(signal, () => stop(signal));
+  // SIGUSR1: upgrade the whole daemon in place.
+  onSignal('SIGUSR1', () => {
     if (stopping) return;
     // Resolves only when the upgrade was refused: still serving on the old code.
     void supervisor.upgrade().then(() => notifier.ready(`${describe()} (upgrade refused, see the log)`));
   });
   // SIGUSR2: swap the worker for a fresh one live (what `holdfast swap-worker` sends).
-  process.on('SIGUSR2', () => {
+  onSignal('SIGUSR2', () => {
     if (stopping) return;
     supervisor.swap().then(
       (result) => {
@@ -237,6 +239,12 @@ function installStopSignals(supervisor: Supervisor, log: Logger, notifier: Servi
       },
       (err: unknown) => log.error({ err }, 'worker swap failed'),
     );
+  });
+  // SIGHUP: what logrotate sends a daemon. Never a stop: virtlockd dies of it, and every lock with it.
+  onSignal('SIGHUP', () => {
+    reopenLogFiles();
+    supervisor.signalWorkers('SIGHUP');
+    log.info('SIGHUP: reopened the log files');
   });
 }
 
@@ -249,6 +257,7 @@ function daemonize(): Promise<void> {
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, [READY_FD_VARIABLE]: '3' },
   });
+  for (const signal of ['SIGINT', 'SIGQUIT', 'SIGTERM'] as const) onSignal(signal, () => process.exit(1));
   return new Promise((resolve) => {
     const readyPipe = child.stdio[3] as NodeJS.ReadableStream;
     let said = '';

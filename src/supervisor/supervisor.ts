@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { WorkerSettings } from '../shared/control/messages';
 import * as native from '../shared/native';
 import { setLevel } from '../shared/log';
+import { redeliver } from '../shared/signal-intake';
 import { Custody } from './custody';
 import { Listener, unlinkBoundSocket } from './listeners';
 import { PidFile } from './pid-file';
@@ -167,18 +168,17 @@ export class Supervisor {
         }
       }
     }
-    // From here to the exec no JS handler can run: a stop signal is latched by the addon instead of being
-    // lost with libuv's signal pipe, and it cancels the exec (see stopLatch).
-    native.stopLatch.arm();
+    // From here to the exec no JS handler can run: a signal is latched by the addon instead of being lost
+    // with libuv's signal pipe; a stop cancels the exec, any other crosses it (see execLatch).
+    native.execLatch.arm();
     try {
-      // A signal libuv caught before the latch was armed reaches our stop handler now.
+      // A signal libuv caught before the latch was armed reaches its handler now.
       await new Promise((resolve) => setImmediate(resolve));
       if (this.#stopping) return STOPPING_REFUSAL;
       return this.#reexec(current, carried);
     } finally {
-      const stop = native.stopLatch.disarm();
-      // Back to libuv's handlers: the stop goes its usual way.
-      if (stop) process.kill(process.pid, stop);
+      // Still here: the exec did not happen. What the latch caught goes its usual way.
+      redeliver(native.execLatch.disarm());
     }
   }
 
@@ -275,6 +275,11 @@ export class Supervisor {
       })
       .finally(() => (this.#swapping = null));
     return this.#swapping;
+  }
+
+  /** Passes a signal on to the serving and the standby worker (SIGHUP: they reopen their log files too). */
+  signalWorkers(signal: NodeJS.Signals): void {
+    for (const worker of [this.#worker, this.#standby]) worker?.kill(signal);
   }
 
   /** Clean stop: workers exit, custody fds close (locks end), bound sockets and pid file go away. */

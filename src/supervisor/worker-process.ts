@@ -14,6 +14,7 @@ import { ReplyBatch, unsentReplies } from '../shared/control/reply-batch';
 import type { CarriedWorkerState } from '../shared/state/document';
 import * as native from '../shared/native';
 import type { Custody } from './custody';
+import { guardedNodeFlags, guardedPreload } from './guarded-runtime';
 import type { Listener } from './listeners';
 
 // While we re-execute, a carried worker commits at most this often (see PaceMessage): a client's requests
@@ -98,7 +99,7 @@ export class WorkerProcess {
         log.debug({ err }, 'cannot grow the worker channel\'s send buffer');
       }
       // The child's end must survive the exec of node: spawn's stdio mapping dup2()s it to fd 3 for us.
-      const child: ChildProcess = spawn(process.execPath, [...workerNodeFlags(), WORKER_MAIN], {
+      const child: ChildProcess = spawn(process.execPath, [...guardedNodeFlags(), WORKER_MAIN], {
         stdio: ['ignore', 'inherit', 'inherit', theirs],
         env: workerEnvironment(),
       });
@@ -417,14 +418,9 @@ function readAll(fd: number): Buffer {
   }
 }
 
-// Node 22.15+ can switch the SIGUSR1 inspector trigger off outright; on Node 20 the worker's first line
-// installs a listener instead.
-function workerNodeFlags(): string[] {
-  return process.allowedNodeEnvironmentFlags.has('--disable-sigusr1') ? ['--disable-sigusr1'] : [];
-}
-
+// Workers run guarded like the supervisor (see guarded-runtime): no signal ends one before its first line.
 function workerEnvironment(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: guardedPreload(process.env.LD_PRELOAD) };
   delete env.LISTEN_PID;
   delete env.LISTEN_FDS;
   delete env.LISTEN_FDNAMES;

@@ -1,22 +1,23 @@
 // Worker entry point: started by the supervisor with the control channel on fd 3. It waits for the custody
 // snapshot and `init`, then serves until told to drain, resume or shut down.
-// The SIGUSR1 listener goes first: on Node 20 an unhandled SIGUSR1 would open the inspector on port 9229.
-process.on('SIGUSR1', () => undefined);
-// Ctrl-C in a terminal reaches the whole process group; the supervisor decides when the worker stops.
-process.on('SIGINT', () => undefined);
-
+// Signal intake first: from its first line on, no signal ends this process (see signal-intake).
+import { onSignal, REQUEST_SIGNALS } from '../shared/signal-intake';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/control/channel';
 import { custodyKey } from '../shared/control/custody-records';
 import { isSupervisorMessage, SupervisorMessage, WorkerCounters, WorkerMessage } from '../shared/control/messages';
 import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
-import { createLogger } from '../shared/log';
+import { createLogger, reopenLogFiles } from '../shared/log';
 import * as native from '../shared/native';
 import type { SupervisorBridge } from './admin/holdfast-service';
 import { CustodyLink } from './custody-link';
 import { AdoptedRecord, Worker } from './worker';
 
 const CONTROL_FD = 3;
+// The supervisor alone decides when a worker stops (Ctrl-C reaches the whole process group, `systemctl
+// kill` the whole cgroup); a worker only follows SIGHUP, to reopen its log files.
+for (const signal of REQUEST_SIGNALS) onSignal(signal, () => undefined);
+onSignal('SIGHUP', () => reopenLogFiles());
 // The supervisor runs under SCHED_BATCH and we inherited it; we are the one clients wait for.
 try {
   native.setBatchScheduling(false);

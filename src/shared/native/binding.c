@@ -711,23 +711,63 @@ static napi_value latched_signal(napi_env env, int sig) {
   return sig == 0 ? js_null(env) : signal_name(env, sig);
 }
 
-static napi_value js_stop_latch_arm(napi_env env, napi_callback_info info) {
+/* A signal bit set (bit n-1 for signal n) as an array of names. */
+static napi_value signal_names(napi_env env, uint64_t bits) {
+  napi_value out;
+  NAPI_CALL(env, napi_create_array(env, &out));
+  uint32_t n = 0;
+  for (int sig = 1; sig <= 64; sig++) {
+    if (!(bits & (UINT64_C(1) << (sig - 1)))) continue;
+    NAPI_CALL(env, napi_set_element(env, out, n++, signal_name(env, sig)));
+  }
+  return out;
+}
+
+static napi_value js_exec_latch_arm(napi_env env, napi_callback_info info) {
   (void)info;
-  int r = hf_stop_latch_arm();
+  int r = hf_exec_latch_arm();
   if (r < 0) return throw_syscall_error(env, -r, "sigaction");
   return js_undefined(env);
 }
 
-static napi_value js_stop_latch_hold(napi_env env, napi_callback_info info) {
+static napi_value js_exec_latch_hold(napi_env env, napi_callback_info info) {
   (void)info;
-  int r = hf_stop_latch_hold();
+  int r = hf_exec_latch_hold();
   if (r < 0) return throw_syscall_error(env, -r, "pthread_sigmask");
   return latched_signal(env, r);
 }
 
-static napi_value js_stop_latch_disarm(napi_env env, napi_callback_info info) {
+static napi_value js_exec_latch_disarm(napi_env env, napi_callback_info info) {
   (void)info;
-  return latched_signal(env, hf_stop_latch_disarm());
+  return signal_names(env, hf_exec_latch_disarm());
+}
+
+static napi_value js_block_guarded_signals(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 1, argv);
+  bool block;
+  if (!arg_bool(env, argv[0], "block", &block)) return NULL;
+  int r = hf_block_guarded_signals(block);
+  if (r < 0) return throw_syscall_error(env, -r, "pthread_sigmask");
+  return js_undefined(env);
+}
+
+static napi_value js_signal_guard_loaded(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  NAPI_CALL(env, napi_get_boolean(env, hf_guard_loaded(), &out));
+  return out;
+}
+
+static napi_value js_guard_faults(napi_env env, napi_callback_info info) {
+  (void)info;
+  int r = hf_guard_faults();
+  if (r < 0) return throw_syscall_error(env, -r, "sigaction");
+  return js_undefined(env);
+}
+
+static napi_value js_signal_guard_take(napi_env env, napi_callback_info info) {
+  (void)info;
+  return signal_names(env, hf_guard_take());
 }
 
 static napi_value js_waitpid(napi_env env, napi_callback_info info) {
@@ -1164,9 +1204,13 @@ NAPI_MODULE_INIT() {
       FN("unlinkat", js_unlinkat),
       FN("execve", js_execve),
       FN("pidfdOpen", js_pidfd_open),
-      FN("stopLatchArm", js_stop_latch_arm),
-      FN("stopLatchHold", js_stop_latch_hold),
-      FN("stopLatchDisarm", js_stop_latch_disarm),
+      FN("execLatchArm", js_exec_latch_arm),
+      FN("execLatchHold", js_exec_latch_hold),
+      FN("execLatchDisarm", js_exec_latch_disarm),
+      FN("blockGuardedSignals", js_block_guarded_signals),
+      FN("signalGuardLoaded", js_signal_guard_loaded),
+      FN("signalGuardTake", js_signal_guard_take),
+      FN("guardFaults", js_guard_faults),
       FN("waitpid", js_waitpid),
       FN("setBatchScheduling", js_set_batch_scheduling),
       FN("setPeekOffset", js_set_peek_offset),

@@ -77,13 +77,23 @@ int hf_pidfd_open(pid_t pid); /* close-on-exec (kernel default for pidfds) */
 int hf_waitpid(pid_t pid, int no_hang, hf_wait_result *out);
 int hf_set_batch_scheduling(int on); /* calling thread: SCHED_BATCH or back to SCHED_OTHER */
 
-/* stop_latch.c — keeps a stop signal from vanishing in an exec (see stop_latch.c). arm: catch SIGINT,
- * SIGQUIT and SIGTERM here instead of libuv. hold: block them in the calling thread for its exec; returns
- * the signal already caught (do not exec), or 0. disarm: unblock, give libuv its handlers back, and return
- * the signal caught while armed, or 0. */
-int hf_stop_latch_arm(void);
-int hf_stop_latch_hold(void);
-int hf_stop_latch_disarm(void);
+/* exec_latch.c — keeps a signal that asks for something (stop, upgrade, swap, reopen logs) from vanishing in
+ * an upgrade's exec (see exec_latch.c). arm: catch SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2
+ * here instead of libuv. hold: block every guarded signal in the calling thread for its exec; returns the
+ * stop signal already caught (do not exec), or 0. disarm: unblock, give libuv its handlers back, and return
+ * the signals caught while armed (bit n-1 for signal n). */
+int hf_exec_latch_arm(void);
+int hf_exec_latch_hold(void);
+uint64_t hf_exec_latch_disarm(void);
+
+/* signals.c — block (1) or unblock (0) every guarded signal in the calling thread; the preloaded signal
+ * guard's latch: whether it is there, and the signals it caught since last asked (bit n-1 for signal n). */
+int hf_block_guarded_signals(int block);
+int hf_guard_loaded(void);
+uint64_t hf_guard_take(void);
+/* Wraps the current handlers of SIGSEGV, SIGBUS, SIGILL and SIGFPE: one sent by kill() is ignored, a real
+ * fault goes on to the handler it had. */
+int hf_guard_faults(void);
 
 /* poll.c — a readiness watcher on a libuv loop. The watcher never closes or keeps the fd. */
 typedef struct hf_poll hf_poll;
