@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // holdfastd: the daemon's command line, with virtlockd's flags plus holdfast's paths.
-// Signal intake first: from its first line on, no signal ends this process or goes unheard.
+// A runtime that can be made safe, then signal intake: from its first line on, no signal ends this process
+// or goes unheard.
+import './supported-node';
 import '../shared/signal-intake';
 import { Command, InvalidArgumentError } from 'commander';
 import * as os from 'node:os';
@@ -10,7 +12,7 @@ import { loadConfig, type ConfigOverrides } from '../shared/config/load-config';
 import type { HoldfastConfig } from '../shared/config/schema';
 import { checkStateDocument, formatCheckReport } from '../shared/state/check-state';
 import { HOLDFAST_VERSION } from '../shared/version';
-import { ensureGuardedImage, unsupportedRuntime } from '../supervisor/guarded-runtime';
+import { ensureGuardedImage } from '../supervisor/guarded-runtime';
 import { runDaemon } from '../supervisor/run-daemon';
 
 interface DaemonFlags {
@@ -89,7 +91,7 @@ const program = new Command('holdfastd')
   .showHelpAfterError()
   .action(async (flags: DaemonFlags) => {
     if (flags.checkState !== undefined) checkState(flags.checkState, flags.checkPid);
-    const refusal = unsupportedRuntime() ?? ensureGuardedImage();
+    const refusal = ensureGuardedImage();
     if (refusal) {
       process.stderr.write(`holdfastd: ${refusal}\n`);
       process.exit(2);

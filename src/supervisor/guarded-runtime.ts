@@ -8,12 +8,6 @@ const DISABLE_SIGUSR1 = '--disable-sigusr1';
 // Set for the one re-exec that adds the guard: if the guard is still missing after it, say so, never loop.
 const GUARDING_VARIABLE = 'HOLDFASTD_GUARDING';
 
-/** Why this Node cannot run holdfastd, or null. */
-export function unsupportedRuntime(): string | null {
-  if (process.allowedNodeEnvironmentFlags.has(DISABLE_SIGUSR1)) return null;
-  return `Node ${process.version} cannot keep SIGUSR1 from opening its inspector before holdfastd's first line; run it on Node 22.14+ or 24`;
-}
-
 /** The node flags a holdfast process image is started with. */
 export function guardedNodeFlags(execArgv: readonly string[] = []): string[] {
   return execArgv.includes(DISABLE_SIGUSR1) ? [...execArgv] : [DISABLE_SIGUSR1, ...execArgv];

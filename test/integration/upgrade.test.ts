@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
+import { inspectorListening } from '../fixtures/inspector';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { probeLock } from '../fixtures/lock-prober';
 import { workerPid } from '../fixtures/process-info';
@@ -15,20 +16,6 @@ import { underLoad } from './custody-harness';
 
 const UPGRADES = Number(process.env.HOLDFAST_UPGRADES ?? 100);
 
-/** True if anything listens on TCP port 9229 (Node's inspector), v4 or v6. */
-function inspectorListening(): boolean {
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    // local_address ends in :240D (9229), state 0A = LISTEN.
-    if (text.split('\n').some((line) => /:240D\s+\S+\s+0A\s/.test(line))) return true;
-  }
-  return false;
-}
 
 async function waitForLog(logs: () => string, pattern: RegExp, count: number, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
