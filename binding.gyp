@@ -11,6 +11,7 @@
         "src/shared/native/poll.c",
         "src/shared/native/proc.c",
         "src/shared/native/relay.c",
+        "src/shared/native/rlimit.c",
         "src/shared/native/sock.c",
         "src/shared/native/stop_latch.c"
       ],

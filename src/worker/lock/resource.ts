@@ -126,6 +126,11 @@ function lockType(flags: number): 'read' | 'write' {
   return (flags & ACQUIRE_SHARED) !== 0 ? 'read' : 'write';
 }
 
+/** The error of an ACQUIRE whose open failed with `errno`, worded as virtlockd words it. */
+export function cannotOpen(path: string, flags: number, errno: number): VirError {
+  return VirError.systemError(VirErrorDomain.LOCKSPACE, errno, `${(flags & ACQUIRE_AUTOCREATE) !== 0 ? 'Unable to open/create resource' : 'Unable to open resource'} ${path}`);
+}
+
 function openExistingAndLocked(name: string, path: string, flags: number): number {
   const fd = openOrReport(path, fs.constants.O_RDWR, 'Unable to open resource %s');
   try {
