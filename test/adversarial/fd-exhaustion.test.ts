@@ -141,3 +141,47 @@ test('acquiring more files than RLIMIT_NOFILE allows: refused with a libvirt err
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('connecting more clients than RLIMIT_NOFILE allows: the extra ones are closed at once, the rest served', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-fds-'));
+  const daemon = await startHoldfast({ dir, launcher: ['prlimit', `--nofile=${HARD_LIMIT}:${HARD_LIMIT}`, '--'] });
+  const clients: LockClient[] = [];
+  try {
+    // Each connection is answered, or closed by the daemon: never left waiting.
+    let closed = 0;
+    while (clients.length < HARD_LIMIT && closed === 0) {
+      const client = await within(5_000, 'connect', LockClient.connect(daemon.socket));
+      try {
+        await within(5_000, `call on connection #${clients.length}`, client.createLockspace(''));
+        clients.push(client);
+      } catch (err) {
+        assert.doesNotMatch(String(err), /no answer within/, 'a connection at the limit was left hanging');
+        client.destroy();
+        closed++;
+      }
+    }
+    assert.equal(closed, 1, `never refused a connection; ${clients.length} served`);
+    assert.ok(clients.length > HARD_LIMIT / 4, `only ${clients.length} connections before the refusal`);
+    // Everyone admitted is still served; after some leave, newcomers are served again.
+    await within(5_000, 'call on the first connection', clients[0]!.createLockspace(''));
+    for (const client of clients.splice(0, 8)) client.destroy();
+    const deadline = Date.now() + 5_000;
+    let served = false;
+    while (!served && Date.now() < deadline) {
+      const client = await within(5_000, 'connect', LockClient.connect(daemon.socket));
+      served = await within(5_000, 'call after others left', client.createLockspace('')).then(() => true, () => false);
+      if (served) clients.push(client);
+      else client.destroy();
+      if (!served) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(served, 'no connection served after others left');
+    const logs = daemon.logs();
+    assertNoLostCommits(logs);
+    assert.doesNotMatch(logs, /accept failed/);
+    assert.match(logs, /too many open files: closing new connections/);
+  } finally {
+    clients.forEach((c) => c.destroy());
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
