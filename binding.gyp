@@ -13,6 +13,7 @@
         "src/shared/native/poll.c",
         "src/shared/native/proc.c",
         "src/shared/native/relay.c",
+        "src/shared/native/rlimit.c",
         "src/shared/native/signals.c",
         "src/shared/native/sock.c"
       ],

@@ -69,6 +69,12 @@ interface NativePoller {
   hasRef(): boolean;
 }
 
+/** RLIMIT_NOFILE: `soft` is what binds; Infinity for RLIM_INFINITY. */
+export interface NofileLimit {
+  soft: number;
+  hard: number;
+}
+
 /** Shape of build/Release/holdfast.node (see src/shared/native/binding.c). */
 interface Addon {
   setErrorFactory(factory: (code: string, errno: number, syscall: string, message: string) => Error): void;
@@ -118,6 +124,9 @@ interface Addon {
   epollAdd(epfd: number, fd: number, id: number): void;
   epollDel(epfd: number, fd: number): void;
   epollTake(epfd: number, out: Int32Array): number;
+  nofileLimit(pid: number): NofileLimit;
+  setNofileLimit(soft: number, hard: number): void;
+  countOpenFds(pid: number): number;
   Poller: new (fd: number, onEvent: PollCallback) => NativePoller;
 }
 
@@ -508,6 +517,27 @@ export class Poller {
  */
 export function setBatchScheduling(on: boolean): void {
   addon.setBatchScheduling(on);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The fd budget
+
+/** RLIMIT_NOFILE of `pid` (0: this process), through prlimit(2). */
+export function nofileLimit(pid = 0): NofileLimit {
+  return addon.nofileLimit(pid);
+}
+
+/** Sets this process's RLIMIT_NOFILE (raising `hard` needs CAP_SYS_RESOURCE). */
+export function setNofileLimit(soft: number, hard: number): void {
+  addon.setNofileLimit(soft, hard);
+}
+
+/**
+ * Open fds of `pid` (0: this process): the entries of /proc/<pid>/fd. Costs a directory read of that many
+ * entries; needs one free fd itself (EMFILE at the limit).
+ */
+export function countOpenFds(pid = 0): number {
+  return addon.countOpenFds(pid);
 }
 
 // ---------------------------------------------------------------------------------------------------------

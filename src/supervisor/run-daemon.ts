@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { HoldfastConfig } from '../shared/config/schema';
 import type { WorkerSettings } from '../shared/control/messages';
+import { MIN_NOFILE, WORKER_FD_RESERVE } from '../shared/fd-budget';
 import { createLogger, reopenLogFiles } from '../shared/log';
 import { onSignal } from '../shared/signal-intake';
 import type { StateDocument } from '../shared/state/document';
@@ -33,6 +34,22 @@ export interface RunOptions {
 // Set in the environment of the background child of --daemon: the fd to write "ready" to.
 const READY_FD_VARIABLE = 'HOLDFASTD_READY_FD';
 
+/**
+ * Raises the soft RLIMIT_NOFILE to the hard one: the worker runs a fixed reserve below it (fd-budget.ts).
+ * Returns why the daemon cannot serve under this limit, or null.
+ */
+function raiseFdLimit(log: Logger): string | null {
+  const { soft, hard } = native.nofileLimit();
+  try {
+    if (soft < hard) native.setNofileLimit(hard, hard);
+  } catch (err) {
+    log.warn({ err, soft, hard }, 'cannot raise the soft limit of open files to the hard one');
+  }
+  const limit = native.nofileLimit().soft;
+  log.info({ limit, workerLimit: limit - WORKER_FD_RESERVE }, 'open files limit');
+  return limit < MIN_NOFILE ? `the limit of open files (${limit}) is below the ${MIN_NOFILE} holdfast needs (LimitNOFILE=, ulimit -n)` : null;
+}
+
 export async function runDaemon(config: HoldfastConfig, options: RunOptions): Promise<void> {
   if (options.daemonize) return daemonize();
   const log = createLogger({
@@ -51,6 +68,13 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   notifier.startWatchdog();
   const reexecuted = process.env[REEXEC_VARIABLE] === '1';
   delete process.env[REEXEC_VARIABLE];
+  const fdRefusal = raiseFdLimit(log);
+  // An image that inherited locks holds them whatever the limit; a fresh start refuses to serve nobody.
+  if (fdRefusal && !reexecuted) {
+    log.fatal(`cannot start: ${fdRefusal}`);
+    process.exitCode = 1;
+    return;
+  }
   // A fresh start refuses directories others can write (they could plant a state document or a symlink).
   // After an exec the previous image checked them; refusing now would only drop the inherited locks.
   if (!reexecuted) {

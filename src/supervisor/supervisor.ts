@@ -303,7 +303,14 @@ export class Supervisor {
     const started = process.hrtime.bigint();
     const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e6;
     const current = this.#worker;
-    const next = this.#takeStandby();
+    let next: WorkerProcess;
+    try {
+      next = this.#takeStandby();
+    } catch (err) {
+      // Out of fds or processes: the serving worker serves on.
+      this.log.error({ err }, 'worker swap refused: cannot spawn a worker now');
+      return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
+    }
     // Let node boot the new worker, and hand it the custody snapshot, while the old one still serves: the
     // pause starts only after that, and covers only what changed meanwhile.
     try {
@@ -412,7 +419,16 @@ export class Supervisor {
     this.#respawnTimer = setTimeout(() => {
       this.#respawnTimer = null;
       if (this.#stopping) return;
-      this.#startWorker(this.#takeStandby()).catch((err: unknown) => {
+      let next: WorkerProcess;
+      try {
+        next = this.#takeStandby();
+      } catch (err) {
+        // Out of fds or processes: try again, backing off like any failed start (custody holds on).
+        this.log.error({ err }, 'cannot spawn a replacement worker now');
+        this.#scheduleRespawn(0);
+        return;
+      }
+      this.#startWorker(next).catch((err: unknown) => {
         this.log.error({ err }, 'replacement worker failed to start');
         if (!this.#stopping) this.#scheduleRespawn(0);
       });

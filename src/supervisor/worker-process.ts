@@ -6,7 +6,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { ControlChannel, CONTROL_FDS_MAX } from '../shared/control/channel';
+import { ControlChannel } from '../shared/control/channel';
+import { SNAPSHOT_FDS_MAX } from '../shared/fd-budget';
 import type { ClientRecord, CustodyRecord } from '../shared/control/custody-records';
 import { CommitEntry, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
 import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
@@ -251,11 +252,16 @@ export class WorkerProcess {
   }
 
   // Sends every custody record that differs from what this worker was sent before (by record object and
-  // fd: custody replaces the record on every change), and the keys of those gone since.
+  // fd: custody replaces the record on every change), after the keys of those gone since: the worker closes
+  // their fds before it receives new ones (see fd-budget.ts).
   async #sendSnapshot(whileServing: boolean): Promise<void> {
     const sent = this.#sent;
-    const current = new Set<string>();
     const drops: string[] = [];
+    for (const key of sent.keys()) {
+      if (this.custody.has(key)) continue;
+      sent.delete(key);
+      drops.push(key);
+    }
     let chunk: RecordWithFd[] = [];
     let fds: number[] = [];
     let bytes = 0;
@@ -269,21 +275,23 @@ export class WorkerProcess {
       bytes = 0;
       await this.#channel.flushed();
     };
+    // In a message of their own: the worker has closed those fds before any new one arrives.
+    await flush();
     for (const [key, entry] of [...this.custody.entries()]) {
       // Custody may have changed while we waited for the channel: send only what it holds now (a
       // dropped entry's fd is closed, or even reused). What changed later goes out in start()'s delta.
       if (this.custody.get(key) !== entry) continue;
-      current.add(key);
       const before = sent.get(key);
       if (before && before.record === entry.record && before.fd === entry.fd) continue;
       const size = JSON.stringify(entry.record).length + 32;
-      if (bytes + size > SNAPSHOT_CHUNK_BYTES || (entry.fd !== null && fds.length >= CONTROL_FDS_MAX)) await flush();
+      if (bytes + size > SNAPSHOT_CHUNK_BYTES || (entry.fd !== null && fds.length >= SNAPSHOT_FDS_MAX)) await flush();
       chunk.push({ record: entry.record, fdIndex: entry.fd === null ? null : fds.push(entry.fd) - 1 });
       sent.set(key, { record: entry.record, fd: entry.fd });
       bytes += size;
     }
+    // Entries custody dropped while we sent: their records went out before (or never), so drop them too.
     for (const key of sent.keys()) {
-      if (current.has(key)) continue;
+      if (this.custody.has(key)) continue;
       sent.delete(key);
       drops.push(key);
     }

@@ -9,10 +9,11 @@
 // next worker; and splice moves reply bytes out of the pipe exactly as it sends them, so after our death
 // the pipe shows the supervisor which replies (or tails of replies) never left.
 import type { Logger } from 'pino';
-import { CONTROL_FDS_MAX, ControlChannel } from '../shared/control/channel';
+import { ControlChannel } from '../shared/control/channel';
 import type { CustodyRecord } from '../shared/control/custody-records';
 import type { CommitEntry, CustodyOp, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/control/messages';
 import { REPLY_BATCH_HEADER_BYTES, encodeBatchHeader } from '../shared/control/reply-batch';
+import { COMMIT_FDS_MAX } from '../shared/fd-budget';
 import * as native from '../shared/native';
 
 /** A custody change as the worker states it: fds are the worker's own (the kernel copies them). */
@@ -197,7 +198,8 @@ export class CustodyLink {
       fds += p.fdCount;
       pipeBytes += p.piped?.length ?? 0;
       commitBytes += (p.reply?.data.length ?? 0) + 256 * p.changes.length + 96;
-      if (i > 0 && (fds > CONTROL_FDS_MAX || pipeBytes > pipeRoom || commitBytes > COMMIT_BYTES_MAX)) return i;
+      // The fd bound is the supervisor's: see fd-budget.ts.
+      if (i > 0 && (fds > COMMIT_FDS_MAX || pipeBytes > pipeRoom || commitBytes > COMMIT_BYTES_MAX)) return i;
     }
     return this.#pending.length;
   }

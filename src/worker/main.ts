@@ -11,6 +11,7 @@ import { createLogger, reopenLogFiles } from '../shared/log';
 import * as native from '../shared/native';
 import type { SupervisorBridge } from './admin/holdfast-service';
 import { CustodyLink } from './custody-link';
+import { lowerWorkerFdLimit } from './fd-budget';
 import { AdoptedRecord, Worker } from './worker';
 
 const CONTROL_FD = 3;
@@ -31,6 +32,8 @@ let worker: Worker | null = null;
 // Until `init` brings the configured log settings, only what matters at the default level (warning): a
 // standby may live and die without ever being configured.
 let log: Logger = createLogger({ name: 'holdfastd-worker', level: 'warn', format: 'json' });
+// Before the custody snapshot brings any fd: we must run out before the supervisor can.
+lowerWorkerFdLimit(log);
 // The custody snapshot, by key, as `adopt` messages build it before `init`.
 const adopted = new Map<string, AdoptedRecord>();
 /** Drops a record adopted earlier (a newer one replaces it, or it is gone), closing its fd. */

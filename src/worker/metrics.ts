@@ -3,6 +3,7 @@
 // increment; one request in LATENCY_SAMPLE_EVERY is timed (two hrtime reads). Counters travel to the next
 // worker through an orderly handoff (drain → supervisor → facts) and start again after a worker crash.
 import type { WorkerCounters } from '../shared/control/messages';
+import type { FdUse } from '../shared/fd-budget';
 import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 
 /** Upper bounds of the latency buckets, in seconds (+Inf is implied). */
@@ -18,6 +19,7 @@ export interface MetricsGauges {
   lockspaces: number;
   generation: number;
   supervisor: SupervisorStatus | null;
+  fds: { supervisor: FdUse | null; worker: FdUse } | null;
 }
 
 interface RequestCount {
@@ -106,6 +108,11 @@ export class WorkerMetrics {
     out.push(`holdfast_lockspaces ${g.lockspaces}`);
     family('holdfast_worker_generation', 'gauge', 'Generation of the serving worker.');
     out.push(`holdfast_worker_generation ${g.generation}`);
+    const fdUses = [['supervisor', g.fds?.supervisor], ['worker', g.fds?.worker]] as const;
+    family('holdfast_open_fds', 'gauge', 'Open file descriptors, by process.');
+    for (const [name, use] of fdUses) if (use) out.push(`holdfast_open_fds{process="${name}"} ${use.used}`);
+    family('holdfast_max_fds', 'gauge', 'The soft RLIMIT_NOFILE, by process (the worker\'s is kept below the supervisor\'s).');
+    for (const [name, use] of fdUses) if (use) out.push(`holdfast_max_fds{process="${name}"} ${use.limit}`);
 
     family('holdfast_requests', 'counter', 'Requests answered, by server, procedure and outcome. Carried through worker swaps and upgrades that hand the worker over; reset when a worker crashes.');
     for (const [server, byProcedure] of [...this.#requests].sort(([a], [b]) => a.localeCompare(b))) {

@@ -8,6 +8,7 @@ import type { InitMessage, RecordWithFd, WorkerSettings } from '../shared/contro
 import * as native from '../shared/native';
 import { AdminService } from './admin/admin-service';
 import { HoldfastService, type SupervisorBridge } from './admin/holdfast-service';
+import { FdBudget } from './fd-budget';
 import { WorkerMetrics } from './metrics';
 import type { Change, CustodyLink } from './custody-link';
 import { Lockspace } from './lock/lockspace';
@@ -39,6 +40,8 @@ export class Worker {
   #adminServer: RpcServer | null = null;
   readonly metrics = new WorkerMetrics();
   readonly holdfast: HoldfastService;
+  /** Clients and locked files one fd each: what the fd budget weighs (see fd-budget.ts). */
+  readonly fds = new FdBudget(() => this.lock.locksHeld + (this.#lockServer?.connections.size ?? 0) + (this.#adminServer?.connections.size ?? 0));
   #generation = 0;
   readonly #frameBudget: FrameBudget;
 
@@ -59,6 +62,7 @@ export class Worker {
       deadlineMs: settings.frameDeadlineMs,
     });
     this.lock.fileChanges = (changes) => void this.link.commit(changes, null, null);
+    this.lock.roomForFile = () => this.fds.roomFor('file');
     this.lock.killer.onOutcome = (result) => this.metrics.ownerKill(result);
     const none = new Map<number, Connection>();
     this.holdfast = new HoldfastService(
@@ -67,6 +71,7 @@ export class Worker {
         lockConnections: () => this.#lockServer?.connections ?? none,
         adminConnections: () => this.#adminServer?.connections ?? none,
         metrics: this.metrics,
+        fds: this.fds,
         supervisor,
         generation: () => this.#generation,
         rootLog: log,
@@ -257,6 +262,7 @@ export class Worker {
           void this.link.commit(service.close(connection), null, null);
         },
         barrier: () => this.link.barrier(),
+        roomForClient: () => this.fds.roomFor('client'),
       },
       rpcLog,
     );

@@ -1,5 +1,6 @@
 // `holdfast status`: versions, pids, uptime, clients, locks and the upgrade/swap record of the daemon.
 import type { Command } from 'commander';
+import type { FdUse } from '../../shared/fd-budget';
 import type { ActionOutcome, StatusReply } from '../../shared/rpc/holdfast-protocol';
 import { GlobalOptions, printJson, printLines, withAdmin } from '../cli-context';
 import { PRIORITY_NAMES, formatDuration, formatTime } from '../text-format';
@@ -21,6 +22,10 @@ function outcome(o: ActionOutcome | null): string {
   return o.ok ? `ok at ${formatTime(o.at)}` : `FAILED at ${formatTime(o.at)}: ${o.reason ?? 'unknown'}`;
 }
 
+function fdUse(use: FdUse | null): string {
+  return use ? `${use.used} of ${use.limit}` : 'unknown';
+}
+
 function statusLines(s: StatusReply): string[] {
   const sup = s.supervisor;
   const up = s.uptimeSeconds === null ? 'unknown' : `${formatDuration(s.uptimeSeconds)} (since ${formatTime(s.daemonStartedAt!)})`;
@@ -38,6 +43,7 @@ function statusLines(s: StatusReply): string[] {
       `worker restarts:  ${sup.workerRestarts}`,
     );
   }
+  if (s.fds) lines.push(`open files:       supervisor ${fdUse(s.fds.supervisor)}, worker ${fdUse(s.fds.worker)}`);
   lines.push(`log level:        ${s.logLevel} (${PRIORITY_NAMES[s.logLevel] ?? '?'})`);
   return lines;
 }

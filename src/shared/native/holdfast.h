@@ -77,6 +77,11 @@ int hf_pidfd_open(pid_t pid); /* close-on-exec (kernel default for pidfds) */
 int hf_waitpid(pid_t pid, int no_hang, hf_wait_result *out);
 int hf_set_batch_scheduling(int on); /* calling thread: SCHED_BATCH or back to SCHED_OTHER */
 
+/* rlimit.c — the fd budget. pid 0: this process. RLIM_INFINITY comes back as is. */
+int hf_nofile_get(pid_t pid, uint64_t *soft, uint64_t *hard);
+int hf_nofile_set(uint64_t soft, uint64_t hard);
+int64_t hf_count_fds(pid_t pid); /* open fds of pid (0: this process, not counting the look itself) */
+
 /* exec_latch.c — keeps a signal that asks for something (stop, upgrade, swap, reopen logs) from vanishing in
  * an upgrade's exec (see exec_latch.c). arm: catch SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2
  * here instead of libuv. hold: block every guarded signal in the calling thread for its exec; returns the

@@ -3,6 +3,7 @@
 // JSON Schemas a client checks every reply against. Replies are JSON text carried as one XDR string (METRICS:
 // OpenMetrics text). Pure data and codecs: no sockets, no server state.
 import type { ErrorObject } from 'ajv';
+import type { FdUse } from '../fd-budget';
 import { compiledValidator } from '../schema/compiled-validator';
 import { XdrDecodeError, XdrReader, XdrWriter, isValidUtf8 } from './xdr';
 import { MESSAGE_STRING_MAX } from './message';
@@ -107,6 +108,11 @@ export interface StatusReply {
   lockspaces: number;
   /** The root log level, as a libvirt priority 1 (debug) .. 4 (error). */
   logLevel: number;
+  /**
+   * Open fds against the soft RLIMIT_NOFILE, counted when asked; the supervisor's is null where /proc does
+   * not tell. Absent from workers of versions before it existed.
+   */
+  fds?: { supervisor: FdUse | null; worker: FdUse };
 }
 
 /** One owner of a held resource. */
@@ -233,6 +239,8 @@ const supervisorStatusSchema = {
   },
 };
 
+const fdUseSchema = { type: 'object', required: ['used', 'limit'], properties: { used: uint, limit: uint } };
+
 const statusSchema = {
   type: 'object',
   required: ['supervisor', 'worker', 'daemonStartedAt', 'uptimeSeconds', 'clients', 'locksHeld', 'lockspaces', 'logLevel'],
@@ -249,6 +257,11 @@ const statusSchema = {
     locksHeld: uint,
     lockspaces: uint,
     logLevel: { type: 'integer', minimum: 1, maximum: 4 },
+    fds: {
+      type: 'object',
+      required: ['supervisor', 'worker'],
+      properties: { supervisor: { ...fdUseSchema, nullable: true }, worker: fdUseSchema },
+    },
   },
 };
 

@@ -4,7 +4,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
+import type { FdUse } from '../../shared/fd-budget';
 import { getLogSettings, setLevel } from '../../shared/log';
+import * as native from '../../shared/native';
 import {
   ActionReply,
   ClientInfo,
@@ -54,6 +56,8 @@ export interface HoldfastServiceSources {
   lockConnections(): ReadonlyMap<number, Connection>;
   adminConnections(): ReadonlyMap<number, Connection>;
   metrics: WorkerMetrics;
+  /** This worker's fd use; the supervisor's is read from /proc. */
+  fds: { use(): FdUse };
   supervisor: SupervisorBridge;
   generation(): number;
   rootLog: Logger;
@@ -87,6 +91,7 @@ export class HoldfastService {
       locksHeld: lock.locksHeld,
       lockspaces: lock.registry.all().length - 1,
       logLevel: getLogSettings(this.sources.rootLog).level,
+      fds: { supervisor: supervisorFdUse(this.sources.supervisor.facts()?.pid ?? process.ppid), worker: this.sources.fds.use() },
     };
   }
 
@@ -226,10 +231,20 @@ export class HoldfastService {
           lockspaces: s.lockspaces,
           generation: s.worker.generation,
           supervisor: s.supervisor,
+          fds: s.fds ?? null,
         }),
       );
     });
     return table;
+  }
+}
+
+// Counted at the moment of asking; null where /proc will not tell us (another uid, say).
+function supervisorFdUse(pid: number): FdUse | null {
+  try {
+    return { used: native.countOpenFds(pid), limit: native.nofileLimit(pid).soft };
+  } catch {
+    return null;
   }
 }
 

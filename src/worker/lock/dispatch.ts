@@ -1,6 +1,7 @@
 // One small handler per lock-protocol procedure. Every handler checks, in virtlockd's order:
 // flags → restricted → registered → lockspace lookup → operation. Handlers throw VirError; the program
 // layer (worker/rpc/program.ts) turns the first error into the reply.
+import { constants as osConstants } from 'node:os';
 import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
 import {
   DecodedCreateLockspaceArgs,
@@ -14,7 +15,9 @@ import { bytesToUuid } from '../../shared/rpc/uuid';
 import { exactName } from './exact-name';
 import { LockClientState } from './lock-client-state';
 import { LockspaceRegistry } from './registry';
-import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource } from './resource';
+import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource, cannotOpen } from './resource';
+
+const EMFILE = osConstants.errno.EMFILE;
 import { ReleaseOutcome } from './lockspace';
 
 /** What a request changed, as it happens: custody, metrics and logs are fed from here. */
@@ -31,6 +34,8 @@ export interface LockJournal {
 export interface LockDispatchContext {
   registry: LockspaceRegistry;
   journal: LockJournal;
+  /** Whether the fd budget has room for one more locked file (see worker/fd-budget.ts). */
+  roomForFile(): boolean;
 }
 
 export type LockHandler<A> = (ctx: LockDispatchContext, client: LockClientState, args: A) => void;
@@ -117,6 +122,8 @@ const acquireResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) =>
   const { path, name } = resourceNames(args);
   const lockspace = ctx.registry.lookup(path);
   const created = !lockspace.resources.has(name);
+  // Refused before anything is opened, as virtlockd answers an open that failed for want of fds.
+  if (created && !ctx.roomForFile()) throw cannotOpen(lockspace.resourcePath(name), args.flags, EMFILE);
   const resource = lockspace.acquire(name, client.ownerPid, args.flags, client.clientPid === client.ownerPid);
   ctx.journal.acquired(resource, path, created);
 };

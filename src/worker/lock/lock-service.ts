@@ -30,6 +30,8 @@ export class LockService {
   readonly detached: DetachedOwners;
   /** Files changes made outside any request (a detached owner's exit); the worker sets it. */
   fileChanges: (changes: Change[]) => void = () => undefined;
+  /** Whether the fd budget has room for one more locked file; the worker sets it. */
+  roomForFile: () => boolean = () => true;
 
   constructor(
     timings: OwnerKillTimings,
@@ -126,7 +128,7 @@ export class LockService {
       clientChanged: (client: LockClientState) => changes.push({ op: 'put', record: this.#clientRecord(client), fd: null }),
       lockspaceCreated: (directory: string) => changes.push({ op: 'put', record: { kind: 'lockspace', directory }, fd: null }),
     };
-    return { registry: this.registry, journal };
+    return { registry: this.registry, journal, roomForFile: () => this.roomForFile() };
   }
 
   #clientRecord(client: LockClientState): ClientRecord {

@@ -133,6 +133,11 @@ function lockType(flags: number): 'read' | 'write' {
   return (flags & ACQUIRE_SHARED) !== 0 ? 'read' : 'write';
 }
 
+/** The error of an ACQUIRE whose open failed with `errno`, worded as virtlockd words it. */
+export function cannotOpen(path: string, flags: number, errno: number): VirError {
+  return VirError.systemError(VirErrorDomain.LOCKSPACE, errno, `${(flags & ACQUIRE_AUTOCREATE) !== 0 ? 'Unable to open/create resource' : 'Unable to open resource'} ${path}`);
+}
+
 /** Where a resource file is: `name` inside `dirFd` (directory lockspace), or `path` (default lockspace). */
 interface FileAt {
   name: string;

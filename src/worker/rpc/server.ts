@@ -16,6 +16,8 @@ export interface ServerHooks {
   onClose(connection: Connection, reason: CloseReason): void;
   /** Resolves once the supervisor has applied everything committed so far. */
   barrier(): Promise<void>;
+  /** Whether the fd budget has room for one more client; without room a new connection is closed at once. */
+  roomForClient(): boolean;
 }
 
 export interface ServerOptions {
@@ -30,6 +32,8 @@ export interface ServerOptions {
 
 // After EMFILE/ENFILE, accept again after a pause instead of spinning on a readable listener.
 const ACCEPT_RETRY_MS = 100;
+// A refusal for want of fds is logged once, then at most this often while refusals go on.
+const REFUSAL_LOG_EVERY_MS = 10_000;
 
 export class RpcServer {
   readonly #connections = new Map<number, Connection>();
@@ -39,6 +43,11 @@ export class RpcServer {
   #paused = true;
   #retryTimer: NodeJS.Timeout | null = null;
   #stopped = false;
+  /** Set while accept() fails: logged once per episode, not every retry. */
+  #acceptFailing = false;
+  /** Connections closed for want of fds since the last log line about it. */
+  #refused = 0;
+  #refusalLoggedAt = 0;
   nextClientId = 1;
 
   constructor(
@@ -130,7 +139,8 @@ export class RpcServer {
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (code === 'ECONNABORTED' || code === 'EINTR') continue;
-        this.log.error({ server: this.options.name, code }, 'accept failed; pausing the listener');
+        if (!this.#acceptFailing) this.log.error({ server: this.options.name, code }, `accept failed; pausing the listener, retrying every ${ACCEPT_RETRY_MS} ms`);
+        this.#acceptFailing = true;
         this.#pauseAccept();
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = null;
@@ -139,10 +149,28 @@ export class RpcServer {
         return;
       }
       if (fd === null) return;
+      if (this.#acceptFailing) this.log.info({ server: this.options.name }, 'accepting connections again');
+      this.#acceptFailing = false;
+      if (!this.hooks.roomForClient()) {
+        this.#refuse(fd);
+        continue;
+      }
       this.#admit(fd);
     }
     // At max_clients new peers wait in the backlog, as with virtlockd, until someone leaves.
     if (this.#connections.size >= this.options.maxClients) this.#pauseAccept();
+  }
+
+  // No fds to spare for this client here and in the supervisor's custody: it is closed at once (it sees
+  // end-of-file) rather than left in the backlog, which would look like a hung daemon.
+  #refuse(fd: number): void {
+    native.close(fd);
+    this.#refused++;
+    const now = Date.now();
+    if (now - this.#refusalLoggedAt < REFUSAL_LOG_EVERY_MS) return;
+    this.log.warn({ server: this.options.name, refused: this.#refused }, 'too many open files: closing new connections until clients or locks go');
+    this.#refusalLoggedAt = now;
+    this.#refused = 0;
   }
 
   #admit(fd: number): void {
