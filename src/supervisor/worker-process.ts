@@ -7,13 +7,13 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { ControlChannel, CONTROL_FDS_MAX } from '../shared/control/channel';
-import type { ClientRecord, CustodyRecord } from '../shared/control/custody-records';
+import type { ClientRecord } from '../shared/control/custody-records';
 import { CommitEntry, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
 import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { ReplyBatch, unsentReplies } from '../shared/control/reply-batch';
 import type { CarriedWorkerState } from '../shared/state/document';
 import * as native from '../shared/native';
-import type { Custody } from './custody';
+import type { Custody, CustodyEntry } from './custody';
 import type { Listener } from './listeners';
 
 // While we re-execute, a carried worker commits at most this often (see PaceMessage): a client's requests
@@ -65,8 +65,8 @@ export class WorkerProcess {
   /** The last batch of piped replies the worker committed: what its pipe may still hold. */
   #lastBatch: ReplyBatch | null = null;
   #settled = false;
-  /** What this worker has been sent of custody, by key (see stage()). */
-  readonly #sent = new Map<string, { record: CustodyRecord; fd: number | null }>();
+  /** What this worker has been sent of custody, by key (see stage()): custody's entry objects as they were. */
+  readonly #sent = new Map<string, CustodyEntry>();
   generation = 0;
   /** The metrics this worker reported when it last drained, for its successor. */
   counters: WorkerCounters | null = null;
@@ -129,9 +129,12 @@ export class WorkerProcess {
    */
   carry(): { state: CarriedWorkerState; fds: number[] } | null {
     const pid = this.#child.pid;
-    if (!this.#replyPipe || !this.alive || pid === undefined || this.#channel.closed) return null;
+    // Fragments of a commit already read would be lost with this image: the worker drains instead.
+    if (!this.#replyPipe || !this.alive || pid === undefined || this.#channel.closed || this.#channel.assembling) return null;
     this.#flushAcks();
     this.pace(CARRIED_COMMIT_EVERY_MS);
+    // From here on everything it commits waits in the channel for the next image, fragments whole.
+    this.#channel.pauseReading();
     const state: CarriedWorkerState = { pid, generation: this.generation, channelFd: this.#channel.fd, replyPipe: { ...this.#replyPipe }, lastBatch: this.#lastBatch };
     return { state, fds: [this.#channel.fd, this.#replyPipe.read, this.#replyPipe.write] };
   }
@@ -194,6 +197,12 @@ export class WorkerProcess {
   resume(): void {
     this.custody.consumeAll();
     if (!this.#channel.closed) this.#channel.send({ type: 'resume' });
+  }
+
+  /** The exec after carry() failed: this image reads the worker's commits again, each turn. */
+  keep(): void {
+    this.#channel.resumeReading();
+    this.pace(0);
   }
 
   /** Sets how often, at most, the worker commits (0: every turn); see PaceMessage. */
@@ -273,12 +282,12 @@ export class WorkerProcess {
       // dropped entry's fd is closed, or even reused). What changed later goes out in start()'s delta.
       if (this.custody.get(key) !== entry) continue;
       current.add(key);
-      const before = sent.get(key);
-      if (before && before.record === entry.record && before.fd === entry.fd) continue;
+      // Custody replaces the entry object on every change (an owner joining changes its record in place).
+      if (sent.get(key) === entry) continue;
       const size = JSON.stringify(entry.record).length + 32;
       if (bytes + size > SNAPSHOT_CHUNK_BYTES || (entry.fd !== null && fds.length >= CONTROL_FDS_MAX)) await flush();
       chunk.push({ record: entry.record, fdIndex: entry.fd === null ? null : fds.push(entry.fd) - 1 });
-      sent.set(key, { record: entry.record, fd: entry.fd });
+      sent.set(key, entry);
       bytes += size;
     }
     for (const key of sent.keys()) {

@@ -18,8 +18,11 @@ import { ReleaseOutcome } from './lockspace';
 
 /** What a request changed, as it happens: custody, metrics and logs are fed from here. */
 export interface LockJournal {
-  /** A resource was taken (`created`: it has a new fd) or gained an owner. */
-  acquired(resource: LockResource, lockspace: string, created: boolean): void;
+  /**
+   * A resource was taken (`created`: it has a new fd) or gained an owner. `joined`: the owner pid added as
+   * the only change (a plain share of a held lock), else null.
+   */
+  acquired(resource: LockResource, lockspace: string, created: boolean, joined: number | null): void;
   /** A resource lost an owner; `outcome.freed` when it was the last one (lock and fd gone). */
   released(outcome: ReleaseOutcome, lockspace: string): void;
   /** REGISTER or RESTRICT changed what the connection is. */
@@ -105,9 +108,11 @@ const deleteResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
 const acquireResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.ACQUIRE_RESOURCE, client, args.flags, ACQUIRE_SHARED | ACQUIRE_AUTOCREATE);
   const lockspace = ctx.registry.lookup(args.path);
-  const created = !lockspace.resources.has(args.name);
+  const existing = lockspace.resources.get(args.name);
+  // Without detached owners, acquiring a held resource can only add this owner (or throw).
+  const joins = existing !== undefined && existing.detachedOwners.length === 0;
   const resource = lockspace.acquire(args.name, client.ownerPid, args.flags, client.clientPid === client.ownerPid);
-  ctx.journal.acquired(resource, args.path, created);
+  ctx.journal.acquired(resource, args.path, existing === undefined, joins ? client.ownerPid : null);
 };
 
 const releaseResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
