@@ -645,6 +645,25 @@ static napi_value js_pidfd_open(napi_env env, napi_callback_info info) {
   return new_int(env, r);
 }
 
+static napi_value js_pidfd_send_signal(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 2, argv);
+  int pidfd;
+  double sig;
+  if (!arg_fd(env, argv[0], "pidfd", &pidfd) || !arg_integer(env, argv[1], "signal", 1, 64, &sig)) return NULL;
+  int r = hf_pidfd_send_signal(pidfd, (int)sig);
+  if (r < 0) return throw_syscall_error(env, -r, "pidfd_send_signal");
+  return js_undefined(env);
+}
+
+static napi_value js_peer_pidfd(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 1, argv);
+  int fd;
+  if (!arg_fd(env, argv[0], "fd", &fd)) return NULL;
+  int r = hf_peer_pidfd(fd);
+  if (r < 0) return throw_syscall_error(env, -r, "getsockopt(SO_PEERPIDFD)");
+  return new_int(env, r);
+}
+
 /* Names as Node's child_process spells them ('SIGIO', not glibc's 'SIGPOLL'). */
 static napi_value signal_name(napi_env env, int sig) {
   char name[32];
@@ -1109,6 +1128,8 @@ NAPI_MODULE_INIT() {
       FN("close", js_close),
       FN("execve", js_execve),
       FN("pidfdOpen", js_pidfd_open),
+      FN("pidfdSendSignal", js_pidfd_send_signal),
+      FN("peerPidfd", js_peer_pidfd),
       FN("stopLatchArm", js_stop_latch_arm),
       FN("stopLatchHold", js_stop_latch_hold),
       FN("stopLatchDisarm", js_stop_latch_disarm),

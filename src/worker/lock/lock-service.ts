@@ -84,7 +84,7 @@ export class LockService {
     request.changes.push({ op: 'drop', key: clientKey('virtlockd', connection.id) });
     if (released.length > 0) {
       this.log.info({ client: connection.id, ownerPid: client.ownerPid, released: released.length }, 'owner disconnected holding locks; released them');
-      void this.killer.kill(client.clientPid);
+      void this.killer.kill(client.clientPid, connection.fd);
     }
     return request.changes;
   }
