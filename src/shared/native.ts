@@ -2,6 +2,7 @@
 // Node 20 lacks (OFD locks, SCM_RIGHTS, execve, pidfd, peer credentials) and SyscallError. No policy here.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { constants as osConstants } from 'node:os';
 
 /** A failed system call, shaped like Node's own errors: `code` is the errno name. */
 export class SyscallError extends Error {
@@ -111,6 +112,8 @@ interface Addon {
   signalGuardLoaded(): boolean;
   signalGuardTake(): NodeJS.Signals[];
   guardFaults(): void;
+  pidfdSendSignal(pidfd: number, signal: number): void;
+  peerPidfd(fd: number): number;
   waitpid(pid: number, noHang: boolean): WaitResult | null;
   setBatchScheduling(on: boolean): void;
   setPeekOffset(fd: number, offset: number): void;
@@ -431,6 +434,27 @@ export function blockGuardedSignals(block: boolean): void {
  */
 export function pidfdOpen(pid: number): number {
   return addon.pidfdOpen(pid);
+}
+
+/**
+ * Sends `signal` to the process `pidfd` refers to (pidfd_send_signal): never to another process that has
+ * since taken its pid number.
+ * @throws SyscallError ESRCH once that process has exited (even if a new one runs under the same pid).
+ */
+export function pidfdSendSignal(pidfd: number, signal: NodeJS.Signals): void {
+  const number = osConstants.signals[signal];
+  if (number === undefined) throw new TypeError(`unknown signal ${signal}`);
+  addon.pidfdSendSignal(pidfd, number);
+}
+
+/**
+ * A pidfd for the process at the other end of a connected unix socket (SO_PEERPIDFD, Linux 6.5+): the
+ * process that connected, taken from the socket itself.
+ * @returns a new fd, owned by the caller, close-on-exec.
+ * @throws SyscallError (ENOPROTOOPT on kernels without it; ESRCH or ENODATA when the peer is gone or unknown).
+ */
+export function peerPidfd(fd: number): number {
+  return addon.peerPidfd(fd);
 }
 
 /**

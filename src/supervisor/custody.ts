@@ -23,8 +23,11 @@ import * as native from '../shared/native';
 
 /** Told of every resource record put or dropped by a worker (systemd's fd store follows custody). */
 export interface ResourceObserver {
-  /** `fdChanged`: the record came with a new fd (now `entry.fd`); else only its data changed. */
-  put(key: string, entry: CustodyEntry, fdChanged: boolean): void;
+  /**
+   * `fdChanged`: the record came with a new fd (now `entry.fd`); else only its data changed. `joined`: the
+   * only change is this owner pid added (else null: anything may have changed).
+   */
+  put(key: string, entry: CustodyEntry, fdChanged: boolean, joined?: number | null): void;
   dropped(key: string): void;
 }
 
@@ -82,6 +85,10 @@ export class Custody {
         this.#drop(op.key);
         continue;
       }
+      if (op.op !== 'put') {
+        this.#changeOwners(entry.seq, op.key, op.pid, op.op === 'join');
+        continue;
+      }
       const key = custodyKey(op.record);
       const previous = this.#entries.get(key);
       let fd = previous?.fd ?? null;
@@ -105,6 +112,23 @@ export class Custody {
     if (!reply || !client || client.fd === null) return done();
     if (reply.data.length > 0) this.#writerFor(reply.client, client.fd).write(Buffer.from(reply.data, 'base64'), done);
     else done();
+  }
+
+  // One ownership more or less in a held resource: the record's owner list changes in place (copying it
+  // would make each of N shared acquires cost N), under a new entry object so snapshot deltas see it.
+  #changeOwners(seq: number, key: string, pid: number, join: boolean): void {
+    const held = this.#entries.get(key);
+    if (!held || held.record.kind !== 'resource') throw new Error(`commit ${seq} changes the owners of ${key}, which custody holds no resource for`);
+    const owners = held.record.owners;
+    if (join) owners.push(pid);
+    else {
+      const at = owners.indexOf(pid);
+      if (at < 0) throw new Error(`commit ${seq} removes owner ${pid} of ${key}, which it does not hold`);
+      owners.splice(at, 1);
+    }
+    const stored = { record: held.record, fd: held.fd };
+    this.#entries.set(key, stored);
+    this.#observer?.put(key, stored, false, join ? pid : null);
   }
 
   /** True while some reply we write ourselves waits for its client to read (an exec would lose it). */

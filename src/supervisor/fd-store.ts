@@ -111,13 +111,15 @@ export class FdStore implements ResourceObserver {
     return store;
   }
 
-  put(key: string, entry: CustodyEntry, fdChanged: boolean): void {
+  put(key: string, entry: CustodyEntry, fdChanged: boolean, joined: number | null = null): void {
     const record = entry.record as ResourceRecordState;
     const stored = this.#stored.get(key);
     if (stored && !fdChanged) {
       stored.entry = entry;
       const journalled = this.#onDisk.get(stored.fdName);
-      if (journalled && record.owners.some((pid) => !journalled.has(pid))) return this.#writeNow();
+      // One owner joining is checked alone: scanning the whole list would make N shared acquires cost N².
+      const unjournalled = (pid: number): boolean => !journalled!.has(pid);
+      if (journalled && (joined !== null ? unjournalled(joined) : record.owners.some(unjournalled))) return this.#writeNow();
     } else if (entry.fd !== null && record.lockKind === 'ofd') {
       // A POSIX lock (inherited from virtlockd) dies with this process whatever holds its fd: not stored.
       if (stored) this.#send('FDSTOREREMOVE', stored.fdName, null);

@@ -197,7 +197,7 @@ export class Supervisor {
     // Still here: nothing changed. Serve on with the old code.
     this.log.error({ reason }, 'upgrade refused; serving on with the running code');
     if (!carried) current?.resume();
-    else current?.pace(0);
+    else current?.keep();
     return reason;
   }
 

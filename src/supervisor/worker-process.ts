@@ -8,13 +8,13 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/control/channel';
 import { SNAPSHOT_FDS_MAX } from '../shared/fd-budget';
-import type { ClientRecord, CustodyRecord } from '../shared/control/custody-records';
+import type { ClientRecord } from '../shared/control/custody-records';
 import { CommitEntry, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
 import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { ReplyBatch, unsentReplies } from '../shared/control/reply-batch';
 import type { CarriedWorkerState } from '../shared/state/document';
 import * as native from '../shared/native';
-import type { Custody } from './custody';
+import type { Custody, CustodyEntry } from './custody';
 import { guardedNodeFlags, guardedPreload } from './guarded-runtime';
 import type { Listener } from './listeners';
 
@@ -67,8 +67,8 @@ export class WorkerProcess {
   /** The last batch of piped replies the worker committed: what its pipe may still hold. */
   #lastBatch: ReplyBatch | null = null;
   #settled = false;
-  /** What this worker has been sent of custody, by key (see stage()). */
-  readonly #sent = new Map<string, { record: CustodyRecord; fd: number | null }>();
+  /** What this worker has been sent of custody, by key (see stage()): custody's entry objects as they were. */
+  readonly #sent = new Map<string, CustodyEntry>();
   generation = 0;
   /** The metrics this worker reported when it last drained, for its successor. */
   counters: WorkerCounters | null = null;
@@ -131,9 +131,12 @@ export class WorkerProcess {
    */
   carry(): { state: CarriedWorkerState; fds: number[] } | null {
     const pid = this.#child.pid;
-    if (!this.#replyPipe || !this.alive || pid === undefined || this.#channel.closed) return null;
+    // Fragments of a commit already read would be lost with this image: the worker drains instead.
+    if (!this.#replyPipe || !this.alive || pid === undefined || this.#channel.closed || this.#channel.assembling) return null;
     this.#flushAcks();
     this.pace(CARRIED_COMMIT_EVERY_MS);
+    // From here on everything it commits waits in the channel for the next image, fragments whole.
+    this.#channel.pauseReading();
     const state: CarriedWorkerState = { pid, generation: this.generation, channelFd: this.#channel.fd, replyPipe: { ...this.#replyPipe }, lastBatch: this.#lastBatch };
     return { state, fds: [this.#channel.fd, this.#replyPipe.read, this.#replyPipe.write] };
   }
@@ -198,6 +201,12 @@ export class WorkerProcess {
     if (!this.#channel.closed) this.#channel.send({ type: 'resume' });
   }
 
+  /** The exec after carry() failed: this image reads the worker's commits again, each turn. */
+  keep(): void {
+    this.#channel.resumeReading();
+    this.pace(0);
+  }
+
   /** Sets how often, at most, the worker commits (0: every turn); see PaceMessage. */
   pace(commitEveryMs: number): void {
     if (!this.#channel.closed) this.#channel.send({ type: 'pace', commitEveryMs });
@@ -251,8 +260,8 @@ export class WorkerProcess {
     await this.#sendSnapshot(true);
   }
 
-  // Sends every custody record that differs from what this worker was sent before (by record object and
-  // fd: custody replaces the record on every change), after the keys of those gone since: the worker closes
+  // Sends every custody record that differs from what this worker was sent before (by entry object: custody
+  // replaces the entry on every change), after the keys of those gone since: the worker closes
   // their fds before it receives new ones (see fd-budget.ts).
   async #sendSnapshot(whileServing: boolean): Promise<void> {
     const sent = this.#sent;
@@ -281,12 +290,12 @@ export class WorkerProcess {
       // Custody may have changed while we waited for the channel: send only what it holds now (a
       // dropped entry's fd is closed, or even reused). What changed later goes out in start()'s delta.
       if (this.custody.get(key) !== entry) continue;
-      const before = sent.get(key);
-      if (before && before.record === entry.record && before.fd === entry.fd) continue;
+      // Custody replaces the entry object on every change (an owner joining changes its record in place).
+      if (sent.get(key) === entry) continue;
       const size = JSON.stringify(entry.record).length + 32;
       if (bytes + size > SNAPSHOT_CHUNK_BYTES || (entry.fd !== null && fds.length >= SNAPSHOT_FDS_MAX)) await flush();
       chunk.push({ record: entry.record, fdIndex: entry.fd === null ? null : fds.push(entry.fd) - 1 });
-      sent.set(key, { record: entry.record, fd: entry.fd });
+      sent.set(key, entry);
       bytes += size;
     }
     // Entries custody dropped while we sent: their records went out before (or never), so drop them too.

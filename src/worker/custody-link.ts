@@ -17,7 +17,10 @@ import { COMMIT_FDS_MAX } from '../shared/fd-budget';
 import * as native from '../shared/native';
 
 /** A custody change as the worker states it: fds are the worker's own (the kernel copies them). */
-export type Change = { op: 'put'; record: CustodyRecord; fd: number | null } | { op: 'drop'; key: string };
+export type Change =
+  | { op: 'put'; record: CustodyRecord; fd: number | null }
+  | { op: 'drop'; key: string }
+  | { op: 'join' | 'leave'; key: string; pid: number };
 
 /** Where a reply goes: the client's custody key and socket, and how many peeked bytes the request took. */
 export interface ReplyTarget {
@@ -45,7 +48,8 @@ const PIPE_REPLY_MAX = 16 * 1024;
 const UNREAD_OUTPUT_MAX = 64 * 1024;
 const OUTPUT_CHECK_EVERY = 48 * 1024;
 const OUTPUT_ESTIMATE_OVERHEAD = 4096 + 1024;
-// Keep a commit comfortably inside one datagram, and a batch inside the pipe.
+// Batch entries into commits of about one datagram (one entry alone may be far bigger: the channel sends
+// it in fragments), and a batch inside the pipe.
 const COMMIT_BYTES_MAX = 128 * 1024;
 
 interface Pending {
@@ -165,7 +169,7 @@ export class CustodyLink {
       const fds: number[] = [];
       const entries: CommitEntry[] = pending.map((p) => ({
         seq: p.seq,
-        ops: p.changes.map((c): CustodyOp => (c.op === 'drop' ? c : { op: 'put', record: c.record, fdIndex: c.fd === null ? null : fds.push(c.fd) - 1 })),
+        ops: p.changes.map((c): CustodyOp => (c.op !== 'put' ? c : { op: 'put', record: c.record, fdIndex: c.fd === null ? null : fds.push(c.fd) - 1 })),
         reply: p.reply,
         ack: p.ack,
       }));

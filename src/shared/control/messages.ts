@@ -129,8 +129,15 @@ export type SupervisorMessage =
 
 // ---- worker → supervisor ----------------------------------------------------------------------
 
-/** Put (add or replace) a record, with its fd if any; or drop one by key (its fd is closed). */
-export type CustodyOp = { op: 'put'; record: CustodyRecord; fdIndex: number | null } | { op: 'drop'; key: string };
+/**
+ * Put (add or replace) a record, with its fd if any; or drop one by key (its fd is closed); or add (`join`)
+ * or remove (`leave`) one ownership of `pid` in a held resource record's owners, so that one more SHARED
+ * acquire costs one small op instead of restating an owner list that grows with every acquire.
+ */
+export type CustodyOp =
+  | { op: 'put'; record: CustodyRecord; fdIndex: number | null }
+  | { op: 'drop'; key: string }
+  | { op: 'join' | 'leave'; key: string; pid: number };
 
 /** What the supervisor does for the request behind an entry, once its ops are applied. */
 export interface ReplyOrder {
@@ -211,7 +218,11 @@ export interface WorkerCounters {
 
 // ---- schemas ----------------------------------------------------------------------------------
 
-const fdIndex = { type: 'integer', minimum: 0, maximum: 252 } as const;
+// A message with more fds than one datagram carries is fragmented (channel.ts): indices run past 252.
+const fdIndex = { type: 'integer', minimum: 0, maximum: 0xffffffff } as const;
+// Lists are bounded by the channel's message size, not here: an owner may hold more locks than any fixed
+// count (its disconnect drops each in one change set).
+const manyItems = 100_000_000;
 const nullableFdIndex = { anyOf: [{ type: 'null' }, fdIndex] } as const;
 const seq = { type: 'integer', minimum: 0 } as const;
 
@@ -301,10 +312,10 @@ const supervisorMessageSchema = {
     message('adopt', {
       records: {
         type: 'array',
-        maxItems: 100000,
+        maxItems: manyItems,
         items: { type: 'object', additionalProperties: false, required: ['record', 'fdIndex'], properties: { record: custodyRecordSchema, fdIndex: nullableFdIndex } },
       },
-      drops: { type: 'array', maxItems: 1000000, items: { type: 'string', maxLength: 200000 } },
+      drops: { type: 'array', maxItems: manyItems, items: { type: 'string', maxLength: 200000 } },
     }),
     message('init', {
       generation: seq,
@@ -318,7 +329,7 @@ const supervisorMessageSchema = {
       nextClientId: { type: 'integer', minimum: 1 },
       replyPipe: { type: 'object', additionalProperties: false, required: ['read', 'write', 'capacity'], properties: { read: fdIndex, write: fdIndex, capacity: { type: 'integer', minimum: 4096 } } },
     }),
-    message('committed', { seqs: { type: 'array', maxItems: 1000000, items: seq } }),
+    message('committed', { seqs: { type: 'array', maxItems: manyItems, items: seq } }),
     message('drain', {}),
     message('resume', {}),
     message('pace', { commitEveryMs: { type: 'integer', minimum: 0, maximum: 1000 } }),
@@ -335,6 +346,12 @@ const custodyOpSchema = {
   oneOf: [
     { type: 'object', additionalProperties: false, required: ['op', 'record', 'fdIndex'], properties: { op: { const: 'put' }, record: custodyRecordSchema, fdIndex: nullableFdIndex } },
     { type: 'object', additionalProperties: false, required: ['op', 'key'], properties: { op: { const: 'drop' }, key: { type: 'string', maxLength: 200000 } } },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['op', 'key', 'pid'],
+      properties: { op: { enum: ['join', 'leave'] }, key: { type: 'string', maxLength: 200000 }, pid: { type: 'integer', minimum: 0, maximum: 0xffffffff } },
+    },
   ],
 };
 
@@ -349,7 +366,7 @@ const workerMessageSchema = {
       batch: { anyOf: [{ type: 'null' }, seq] },
       entries: {
         type: 'array',
-        maxItems: 100000,
+        maxItems: manyItems,
         items: {
           type: 'object',
           additionalProperties: false,
@@ -357,7 +374,7 @@ const workerMessageSchema = {
           properties: {
             seq,
             ack: { type: 'boolean' },
-            ops: { type: 'array', maxItems: 100000, items: custodyOpSchema },
+            ops: { type: 'array', maxItems: manyItems, items: custodyOpSchema },
             reply: {
               anyOf: [
                 { type: 'null' },

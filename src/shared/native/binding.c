@@ -698,6 +698,25 @@ static napi_value js_pidfd_open(napi_env env, napi_callback_info info) {
   return new_int(env, r);
 }
 
+static napi_value js_pidfd_send_signal(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 2, argv);
+  int pidfd;
+  double sig;
+  if (!arg_fd(env, argv[0], "pidfd", &pidfd) || !arg_integer(env, argv[1], "signal", 1, 64, &sig)) return NULL;
+  int r = hf_pidfd_send_signal(pidfd, (int)sig);
+  if (r < 0) return throw_syscall_error(env, -r, "pidfd_send_signal");
+  return js_undefined(env);
+}
+
+static napi_value js_peer_pidfd(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 1, argv);
+  int fd;
+  if (!arg_fd(env, argv[0], "fd", &fd)) return NULL;
+  int r = hf_peer_pidfd(fd);
+  if (r < 0) return throw_syscall_error(env, -r, "getsockopt(SO_PEERPIDFD)");
+  return new_int(env, r);
+}
+
 /* Names as Node's child_process spells them ('SIGIO', not glibc's 'SIGPOLL'). */
 static napi_value signal_name(napi_env env, int sig) {
   char name[32];
@@ -1255,6 +1274,8 @@ NAPI_MODULE_INIT() {
       FN("signalGuardLoaded", js_signal_guard_loaded),
       FN("signalGuardTake", js_signal_guard_take),
       FN("guardFaults", js_guard_faults),
+      FN("pidfdSendSignal", js_pidfd_send_signal),
+      FN("peerPidfd", js_peer_pidfd),
       FN("waitpid", js_waitpid),
       FN("setBatchScheduling", js_set_batch_scheduling),
       FN("setPeekOffset", js_set_peek_offset),

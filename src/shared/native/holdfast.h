@@ -74,6 +74,8 @@ ssize_t hf_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds, int *
 /* proc.c — processes. */
 int hf_execve(const char *path, char *const argv[], char *const envp[]); /* returns only on failure */
 int hf_pidfd_open(pid_t pid); /* close-on-exec (kernel default for pidfds) */
+int hf_pidfd_send_signal(int pidfd, int sig);
+int hf_peer_pidfd(int fd); /* SO_PEERPIDFD */
 int hf_waitpid(pid_t pid, int no_hang, hf_wait_result *out);
 int hf_set_batch_scheduling(int on); /* calling thread: SCHED_BATCH or back to SCHED_OTHER */
 

@@ -21,6 +21,13 @@ int hf_pidfd_open(pid_t pid) {
   return fd == -1 ? -errno : (int)fd;
 }
 
+/* Signals the process a pidfd refers to: once that process is gone this fails with ESRCH, whatever now
+ * runs under its old pid number. */
+int hf_pidfd_send_signal(int pidfd, int sig) {
+  long r = syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+  return r == -1 ? -errno : 0;
+}
+
 int hf_waitpid(pid_t pid, int no_hang, hf_wait_result *out) {
   int status = 0;
   pid_t r;

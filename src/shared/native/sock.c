@@ -44,6 +44,19 @@ int hf_peer_cred(int fd, hf_cred *out) {
   return 0;
 }
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+/* A pidfd for the process that connected (Linux 6.5+): the peer itself, taken from the socket, so it can
+ * never name a later process that reuses the peer's pid. Close-on-exec, as pidfds always are. */
+int hf_peer_pidfd(int fd) {
+  int pidfd = -1;
+  socklen_t len = sizeof(pidfd);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == -1) return -errno;
+  return pidfd;
+}
+
 static int bound_socket(int type, const char *address, size_t address_len, const char **failed_syscall) {
   struct sockaddr_un addr;
   socklen_t addr_len;

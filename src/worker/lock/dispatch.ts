@@ -22,8 +22,11 @@ import { ReleaseOutcome } from './lockspace';
 
 /** What a request changed, as it happens: custody, metrics and logs are fed from here. */
 export interface LockJournal {
-  /** A resource was taken (`created`: it has a new fd) or gained an owner. */
-  acquired(resource: LockResource, lockspace: string, created: boolean): void;
+  /**
+   * A resource was taken (`created`: it has a new fd) or gained an owner. `joined`: the owner pid added as
+   * the only change (a plain share of a held lock), else null.
+   */
+  acquired(resource: LockResource, lockspace: string, created: boolean, joined: number | null): void;
   /** A resource lost an owner; `outcome.freed` when it was the last one (lock and fd gone). */
   released(outcome: ReleaseOutcome, lockspace: string): void;
   /** REGISTER or RESTRICT changed what the connection is. */
@@ -121,11 +124,13 @@ const acquireResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) =>
   checkOwnerCall(LockProcedure.ACQUIRE_RESOURCE, client, args.flags, ACQUIRE_SHARED | ACQUIRE_AUTOCREATE);
   const { path, name } = resourceNames(args);
   const lockspace = ctx.registry.lookup(path);
-  const created = !lockspace.resources.has(name);
+  const existing = lockspace.resources.get(name);
   // Refused before anything is opened, as virtlockd answers an open that failed for want of fds.
-  if (created && !ctx.roomForFile()) throw cannotOpen(lockspace.resourcePath(name), args.flags, EMFILE);
+  if (existing === undefined && !ctx.roomForFile()) throw cannotOpen(lockspace.resourcePath(name), args.flags, EMFILE);
+  // Without detached owners, acquiring a held resource can only add this owner (or throw).
+  const joins = existing !== undefined && existing.detachedOwners.length === 0;
   const resource = lockspace.acquire(name, client.ownerPid, args.flags, client.clientPid === client.ownerPid);
-  ctx.journal.acquired(resource, path, created);
+  ctx.journal.acquired(resource, path, existing === undefined, joins ? client.ownerPid : null);
 };
 
 const releaseResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {

@@ -86,7 +86,7 @@ export class LockService {
     request.changes.push({ op: 'drop', key: clientKey('virtlockd', connection.id) });
     if (released.length > 0) {
       this.log.info({ client: connection.id, ownerPid: client.ownerPid, released: released.length }, 'owner disconnected holding locks; released them');
-      void this.killer.kill(client.clientPid);
+      void this.killer.kill(client.clientPid, connection.fd);
     }
     return request.changes;
   }
@@ -118,11 +118,16 @@ export class LockService {
 
   #context(changes: Change[]): LockDispatchContext {
     const journal: LockJournal = {
-      acquired: (resource: LockResource, lockspace: string, created: boolean) => {
-        changes.push({ op: 'put', record: resourceRecord(resource, lockspace), fd: created ? resource.fd : null });
+      // One more or one fewer owner is filed as just that: the record's owner list grows with every
+      // shared acquire, and restating it each time would make N acquires cost N² (and outgrow a commit).
+      acquired: (resource: LockResource, lockspace: string, created: boolean, joined: number | null) => {
+        if (joined !== null) changes.push({ op: 'join', key: resourceKey(lockspace, resource.name), pid: joined });
+        else changes.push({ op: 'put', record: resourceRecord(resource, lockspace), fd: created ? resource.fd : null });
       },
       released: (outcome: ReleaseOutcome, lockspace: string) => {
-        if (outcome.freed) changes.push({ op: 'drop', key: resourceKey(lockspace, outcome.resource.name) });
+        const key = resourceKey(lockspace, outcome.resource.name);
+        if (outcome.freed) changes.push({ op: 'drop', key });
+        else if (outcome.left !== undefined) changes.push({ op: 'leave', key, pid: outcome.left });
         else changes.push({ op: 'put', record: resourceRecord(outcome.resource, lockspace), fd: null });
       },
       clientChanged: (client: LockClientState) => changes.push({ op: 'put', record: this.#clientRecord(client), fd: null }),

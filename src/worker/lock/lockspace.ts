@@ -10,6 +10,8 @@ export interface ReleaseOutcome {
   resource: LockResource;
   /** True when the last owner left: the lock is gone and the fd closed. */
   freed: boolean;
+  /** The owner pid that lost one ownership, when nothing else of the resource changed (custody files just that). */
+  left?: number;
 }
 
 export class Lockspace {
@@ -137,17 +139,19 @@ export class Lockspace {
   release(name: string, owner: number): ReleaseOutcome {
     const resource = this.#resources.get(name);
     if (!resource) throw VirError.resourceBusy(`Lockspace resource '${name}' is not locked`);
+    const detached = resource.detachedOwners.length > 0;
     if (!resource.removeOwner(owner)) {
       throw VirError.internalError(`owner ${owner} does not hold the resource lock`, VirErrorDomain.LOCKSPACE);
     }
-    return { resource, freed: this.#freeIfUnowned(resource) };
+    return this.#released(resource, owner, detached);
   }
 
   /** Drops one ownership of `owner` from every resource (virtlockd's disconnect rule). */
   releaseAllOf(owner: number): ReleaseOutcome[] {
     const outcomes: ReleaseOutcome[] = [];
     for (const resource of [...this.#resources.values()]) {
-      if (resource.removeOwner(owner)) outcomes.push({ resource, freed: this.#freeIfUnowned(resource) });
+      const detached = resource.detachedOwners.length > 0;
+      if (resource.removeOwner(owner)) outcomes.push(this.#released(resource, owner, detached));
     }
     return outcomes;
   }
@@ -201,6 +205,12 @@ export class Lockspace {
     const resource = new LockResource(record);
     this.#resources.set(resource.name, resource);
     return resource;
+  }
+
+  // removeOwner touches the detached owners too when there are any: then the whole record is filed again.
+  #released(resource: LockResource, owner: number, hadDetached: boolean): ReleaseOutcome {
+    const freed = this.#freeIfUnowned(resource);
+    return freed || hadDetached ? { resource, freed } : { resource, freed, left: owner };
   }
 
   #freeIfUnowned(resource: LockResource): boolean {

@@ -1,7 +1,9 @@
 // Kills an owner whose connection dropped while it held locks (virtlockd's rule: SIGTERM, SIGKILL after a
 // grace period, give up after a bound). Unlike virtlockd it never blocks the event loop: other clients keep
-// being served. It watches a pidfd, so a dead (even unreaped) owner ends the loop at once and a recycled pid
-// is never signalled after the owner is gone.
+// being served. Every signal goes through a pidfd taken from the owner's own socket (SO_PEERPIDFD), never
+// through its pid number: the owner may be gone and its pid reused by the time we act (a worker that
+// replaces a crashed one acts on a disconnect long after it happened), and the pidfd then refuses (ESRCH)
+// instead of hitting the newcomer. Only on a kernel without SO_PEERPIDFD is the pidfd opened by pid.
 import type { Logger } from 'pino';
 import * as native from '../../shared/native';
 
@@ -29,33 +31,52 @@ export class OwnerKiller {
     return this.#pending.size;
   }
 
-  /** Starts killing `pid` unless a kill of it is already running; resolves with how it ended. */
-  kill(pid: number): Promise<OwnerKillResult> {
+  /**
+   * Starts killing `pid`, the peer of the connected `socketFd` (read at once: the caller may close it next),
+   * unless a kill of it is already running; resolves with how it ended.
+   */
+  kill(pid: number, socketFd: number): Promise<OwnerKillResult> {
     const running = this.#pending.get(pid);
     if (running) return running;
     this.onOutcome?.('started');
-    const done = this.#run(pid).finally(() => this.#pending.delete(pid));
+    const pidfd = this.#peerPidfd(pid, socketFd);
+    const done = this.#run(pid, pidfd).finally(() => this.#pending.delete(pid));
     void done.then((result) => this.onOutcome?.(result));
     this.#pending.set(pid, done);
     return done;
   }
 
-  async #run(pid: number): Promise<OwnerKillResult> {
-    let pidfd: number;
+  // The owner's pidfd, 'gone' when the socket says its peer no longer exists, or 'unknown'.
+  #peerPidfd(pid: number, socketFd: number): number | 'gone' | 'unknown' {
     try {
-      pidfd = native.pidfdOpen(pid);
+      return native.peerPidfd(socketFd);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'ESRCH') return 'gone';
-      this.log.warn({ pid, err }, 'cannot open a pidfd for the owner; not signalling a pid that may be reused');
-      return 'survived';
+      if (code === 'ESRCH' || code === 'ENODATA') return 'gone';
+      if (code !== 'ENOPROTOOPT' && code !== 'EINVAL') {
+        this.log.warn({ pid, err }, 'cannot take a pidfd from the owner\'s socket; not signalling a pid that may be reused');
+        return 'unknown';
+      }
     }
+    // Before Linux 6.5: the best there is, the pid as it is now.
+    try {
+      return native.pidfdOpen(pid);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ESRCH') return 'gone';
+      this.log.warn({ pid, err }, 'cannot open a pidfd for the owner; not signalling a pid that may be reused');
+      return 'unknown';
+    }
+  }
+
+  async #run(pid: number, pidfd: number | 'gone' | 'unknown'): Promise<OwnerKillResult> {
+    if (pidfd === 'gone') return 'gone';
+    if (pidfd === 'unknown') return 'survived';
     const exited = waitReadable(pidfd);
     try {
-      if (!signal(pid, 'SIGTERM')) return 'gone';
+      if (!signal(pidfd, 'SIGTERM')) return 'gone';
       this.log.info({ pid }, 'owner disconnected holding locks: sent SIGTERM');
       if (await exited.within(this.timings.termGraceMs)) return 'exited';
-      if (!signal(pid, 'SIGKILL')) return 'exited';
+      if (!signal(pidfd, 'SIGKILL')) return 'exited';
       this.log.warn({ pid, afterMs: this.timings.termGraceMs }, 'owner ignored SIGTERM: sent SIGKILL');
       if (await exited.within(this.timings.giveUpMs - this.timings.termGraceMs)) return 'killed';
       this.log.error({ pid, afterMs: this.timings.giveUpMs }, 'owner survived SIGKILL; giving up');
@@ -67,9 +88,9 @@ export class OwnerKiller {
   }
 }
 
-function signal(pid: number, sig: NodeJS.Signals): boolean {
+function signal(pidfd: number, sig: NodeJS.Signals): boolean {
   try {
-    process.kill(pid, sig);
+    native.pidfdSendSignal(pidfd, sig);
     return true;
   } catch {
     return false;

@@ -127,8 +127,12 @@ export class Connection {
     this.#dropConsuming();
     this.#buffer = null;
     this.context.watcher.remove(this.#watchId, this.fd);
-    native.close(this.fd);
-    this.context.onClose(this, reason);
+    // The hook may still ask the socket about its peer (a pidfd for killing a departed owner): our fd goes after.
+    try {
+      this.context.onClose(this, reason);
+    } finally {
+      native.close(this.fd);
+    }
   }
 
   #onReadable(events: number): void {
