@@ -279,7 +279,7 @@ export class Supervisor {
 
   /** Passes a signal on to the serving and the standby worker (SIGHUP: they reopen their log files too). */
   signalWorkers(signal: NodeJS.Signals): void {
-    for (const worker of [this.#worker, this.#standby]) worker?.kill(signal);
+    for (const worker of [this.#worker, this.#standby]) worker?.signal(signal);
   }
 
   /** Clean stop: workers exit, custody fds close (locks end), bound sockets and pid file go away. */

@@ -61,6 +61,9 @@ export class WorkerProcess {
   #waiters = new Map<'booted' | 'ready' | 'drained', () => void>();
   /** Resolves once node has started and the worker listens on its channel (rejects if it dies first). */
   readonly booted: Promise<void>;
+  // Booted: its signal intake is installed (before that, a signal could meet the default action in the
+  // instant between the spawn's fork and the exec of node).
+  #listening = false;
   #acks: number[] = [];
   #ackScheduled = false;
   #replyPipe: { read: number; write: number; capacity: number } | null = null;
@@ -112,7 +115,7 @@ export class WorkerProcess {
     // them in bulk rather than take a CPU from the worker for each one.
     this.#channel = new ControlChannel(ours, isWorkerMessage, { message: (m, fds) => this.#onMessage(m, fds), close: () => undefined }, log, { coalesceMs: COMMIT_COALESCE_MS });
     this.booted = carried ? Promise.resolve() : this.#expect('booted', BOOT_TIMEOUT_MS);
-    this.booted.catch(() => undefined);
+    this.booted.then(() => (this.#listening = true), () => undefined);
   }
 
   /** Starts a worker process that waits for `start` (node's own start-up happens meanwhile). */
@@ -224,6 +227,11 @@ export class WorkerProcess {
 
   kill(signal: NodeJS.Signals): void {
     if (this.alive) this.#child.kill(signal);
+  }
+
+  /** Passes on a signal that asks something of the worker (SIGHUP), once it listens for signals. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.#listening) this.kill(signal);
   }
 
   /**
