@@ -107,6 +107,24 @@ export class Custody {
     else done();
   }
 
+  /**
+   * True if some client socket holds bytes no commit has answered yet: a request waits for a worker (or a
+   * partial one is arriving). One ioctl per client; asked only when a worker has been quiet for a while.
+   */
+  hasUnansweredInput(): boolean {
+    for (const [key, entry] of this.#entries) {
+      if (entry.record.kind !== 'client' || entry.fd === null) continue;
+      let queued: number;
+      try {
+        queued = native.queuedIn(entry.fd);
+      } catch {
+        continue; // gone: the worker drops it when it sees the hang-up
+      }
+      if (queued > (this.#unconsumed.get(key)?.bytes ?? 0)) return true;
+    }
+    return false;
+  }
+
   /** True while some reply we write ourselves waits for its client to read (an exec would lose it). */
   hasQueuedReplies(): boolean {
     for (const writer of this.#writers.values()) if (writer.busy) return true;

@@ -14,6 +14,7 @@ import { checkWithBinaryOnDisk, reexec } from './reexec';
 import type { ActionOutcome, SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { HOLDFAST_VERSION } from '../shared/version';
 import { documentFromCustody } from './state-snapshot';
+import { StallWatchdog } from './stall-watchdog';
 import { type AdminRequests, WorkerProcess } from './worker-process';
 
 export interface SupervisorOptions {
@@ -21,6 +22,8 @@ export interface SupervisorOptions {
   listeners: Listener[];
   pidFile: PidFile | null;
   workerReadyTimeoutMs: number;
+  /** A serving worker quiet this long while clients wait is replaced (see StallWatchdog). */
+  workerStallTimeoutMs: number;
   stateFile: string;
   /** Called right before the exec of an upgrade (service-manager notification). */
   beforeExec?: () => void;
@@ -72,6 +75,11 @@ export class Supervisor {
   #upgradeQueued = false;
   /** The level an admin client chose, if one did: it outlives workers and upgrades. */
   #adminLogLevel: 1 | 2 | 3 | 4 | null = null;
+  /** The worker that reported ready and has served since (the one the stall watchdog may judge). */
+  #readyWorker: WorkerProcess | null = null;
+  readonly #watchdog: StallWatchdog;
+  /** Workers killed by the stall watchdog: their death is a fault of theirs, as a crash is. */
+  readonly #stalled = new WeakSet<WorkerProcess>();
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -82,6 +90,19 @@ export class Supervisor {
     this.stats.workerRestarts = options.workerRestarts ?? 0;
     Object.assign(this.stats, options.counters ?? {});
     if (options.adminLogLevel) this.#logLevelChanged(options.adminLogLevel, 'kept from before the upgrade');
+    this.#watchdog = new StallWatchdog(
+      {
+        timeoutMs: options.workerStallTimeoutMs,
+        custody: this.custody,
+        // Never during a swap's drain or an upgrade (the worker is paused or carried on purpose).
+        watched: () => (this.#stopping || this.#swapping || this.#upgrading || this.#worker !== this.#readyWorker ? null : this.#worker),
+        stalled: (worker) => {
+          this.#stalled.add(worker);
+          worker.kill('SIGKILL');
+        },
+      },
+      log,
+    );
   }
 
   /** What the worker reports about us (holdfast STATUS and METRICS). */
@@ -233,6 +254,7 @@ export class Supervisor {
   }
 
   async start(): Promise<void> {
+    this.#watchdog.start();
     const carried = this.options.carriedWorker;
     if (carried) return this.#takeOverCarriedWorker(carried);
     const worker = this.#takeStandby();
@@ -245,6 +267,7 @@ export class Supervisor {
   async #takeOverCarriedWorker(carried: CarriedWorkerState): Promise<void> {
     const worker = WorkerProcess.adopt(this.custody, this.log, this.#adminRequests, carried);
     this.#worker = worker;
+    this.#readyWorker = worker;
     this.#publishFacts();
     this.#generation = Math.max(this.#generation, carried.generation);
     void worker.exited.then((exit) => this.#onWorkerExit(worker, exit, Number.POSITIVE_INFINITY));
@@ -282,6 +305,7 @@ export class Supervisor {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#watchdog.stop();
     if (this.#respawnTimer) clearTimeout(this.#respawnTimer);
     const workers = [this.#worker, this.#standby].filter((w): w is WorkerProcess => w !== null);
     this.#worker = null;
@@ -360,6 +384,7 @@ export class Supervisor {
       throw err;
     }
     this.log.info({ generation, workerPid: worker.pid, records: this.custody.size }, 'worker ready');
+    this.#readyWorker = worker;
     void worker.exited.then((exit) => this.#onWorkerExit(worker, exit, Date.now() - startedAt));
     this.#spawnStandby();
   }

@@ -70,6 +70,8 @@ export class WorkerProcess {
   generation = 0;
   /** The metrics this worker reported when it last drained, for its successor. */
   counters: WorkerCounters | null = null;
+  /** When a message from this worker last arrived (its sign of life for the stall watchdog). */
+  heardAt = Date.now();
 
   private constructor(
     private readonly custody: Custody,
@@ -196,6 +198,21 @@ export class WorkerProcess {
     if (!this.#channel.closed) this.#channel.send({ type: 'resume' });
   }
 
+  /** Asks for a sign of life (a `pong`, which moves heardAt). */
+  ping(): void {
+    if (!this.#channel.closed && this.alive) this.#channel.send({ type: 'ping' });
+  }
+
+  /** True if messages from the worker wait in our end of the channel, not yet read. */
+  get hasUnreadMessages(): boolean {
+    if (this.#channel.closed) return false;
+    try {
+      return native.queuedIn(this.#channel.fd) > 0;
+    } catch {
+      return false;
+    }
+  }
+
   /** Sets how often, at most, the worker commits (0: every turn); see PaceMessage. */
   pace(commitEveryMs: number): void {
     if (!this.#channel.closed) this.#channel.send({ type: 'pace', commitEveryMs });
@@ -308,7 +325,11 @@ export class WorkerProcess {
   }
 
   #onMessage(message: WorkerMessage, fds: number[]): void {
+    this.heardAt = Date.now();
     switch (message.type) {
+      case 'pong':
+        fds.forEach((fd) => native.close(fd));
+        return;
       case 'commit':
         if (message.batch !== null) {
           const replies = message.entries.flatMap((e) => (e.reply && e.reply.piped > 0 ? [{ client: e.reply.client, length: e.reply.piped }] : []));

@@ -94,6 +94,9 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           log.info({ generation: message.generation, clients: worker.lock.clients.size, locks: worker.lock.locksHeld }, 'worker serving');
           return;
         }
+        case 'ping':
+          channel.send({ type: 'pong' });
+          return;
         case 'committed':
           link.acknowledge(message.seqs);
           return;

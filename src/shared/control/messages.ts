@@ -112,7 +112,13 @@ export interface ActionResultMessage {
   supervisor: SupervisorStatus;
 }
 
+/** Are you alive? Sent only while the worker has been quiet; answered with `pong` from its event loop. */
+export interface PingMessage {
+  type: 'ping';
+}
+
 export type SupervisorMessage =
+  | PingMessage
   | AdoptMessage
   | InitMessage
   | CommittedMessage
@@ -191,7 +197,12 @@ export interface LogLevelMessage {
   level: 1 | 2 | 3 | 4;
 }
 
-export type WorkerMessage = BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
+/** Answer to `ping`: the worker's event loop runs. */
+export interface PongMessage {
+  type: 'pong';
+}
+
+export type WorkerMessage = PongMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
 
 /** The worker's cumulative metrics, carried from one worker to the next through an orderly handoff. */
 export interface WorkerCounters {
@@ -316,6 +327,7 @@ const supervisorMessageSchema = {
     message('resume', {}),
     message('pace', { commitEveryMs: { type: 'integer', minimum: 0, maximum: 1000 } }),
     message('shutdown', {}),
+    message('ping', {}),
     message('facts', { supervisor: supervisorStatusSchema, counters: { anyOf: [{ type: 'null' }, workerCountersSchema] } }),
     message('action-result', { id: seq, accepted: { type: 'boolean' }, reason: nullableString, supervisor: supervisorStatusSchema }),
   ],
@@ -336,6 +348,7 @@ const workerMessageSchema = {
   required: ['type'],
   discriminator: { propertyName: 'type' },
   oneOf: [
+    message('pong', {}),
     message('booted', { pid: { type: 'integer', minimum: 1 } }),
     message('ready', { generation: seq, pid: { type: 'integer', minimum: 1 } }),
     message('commit', {
