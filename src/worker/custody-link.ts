@@ -14,6 +14,7 @@ import type { CustodyRecord } from '../shared/control/custody-records';
 import type { CommitEntry, CustodyOp, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/control/messages';
 import { REPLY_BATCH_HEADER_BYTES, encodeBatchHeader } from '../shared/control/reply-batch';
 import * as native from '../shared/native';
+import { testFaultInCommit } from './test-faults';
 
 /** A custody change as the worker states it: fds are the worker's own (the kernel copies them). */
 export type Change = { op: 'put'; record: CustodyRecord; fd: number | null } | { op: 'drop'; key: string };
@@ -161,6 +162,7 @@ export class CustodyLink {
     while (!this.#flushing && this.#pending.length > 0) {
       const count = this.#batchSize();
       const pending = this.#pending.splice(0, count);
+      for (const p of pending) testFaultInCommit(p.changes);
       const fds: number[] = [];
       const entries: CommitEntry[] = pending.map((p) => ({
         seq: p.seq,

@@ -1,0 +1,18 @@
+// Test-only fault hooks, read from the environment once. They let the adversarial suite make a worker
+// fail in ways no well-formed request can any more: a commit that throws, as an oversized one once did,
+// killing every worker that took it up. Unset in production.
+import type { Change } from './custody-link';
+
+/** A commit putting a resource whose path is this throws, the way an oversized commit did. */
+const POISON_PATH = process.env.HOLDFASTD_TEST_POISON_RESOURCE || null;
+
+/** Throws if a change would take the poison resource into custody (test only). */
+export function testFaultInCommit(changes: readonly Change[]): void {
+  if (POISON_PATH === null) return;
+  for (const change of changes) {
+    if (change.op === 'put' && change.record.kind === 'resource' && change.record.path === POISON_PATH) {
+      throw new Error('test fault: a commit that cannot be sent');
+    }
+  }
+}
+
