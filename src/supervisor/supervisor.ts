@@ -14,6 +14,7 @@ import { checkWithBinaryOnDisk, reexec } from './reexec';
 import type { ActionOutcome, SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { HOLDFAST_VERSION } from '../shared/version';
 import { documentFromCustody } from './state-snapshot';
+import { PoisonRequests } from './poison-requests';
 import { StallWatchdog } from './stall-watchdog';
 import { type AdminRequests, WorkerProcess } from './worker-process';
 
@@ -47,8 +48,12 @@ export interface SwapResult {
 }
 
 const STOPPING_REFUSAL = 'the daemon is stopping';
-// A worker that dies within this long of becoming ready died young; several in a row is a crash loop.
+// A worker that dies within this long of its start died young; several in a row is a crash loop.
 const CRASH_LOOP_WINDOW_MS = 100;
+// A worker that dies of its own fault (an uncaught exception, a fatal signal, a stall) this soon after its
+// start counts too, however long it served first: a request that kills every worker taking it up is a
+// crash loop even when each worker serves a while before reaching it.
+const FAULT_LOOP_WINDOW_MS = 60_000;
 const CRASH_LOOP_TOLERANCE = 5;
 const BACKOFF_MAX_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -80,6 +85,7 @@ export class Supervisor {
   readonly #watchdog: StallWatchdog;
   /** Workers killed by the stall watchdog: their death is a fault of theirs, as a crash is. */
   readonly #stalled = new WeakSet<WorkerProcess>();
+  readonly #poison: PoisonRequests;
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -90,6 +96,7 @@ export class Supervisor {
     this.stats.workerRestarts = options.workerRestarts ?? 0;
     Object.assign(this.stats, options.counters ?? {});
     if (options.adminLogLevel) this.#logLevelChanged(options.adminLogLevel, 'kept from before the upgrade');
+    this.#poison = new PoisonRequests(this.custody, log);
     this.#watchdog = new StallWatchdog(
       {
         timeoutMs: options.workerStallTimeoutMs,
@@ -378,7 +385,7 @@ export class Supervisor {
     worker.sendFacts(this.#facts(), counters);
     this.#worker = worker;
     try {
-      await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs);
+      await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs, this.#poison.forNextWorker());
     } catch (err) {
       if (this.#worker === worker) this.#worker = null;
       throw err;
@@ -421,12 +428,15 @@ export class Supervisor {
     this.#worker = null;
     this.stats.workerRestarts++;
     this.log.warn({ generation: worker.generation, code: exit.code, signal: exit.signal, records: this.custody.size }, 'worker died; every lock and connection is still held, starting a new worker');
-    this.#scheduleRespawn(livedMs);
+    if (worker.fault) this.#poison.faulted(worker.fault.requests, worker.fault.error);
+    this.#scheduleRespawn(livedMs, worker.fault !== null || this.#stalled.has(worker) || diedOfItsOwnFault(exit));
   }
 
-  // A worker that keeps dying young is restarted with exponential backoff, with a clear log line each time.
-  #scheduleRespawn(livedMs: number): void {
-    this.#quickDeaths = livedMs < CRASH_LOOP_WINDOW_MS ? this.#quickDeaths + 1 : 0;
+  // A worker that keeps dying young (or of its own fault) is restarted with exponential backoff, with a
+  // clear log line each time.
+  #scheduleRespawn(livedMs: number, ownFault = false): void {
+    const counts = livedMs < CRASH_LOOP_WINDOW_MS || (ownFault && livedMs < FAULT_LOOP_WINDOW_MS);
+    this.#quickDeaths = counts ? this.#quickDeaths + 1 : 0;
     const excess = this.#quickDeaths - CRASH_LOOP_TOLERANCE;
     const delay = excess <= 0 ? 0 : Math.min(BACKOFF_MAX_MS, 100 * 2 ** (excess - 1));
     if (delay > 0) this.log.error({ failures: this.#quickDeaths, respawnInMs: delay }, 'worker crash-looping; backing off before the next start (locks stay held)');
@@ -439,4 +449,11 @@ export class Supervisor {
       });
     }, delay);
   }
+}
+
+// Exiting non-zero, or killed by a signal nobody outside sends to end a process (SIGSEGV, SIGABRT, ...):
+// a crash. SIGKILL and SIGTERM come from someone else (an operator, a test, the OOM killer).
+function diedOfItsOwnFault(exit: { code: number | null; signal: string | null }): boolean {
+  if (exit.signal !== null) return exit.signal !== 'SIGKILL' && exit.signal !== 'SIGTERM';
+  return exit.code !== null && exit.code !== 0;
 }

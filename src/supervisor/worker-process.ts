@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { ControlChannel, CONTROL_FDS_MAX } from '../shared/control/channel';
 import type { ClientRecord, CustodyRecord } from '../shared/control/custody-records';
-import { CommitEntry, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
+import { CommitEntry, FaultRequest, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
 import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { ReplyBatch, unsentReplies } from '../shared/control/reply-batch';
 import type { CarriedWorkerState } from '../shared/state/document';
@@ -70,6 +70,8 @@ export class WorkerProcess {
   generation = 0;
   /** The metrics this worker reported when it last drained, for its successor. */
   counters: WorkerCounters | null = null;
+  /** What the worker said it was doing when an uncaught exception killed it (null: it never said). */
+  fault: { error: string; requests: FaultRequest[] } | null = null;
   /** When a message from this worker last arrived (its sign of life for the stall watchdog). */
   heardAt = Date.now();
 
@@ -150,7 +152,13 @@ export class WorkerProcess {
    * Hands the worker every custody record (with dups of their fds) and the listeners, and resolves once
    * it serves; rejects on timeout or exit (the caller decides what to kill).
    */
-  async start(generation: number, settings: WorkerSettings, listeners: Listener[], timeoutMs: number): Promise<void> {
+  async start(
+    generation: number,
+    settings: WorkerSettings,
+    listeners: Listener[],
+    timeoutMs: number,
+    faults: { poisoned: FaultRequest[]; suspects: string[] } = { poisoned: [], suspects: [] },
+  ): Promise<void> {
     this.generation = generation;
     const ready = this.#expect('ready', timeoutMs);
     // Handled below; never an unhandled rejection if sending throws first (the supervisor must not die).
@@ -174,6 +182,8 @@ export class WorkerProcess {
         expectedRecords: this.custody.size,
         nextClientId,
         replyPipe: { read: listeners.length, write: listeners.length + 1, capacity: pipe.capacity },
+        poisoned: faults.poisoned,
+        suspects: faults.suspects,
       },
       [...listeners.map((l) => l.fd), pipe.read, pipe.write],
       { dup: false },
@@ -329,6 +339,10 @@ export class WorkerProcess {
     switch (message.type) {
       case 'pong':
         fds.forEach((fd) => native.close(fd));
+        return;
+      case 'fault':
+        fds.forEach((fd) => native.close(fd));
+        this.fault = { error: message.error, requests: message.requests };
         return;
       case 'commit':
         if (message.batch !== null) {

@@ -14,7 +14,9 @@ import { Lockspace } from './lock/lockspace';
 import { LockService } from './lock/lock-service';
 import { ACQUIRE_SHARED } from './lock/resource';
 import type { Connection } from './rpc/connection';
-import { RpcProgram, dispatchFrame } from './rpc/program';
+import { RpcProgram, dispatchFrame, errorOutcome } from './rpc/program';
+import { VirError } from '../shared/rpc/vir-error';
+import { FaultWitness } from './fault-witness';
 import { RpcServer } from './rpc/server';
 
 /** What a served program needs per request and per connection; `changes` fill in while it handles one. */
@@ -38,6 +40,8 @@ export class Worker {
   #adminServer: RpcServer | null = null;
   readonly metrics = new WorkerMetrics();
   readonly holdfast: HoldfastService;
+  /** The requests in progress, for a report if this process dies of an uncaught exception. */
+  readonly faults = new FaultWitness();
   #generation = 0;
 
   constructor(
@@ -84,6 +88,8 @@ export class Worker {
     }
     if (lockListenFd === null) throw new Error('init carries no lock listener');
     this.#generation = init.generation;
+    this.faults.setPoisoned(init.poisoned ?? []);
+    this.link.isolate(init.suspects ?? []);
     this.#lockServer = this.#createLockServer(lockListenFd);
     this.#lockServer.nextClientId = init.nextClientId;
     this.admin.addServer('virtlockd', this.#lockServer);
@@ -224,9 +230,20 @@ export class Worker {
         onFrame: (connection, header, frame, consume) => {
           // Metrics: one count per request; one request in a few is timed, arrival to reply delivered.
           const started = metrics.sample() ? process.hrtime.bigint() : 0n;
+          const client = clientKey(options.name, connection.id);
+          const target = { client, fd: connection.fd, consume, output: connection };
+          const procedureName = programs.find((p) => p.number === header.prog)?.procedures.get(header.proc)?.name ?? 'unknown';
+          const poisoned = this.faults.poisoned(client, frame);
+          if (poisoned) {
+            // It killed two workers: answer it without running it (a third would only die the same way).
+            rpcLog.error({ server: options.name, client: connection.id, pid: connection.peer.pid, procedure: procedureName, serial: header.serial, length: frame.length }, 'answering a request that crashed two workers in a row with an error, without running it');
+            metrics.request(options.name, procedureName, false);
+            const refused = errorOutcome(header, VirError.internalError(`request not run: ${procedureName} (serial ${header.serial}) crashed two workers in a row`), procedureName);
+            return this.link.commit([], refused.reply, target);
+          }
+          this.faults.begin(client, header, frame, procedureName);
           const request = service.request(connection);
           const outcome = dispatchFrame(programs, header, frame, request.state, rpcLog);
-          const target = { client: clientKey(options.name, connection.id), fd: connection.fd, consume, output: connection };
           let replied: Promise<void>;
           if (outcome instanceof Promise) {
             replied = outcome.then((o) => {
@@ -237,6 +254,8 @@ export class Worker {
             metrics.request(options.name, outcome.procedure, outcome.ok);
             replied = this.link.commit(request.changes, outcome.reply, target);
           }
+          this.faults.ran();
+          replied = replied.then(() => this.faults.done(client));
           if (started !== 0n) replied = replied.then(() => metrics.observe(process.hrtime.bigint() - started));
           return request.hangUpAfterReply() ? replied.then(() => connection.close('server')) : replied;
         },

@@ -46,6 +46,21 @@ export interface AdoptMessage {
   drops: string[];
 }
 
+/** A request as a dying worker saw it: enough to tell it again at the head of its client's socket, and to log. */
+export interface FaultRequest {
+  /** Custody key of the client connection. */
+  client: string;
+  program: number;
+  procedure: number;
+  /** The procedure's name, for the log ('unknown' if the program has none by that number). */
+  procedureName: string;
+  serial: number;
+  /** Frame length in bytes, length word included. */
+  length: number;
+  /** sha256 of the whole frame, hex (a request repeated with the same serial and bytes is the same). */
+  digest: string;
+}
+
 /** Start serving: after every `adopt` chunk; `expectedRecords` lets the worker check it got them all. */
 export interface InitMessage {
   type: 'init';
@@ -56,6 +71,13 @@ export interface InitMessage {
   nextClientId: number;
   /** The reply pipe (both ends ride in this datagram): see reply-batch.ts. */
   replyPipe: { read: number; write: number; capacity: number };
+  /**
+   * Requests that crashed two workers in a row: if one is still at the head of its client's socket it is
+   * answered with an error, not run.
+   */
+  poisoned?: FaultRequest[];
+  /** Clients whose head request was in progress when a worker crashed: each is committed alone. */
+  suspects?: string[];
 }
 
 /** These commit entries (the ones that asked) are applied, and their inline replies written. */
@@ -197,12 +219,19 @@ export interface LogLevelMessage {
   level: 1 | 2 | 3 | 4;
 }
 
+/** Sent by a worker about to die of an uncaught exception: what it was doing (the likely culprits). */
+export interface FaultMessage {
+  type: 'fault';
+  error: string;
+  requests: FaultRequest[];
+}
+
 /** Answer to `ping`: the worker's event loop runs. */
 export interface PongMessage {
   type: 'pong';
 }
 
-export type WorkerMessage = PongMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
+export type WorkerMessage = FaultMessage | PongMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
 
 /** The worker's cumulative metrics, carried from one worker to the next through an orderly handoff. */
 export interface WorkerCounters {
@@ -288,6 +317,23 @@ const workerCountersSchema = {
   },
 } as const;
 
+const faultRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['client', 'program', 'procedure', 'procedureName', 'serial', 'length', 'digest'],
+  properties: {
+    client: { type: 'string', maxLength: 64 },
+    program: count,
+    procedure: { type: 'integer' },
+    procedureName: { type: 'string', maxLength: 128 },
+    serial: count,
+    length: count,
+    digest: { type: 'string', maxLength: 64 },
+  },
+} as const;
+// A datagram stays small: a crash names at most this many requests (one per busy connection).
+const FAULT_REQUESTS_MAX = 1024;
+
 function message(type: string, properties: Record<string, unknown>, required: string[] = Object.keys(properties)) {
   return {
     type: 'object',
@@ -321,7 +367,9 @@ const supervisorMessageSchema = {
       expectedRecords: seq,
       nextClientId: { type: 'integer', minimum: 1 },
       replyPipe: { type: 'object', additionalProperties: false, required: ['read', 'write', 'capacity'], properties: { read: fdIndex, write: fdIndex, capacity: { type: 'integer', minimum: 4096 } } },
-    }),
+      poisoned: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: faultRequestSchema },
+      suspects: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: { type: 'string', maxLength: 64 } },
+    }, ['generation', 'settings', 'listeners', 'expectedRecords', 'nextClientId', 'replyPipe']),
     message('committed', { seqs: { type: 'array', maxItems: 1000000, items: seq } }),
     message('drain', {}),
     message('resume', {}),
@@ -349,6 +397,7 @@ const workerMessageSchema = {
   discriminator: { propertyName: 'type' },
   oneOf: [
     message('pong', {}),
+    message('fault', { error: { type: 'string', maxLength: 4096 }, requests: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: faultRequestSchema } }),
     message('booted', { pid: { type: 'integer', minimum: 1 } }),
     message('ready', { generation: seq, pid: { type: 'integer', minimum: 1 } }),
     message('commit', {
