@@ -9,6 +9,7 @@ import type { FaultRequest } from '../shared/control/messages';
 import type { Custody } from './custody';
 
 const POISON_AFTER_CRASHES = 2;
+const UNKNOWN_DIGEST = '';
 
 export class PoisonRequests {
   readonly #seen = new Map<string, { request: FaultRequest; crashes: number }>();
@@ -18,20 +19,42 @@ export class PoisonRequests {
     private readonly log: Logger,
   ) {}
 
-  /** A worker died of an uncaught exception while running these requests. */
+  /** A worker died of an uncaught exception (or was killed as stalled) while running these requests. */
   faulted(requests: readonly FaultRequest[], error: string): void {
     this.#prune();
     for (const request of requests) {
       const before = this.#seen.get(request.client);
-      const crashes = before && before.request.digest === request.digest ? before.crashes + 1 : 1;
+      // A stall names waiting clients only (UNKNOWN_DIGEST): whatever their head request is, it matches.
+      const same = before && (before.request.digest === request.digest || before.request.digest === UNKNOWN_DIGEST);
+      const crashes = same ? before.crashes + 1 : 1;
       this.#seen.set(request.client, { request, crashes });
       if (crashes !== POISON_AFTER_CRASHES) continue;
       const record = this.custody.get(request.client)?.record as ClientRecord | undefined;
       this.log.error(
         { client: request.client, clientPid: record?.peer.pid, clientUid: record?.peer.uid, program: request.program, procedure: request.procedureName, procedureNumber: request.procedure, serial: request.serial, length: request.length, error },
-        'a request crashed two workers in a row; the next worker answers it with an error instead of running it',
+        'a request crashed or wedged two workers in a row; the next worker answers it with an error instead of running it',
       );
     }
+  }
+
+  /**
+   * A worker was killed as stalled and had announced no suspect request: every client left waiting is a
+   * suspect (its next request is announced, so a second stall names the culprit).
+   */
+  stalled(waiting: readonly string[]): void {
+    this.faulted(
+      waiting.filter((client) => !this.#seen.has(client)).map((client) => ({ client, program: 0, procedure: 0, procedureName: 'unknown', serial: 0, length: 0, digest: UNKNOWN_DIGEST })),
+      'stalled',
+    );
+  }
+
+  /** A commit answered this client's request: whatever it was, it no longer kills workers. */
+  answered(client: string): void {
+    this.#seen.delete(client);
+  }
+
+  get empty(): boolean {
+    return this.#seen.size === 0;
   }
 
   /** What the next worker must know: requests to refuse, and clients whose next request goes alone. */
@@ -40,7 +63,7 @@ export class PoisonRequests {
     const poisoned: FaultRequest[] = [];
     const suspects: string[] = [];
     for (const { request, crashes } of this.#seen.values()) {
-      if (crashes >= POISON_AFTER_CRASHES) poisoned.push(request);
+      if (crashes >= POISON_AFTER_CRASHES && request.digest !== UNKNOWN_DIGEST) poisoned.push(request);
       else suspects.push(request.client);
     }
     return { poisoned, suspects };

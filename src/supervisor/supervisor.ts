@@ -3,7 +3,7 @@
 // It never parses the lock protocol.
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
-import type { WorkerSettings } from '../shared/control/messages';
+import type { FaultRequest, WorkerSettings } from '../shared/control/messages';
 import * as native from '../shared/native';
 import { setLevel } from '../shared/log';
 import { Custody } from './custody';
@@ -83,8 +83,11 @@ export class Supervisor {
   /** The worker that reported ready and has served since (the one the stall watchdog may judge). */
   #readyWorker: WorkerProcess | null = null;
   readonly #watchdog: StallWatchdog;
-  /** Workers killed by the stall watchdog: their death is a fault of theirs, as a crash is. */
-  readonly #stalled = new WeakSet<WorkerProcess>();
+  /**
+   * Workers killed by the stall watchdog (their death is a fault of theirs, as a crash is), with the
+   * suspect request they were stuck in, or else the clients left waiting.
+   */
+  readonly #stalled = new WeakMap<WorkerProcess, { running: FaultRequest | null; waiting: string[] }>();
   readonly #poison: PoisonRequests;
 
   constructor(
@@ -104,7 +107,8 @@ export class Supervisor {
         // Never during a swap's drain or an upgrade (the worker is paused or carried on purpose).
         watched: () => (this.#stopping || this.#swapping || this.#upgrading || this.#worker !== this.#readyWorker ? null : this.#worker),
         stalled: (worker) => {
-          this.#stalled.add(worker);
+          const running = worker.running;
+          this.#stalled.set(worker, { running, waiting: running ? [] : this.custody.clientsWithUnansweredInput(1024) });
           worker.kill('SIGKILL');
         },
       },
@@ -385,6 +389,8 @@ export class Supervisor {
     worker.sendFacts(this.#facts(), counters);
     this.#worker = worker;
     try {
+      // Only while something is under suspicion: otherwise commits pay nothing for it.
+      if (!this.#poison.empty) worker.answered = (client) => this.#poison.answered(client);
       await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs, this.#poison.forNextWorker());
     } catch (err) {
       if (this.#worker === worker) this.#worker = null;
@@ -428,7 +434,10 @@ export class Supervisor {
     this.#worker = null;
     this.stats.workerRestarts++;
     this.log.warn({ generation: worker.generation, code: exit.code, signal: exit.signal, records: this.custody.size }, 'worker died; every lock and connection is still held, starting a new worker');
+    const stalled = this.#stalled.get(worker);
     if (worker.fault) this.#poison.faulted(worker.fault.requests, worker.fault.error);
+    else if (stalled?.running) this.#poison.faulted([stalled.running], 'stalled: it never returned');
+    else if (stalled) this.#poison.stalled(stalled.waiting);
     this.#scheduleRespawn(livedMs, worker.fault !== null || this.#stalled.has(worker) || diedOfItsOwnFault(exit));
   }
 

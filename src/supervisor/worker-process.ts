@@ -72,6 +72,10 @@ export class WorkerProcess {
   counters: WorkerCounters | null = null;
   /** What the worker said it was doing when an uncaught exception killed it (null: it never said). */
   fault: { error: string; requests: FaultRequest[] } | null = null;
+  /** Told of every client whose request a commit answers (set while some request is under suspicion). */
+  answered: ((client: string) => void) | null = null;
+  /** A suspect request the worker announced and has not returned from yet (see RunningMessage). */
+  running: FaultRequest | null = null;
   /** When a message from this worker last arrived (its sign of life for the stall watchdog). */
   heardAt = Date.now();
 
@@ -336,7 +340,10 @@ export class WorkerProcess {
 
   #onMessage(message: WorkerMessage, fds: number[]): void {
     this.heardAt = Date.now();
+    // Any message after `running` means that request returned.
+    this.running = message.type === 'running' ? message.request : null;
     switch (message.type) {
+      case 'running':
       case 'pong':
         fds.forEach((fd) => native.close(fd));
         return;
@@ -374,7 +381,10 @@ export class WorkerProcess {
   #applyCommit(entries: CommitEntry[], fds: number[]): void {
     const used = new Set<number>();
     try {
-      for (const entry of entries) this.custody.apply(entry, fds, used, entry.ack ? () => this.#ack(entry.seq) : noop);
+      for (const entry of entries) {
+        this.custody.apply(entry, fds, used, entry.ack ? () => this.#ack(entry.seq) : noop);
+        if (this.answered && entry.reply) this.answered(entry.reply.client);
+      }
     } catch (err) {
       // A worker that names fds it did not send is broken; refuse the rest rather than guess.
       this.log.error({ err, generation: this.generation }, 'refusing a malformed commit from the worker');

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import { CONTROL_FDS_MAX, ControlChannel } from '../shared/control/channel';
 import type { CustodyRecord } from '../shared/control/custody-records';
-import type { CommitEntry, CustodyOp, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/control/messages';
+import type { CommitEntry, CustodyOp, FaultRequest, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/control/messages';
 import { REPLY_BATCH_HEADER_BYTES, encodeBatchHeader } from '../shared/control/reply-batch';
 import * as native from '../shared/native';
 import { testFaultInCommit } from './test-faults';
@@ -90,6 +90,11 @@ export class CustodyLink {
   /** Each of these clients' next request is committed alone, so a crash there names it alone. */
   isolate(clients: Iterable<string>): void {
     for (const client of clients) this.#isolated.add(client);
+  }
+
+  /** Tells the supervisor a suspect request is about to run (see RunningMessage). */
+  announce(request: FaultRequest): void {
+    this.channel.send({ type: 'running', request });
   }
 
   /** Clients whose requests are in the batch being sent right now (empty between batches). */

@@ -16,10 +16,22 @@ export class FaultWitness {
   readonly #inProgress = new Map<string, InProgress>();
   #running: string | null = null;
   readonly #poisoned = new Map<string, FaultRequest>();
+  readonly #suspects = new Set<string>();
 
   /** The supervisor's list from `init`: each applies to its client's first request only. */
   setPoisoned(requests: readonly FaultRequest[]): void {
     for (const request of requests) this.#poisoned.set(request.client, request);
+  }
+
+  /** Clients whose next request is announced before it runs (see InitMessage.suspects). */
+  setSuspects(clients: readonly string[]): void {
+    for (const client of clients) this.#suspects.add(client);
+  }
+
+  /** The request to announce if this client is a suspect (its first request here only). */
+  suspect(client: string, header: MessageHeader, frame: Buffer, procedureName: string): FaultRequest | null {
+    if (this.#suspects.size === 0 || !this.#suspects.delete(client)) return null;
+    return describe(client, { header, frame, procedureName });
   }
 
   /** If this (a client's first request here) is one that crashed two workers, what the supervisor knew of it. */
@@ -54,11 +66,12 @@ export class FaultWitness {
     if (this.#running !== null) clients = [this.#running];
     else if (sending.length > 0) clients = sending.filter((c) => this.#inProgress.has(c));
     else clients = [...this.#inProgress.keys()];
-    return clients.slice(0, 1024).map((client) => {
-      const { header, frame, procedureName } = this.#inProgress.get(client)!;
-      return { client, program: header.prog, procedure: header.proc, procedureName, serial: header.serial, length: frame.length, digest: digest(frame) };
-    });
+    return clients.slice(0, 1024).map((client) => describe(client, this.#inProgress.get(client)!));
   }
+}
+
+function describe(client: string, { header, frame, procedureName }: InProgress): FaultRequest {
+  return { client, program: header.prog, procedure: header.proc, procedureName, serial: header.serial, length: frame.length, digest: digest(frame) };
 }
 
 function digest(frame: Buffer): string {

@@ -91,6 +91,7 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           }
           process.title = 'holdfastd-worker serving';
           channel.send({ type: 'ready', generation: message.generation, pid: process.pid });
+          worker.serve();
           log.info({ generation: message.generation, clients: worker.lock.clients.size, locks: worker.lock.locksHeld }, 'worker serving');
           return;
         }

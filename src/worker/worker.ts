@@ -72,7 +72,7 @@ export class Worker {
     );
   }
 
-  /** Rebuilds state from the snapshot and starts serving; throws if the snapshot is incomplete. */
+  /** Rebuilds state from the snapshot (serve() starts serving); throws if the snapshot is incomplete. */
   start(init: InitMessage, listenerFds: number[], adopted: AdoptedRecord[]): void {
     if (adopted.length !== init.expectedRecords) {
       throw new Error(`custody snapshot incomplete: got ${adopted.length} records, expected ${init.expectedRecords}`);
@@ -90,6 +90,7 @@ export class Worker {
     this.#generation = init.generation;
     this.faults.setPoisoned(init.poisoned ?? []);
     this.link.isolate(init.suspects ?? []);
+    this.faults.setSuspects(init.suspects ?? []);
     this.#lockServer = this.#createLockServer(lockListenFd);
     this.#lockServer.nextClientId = init.nextClientId;
     this.admin.addServer('virtlockd', this.#lockServer);
@@ -100,7 +101,14 @@ export class Worker {
     }
     this.#adopt(adopted);
     this.lock.watchDetachedOwners();
-    this.#lockServer.start();
+  }
+
+  /**
+   * Starts reading requests, adopted connections first. Only after `ready` is out: a request that wedges
+   * the worker is then a stall of a serving worker, which the supervisor can see and pin on it.
+   */
+  serve(): void {
+    this.#lockServer?.start();
     this.#adminServer?.start();
   }
 
@@ -236,12 +244,14 @@ export class Worker {
           const poisoned = this.faults.poisoned(client, frame);
           if (poisoned) {
             // It killed two workers: answer it without running it (a third would only die the same way).
-            rpcLog.error({ server: options.name, client: connection.id, pid: connection.peer.pid, procedure: procedureName, serial: header.serial, length: frame.length }, 'answering a request that crashed two workers in a row with an error, without running it');
+            rpcLog.error({ server: options.name, client: connection.id, pid: connection.peer.pid, procedure: procedureName, serial: header.serial, length: frame.length }, 'answering a request that crashed or wedged two workers in a row with an error, without running it');
             metrics.request(options.name, procedureName, false);
-            const refused = errorOutcome(header, VirError.internalError(`request not run: ${procedureName} (serial ${header.serial}) crashed two workers in a row`), procedureName);
+            const refused = errorOutcome(header, VirError.internalError(`request not run: ${procedureName} (serial ${header.serial}) crashed or wedged two workers in a row`), procedureName);
             return this.link.commit([], refused.reply, target);
           }
           this.faults.begin(client, header, frame, procedureName);
+          const suspect = this.faults.suspect(client, header, frame, procedureName);
+          if (suspect) this.link.announce(suspect);
           const request = service.request(connection);
           const outcome = dispatchFrame(programs, header, frame, request.state, rpcLog);
           let replied: Promise<void>;

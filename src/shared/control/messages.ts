@@ -76,7 +76,10 @@ export interface InitMessage {
    * answered with an error, not run.
    */
   poisoned?: FaultRequest[];
-  /** Clients whose head request was in progress when a worker crashed: each is committed alone. */
+  /**
+   * Clients whose head request may have killed a worker: each one's next request is announced before it
+   * runs (`running`) and committed alone, so a second crash or stall names it and nothing else.
+   */
   suspects?: string[];
 }
 
@@ -226,12 +229,21 @@ export interface FaultMessage {
   requests: FaultRequest[];
 }
 
+/**
+ * About to run a suspect's request (see InitMessage.suspects). Any later message means it returned; a
+ * worker that stalls right after this one is stuck in that request.
+ */
+export interface RunningMessage {
+  type: 'running';
+  request: FaultRequest;
+}
+
 /** Answer to `ping`: the worker's event loop runs. */
 export interface PongMessage {
   type: 'pong';
 }
 
-export type WorkerMessage = FaultMessage | PongMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
+export type WorkerMessage = RunningMessage | FaultMessage | PongMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
 
 /** The worker's cumulative metrics, carried from one worker to the next through an orderly handoff. */
 export interface WorkerCounters {
@@ -397,6 +409,7 @@ const workerMessageSchema = {
   discriminator: { propertyName: 'type' },
   oneOf: [
     message('pong', {}),
+    message('running', { request: faultRequestSchema }),
     message('fault', { error: { type: 'string', maxLength: 4096 }, requests: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: faultRequestSchema } }),
     message('booted', { pid: { type: 'integer', minimum: 1 } }),
     message('ready', { generation: seq, pid: { type: 'integer', minimum: 1 } }),

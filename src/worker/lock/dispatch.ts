@@ -15,6 +15,7 @@ import { LockClientState } from './lock-client-state';
 import { LockspaceRegistry } from './registry';
 import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource } from './resource';
 import { ReleaseOutcome } from './lockspace';
+import { testFaultInAcquire } from '../test-faults';
 
 /** What a request changed, as it happens: custody, metrics and logs are fed from here. */
 export interface LockJournal {
@@ -104,6 +105,7 @@ const deleteResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
 
 const acquireResource: LockHandler<ResourceArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.ACQUIRE_RESOURCE, client, args.flags, ACQUIRE_SHARED | ACQUIRE_AUTOCREATE);
+  testFaultInAcquire(args.name);
   const lockspace = ctx.registry.lookup(args.path);
   const created = !lockspace.resources.has(args.name);
   const resource = lockspace.acquire(args.name, client.ownerPid, args.flags, client.clientPid === client.ownerPid);
