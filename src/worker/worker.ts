@@ -275,6 +275,7 @@ export class Worker {
         },
         onClose: (connection: Connection, reason) => {
           rpcLog.debug({ server: options.name, client: connection.id, reason }, 'client disconnected');
+          this.faults.done(clientKey(options.name, connection.id));
           if (reason === 'handoff') return;
           void this.link.commit(service.close(connection), null, null);
         },
