@@ -606,6 +606,11 @@ export function queuedOut(fd: number): number {
   return addon.queued(fd, true);
 }
 
+/** Bytes queued for reading on a socket (SIOCINQ); unlike a peek it leaves SO_PEEK_OFF alone. */
+export function queuedIn(fd: number): number {
+  return addon.queued(fd, false);
+}
+
 /**
  * Raises a socket's SO_SNDBUF to `bytes` (past net.core.wmem_max when privileged); never lowers it.
  * Returns the size in effect (the kernel's doubled value).

@@ -131,6 +131,31 @@ export class Custody {
     this.#observer?.put(key, stored, false, join ? pid : null);
   }
 
+  /**
+   * True if some client socket holds bytes no commit has answered yet: a request waits for a worker (or a
+   * partial one is arriving). One ioctl per client; asked only when a worker has been quiet for a while.
+   */
+  hasUnansweredInput(): boolean {
+    return this.clientsWithUnansweredInput(1).length > 0;
+  }
+
+  /** The clients (custody keys, at most `limit`) whose sockets hold bytes no commit has answered. */
+  clientsWithUnansweredInput(limit = Number.POSITIVE_INFINITY): string[] {
+    const waiting: string[] = [];
+    for (const [key, entry] of this.#entries) {
+      if (waiting.length >= limit) break;
+      if (entry.record.kind !== 'client' || entry.fd === null) continue;
+      let queued: number;
+      try {
+        queued = native.queuedIn(entry.fd);
+      } catch {
+        continue; // gone: the worker drops it when it sees the hang-up
+      }
+      if (queued > (this.#unconsumed.get(key)?.bytes ?? 0)) waiting.push(key);
+    }
+    return waiting;
+  }
+
   /** True while some reply we write ourselves waits for its client to read (an exec would lose it). */
   hasQueuedReplies(): boolean {
     for (const writer of this.#writers.values()) if (writer.busy) return true;

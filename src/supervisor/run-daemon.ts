@@ -125,6 +125,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
       listeners,
       pidFile,
       workerReadyTimeoutMs: config.worker_ready_timeout_ms,
+      workerStallTimeoutMs: config.worker_stall_timeout_ms,
       stateFile: config.state_file,
       beforeExec: () => {
         // The next image learns from the journal what the store holds.

@@ -2,7 +2,7 @@
 // one serving worker at a time (plus a warm standby) and replaces it live on request or when it dies.
 // It never parses the lock protocol.
 import type { Logger } from 'pino';
-import type { WorkerSettings } from '../shared/control/messages';
+import type { FaultRequest, WorkerSettings } from '../shared/control/messages';
 import * as native from '../shared/native';
 import { setLevel } from '../shared/log';
 import { redeliver } from '../shared/signal-intake';
@@ -14,6 +14,8 @@ import { checkWithBinaryOnDisk, reexec } from './reexec';
 import type { ActionOutcome, SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { HOLDFAST_VERSION } from '../shared/version';
 import { documentFromCustody } from './state-snapshot';
+import { PoisonRequests } from './poison-requests';
+import { StallWatchdog } from './stall-watchdog';
 import { type AdminRequests, WorkerProcess } from './worker-process';
 
 export interface SupervisorOptions {
@@ -21,6 +23,8 @@ export interface SupervisorOptions {
   listeners: Listener[];
   pidFile: PidFile | null;
   workerReadyTimeoutMs: number;
+  /** A serving worker quiet this long while clients wait is replaced (see StallWatchdog). */
+  workerStallTimeoutMs: number;
   stateFile: string;
   /** Called right before the exec of an upgrade (service-manager notification). */
   beforeExec?: () => void;
@@ -44,8 +48,12 @@ export interface SwapResult {
 }
 
 const STOPPING_REFUSAL = 'the daemon is stopping';
-// A worker that dies within this long of becoming ready died young; several in a row is a crash loop.
+// A worker that dies within this long of its start died young; several in a row is a crash loop.
 const CRASH_LOOP_WINDOW_MS = 100;
+// A worker that dies of its own fault (an uncaught exception, a fatal signal, a stall) this soon after its
+// start counts too, however long it served first: a request that kills every worker taking it up is a
+// crash loop even when each worker serves a while before reaching it.
+const FAULT_LOOP_WINDOW_MS = 60_000;
 const CRASH_LOOP_TOLERANCE = 5;
 const BACKOFF_MAX_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -72,6 +80,15 @@ export class Supervisor {
   #upgradeQueued = false;
   /** The level an admin client chose, if one did: it outlives workers and upgrades. */
   #adminLogLevel: 1 | 2 | 3 | 4 | null = null;
+  /** The worker that reported ready and has served since (the one the stall watchdog may judge). */
+  #readyWorker: WorkerProcess | null = null;
+  readonly #watchdog: StallWatchdog;
+  /**
+   * Workers killed by the stall watchdog (their death is a fault of theirs, as a crash is), with the
+   * suspect request they were stuck in, or else the clients left waiting.
+   */
+  readonly #stalled = new WeakMap<WorkerProcess, { running: FaultRequest | null; waiting: string[] }>();
+  readonly #poison: PoisonRequests;
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -82,6 +99,21 @@ export class Supervisor {
     this.stats.workerRestarts = options.workerRestarts ?? 0;
     Object.assign(this.stats, options.counters ?? {});
     if (options.adminLogLevel) this.#logLevelChanged(options.adminLogLevel, 'kept from before the upgrade');
+    this.#poison = new PoisonRequests(this.custody, log);
+    this.#watchdog = new StallWatchdog(
+      {
+        timeoutMs: options.workerStallTimeoutMs,
+        custody: this.custody,
+        // Never during a swap's drain or an upgrade (the worker is paused or carried on purpose).
+        watched: () => (this.#stopping || this.#swapping || this.#upgrading || this.#worker !== this.#readyWorker ? null : this.#worker),
+        stalled: (worker) => {
+          const running = worker.running;
+          this.#stalled.set(worker, { running, waiting: running ? [] : this.custody.clientsWithUnansweredInput(1024) });
+          worker.kill('SIGKILL');
+        },
+      },
+      log,
+    );
   }
 
   /** What the worker reports about us (holdfast STATUS and METRICS). */
@@ -232,6 +264,7 @@ export class Supervisor {
   }
 
   async start(): Promise<void> {
+    this.#watchdog.start();
     const carried = this.options.carriedWorker;
     if (carried) return this.#takeOverCarriedWorker(carried);
     const worker = this.#takeStandby();
@@ -244,6 +277,7 @@ export class Supervisor {
   async #takeOverCarriedWorker(carried: CarriedWorkerState): Promise<void> {
     const worker = WorkerProcess.adopt(this.custody, this.log, this.#adminRequests, carried);
     this.#worker = worker;
+    this.#readyWorker = worker;
     this.#publishFacts();
     this.#generation = Math.max(this.#generation, carried.generation);
     void worker.exited.then((exit) => this.#onWorkerExit(worker, exit, Number.POSITIVE_INFINITY));
@@ -286,6 +320,7 @@ export class Supervisor {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#watchdog.stop();
     if (this.#respawnTimer) clearTimeout(this.#respawnTimer);
     const workers = [this.#worker, this.#standby].filter((w): w is WorkerProcess => w !== null);
     this.#worker = null;
@@ -365,12 +400,15 @@ export class Supervisor {
     worker.sendFacts(this.#facts(), counters);
     this.#worker = worker;
     try {
-      await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs);
+      // Only while something is under suspicion: otherwise commits pay nothing for it.
+      if (!this.#poison.empty) worker.answered = (client) => this.#poison.answered(client);
+      await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs, this.#poison.forNextWorker());
     } catch (err) {
       if (this.#worker === worker) this.#worker = null;
       throw err;
     }
     this.log.info({ generation, workerPid: worker.pid, records: this.custody.size }, 'worker ready');
+    this.#readyWorker = worker;
     void worker.exited.then((exit) => this.#onWorkerExit(worker, exit, Date.now() - startedAt));
     this.#spawnStandby();
   }
@@ -407,12 +445,18 @@ export class Supervisor {
     this.#worker = null;
     this.stats.workerRestarts++;
     this.log.warn({ generation: worker.generation, code: exit.code, signal: exit.signal, records: this.custody.size }, 'worker died; every lock and connection is still held, starting a new worker');
-    this.#scheduleRespawn(livedMs);
+    const stalled = this.#stalled.get(worker);
+    if (worker.fault) this.#poison.faulted(worker.fault.requests, worker.fault.error);
+    else if (stalled?.running) this.#poison.faulted([stalled.running], 'stalled: it never returned');
+    else if (stalled) this.#poison.stalled(stalled.waiting);
+    this.#scheduleRespawn(livedMs, worker.fault !== null || this.#stalled.has(worker) || diedOfItsOwnFault(exit));
   }
 
-  // A worker that keeps dying young is restarted with exponential backoff, with a clear log line each time.
-  #scheduleRespawn(livedMs: number): void {
-    this.#quickDeaths = livedMs < CRASH_LOOP_WINDOW_MS ? this.#quickDeaths + 1 : 0;
+  // A worker that keeps dying young (or of its own fault) is restarted with exponential backoff, with a
+  // clear log line each time.
+  #scheduleRespawn(livedMs: number, ownFault = false): void {
+    const counts = livedMs < CRASH_LOOP_WINDOW_MS || (ownFault && livedMs < FAULT_LOOP_WINDOW_MS);
+    this.#quickDeaths = counts ? this.#quickDeaths + 1 : 0;
     const excess = this.#quickDeaths - CRASH_LOOP_TOLERANCE;
     const delay = excess <= 0 ? 0 : Math.min(BACKOFF_MAX_MS, 100 * 2 ** (excess - 1));
     if (delay > 0) this.log.error({ failures: this.#quickDeaths, respawnInMs: delay }, 'worker crash-looping; backing off before the next start (locks stay held)');
@@ -434,4 +478,11 @@ export class Supervisor {
       });
     }, delay);
   }
+}
+
+// Exiting non-zero, or killed by a signal nobody outside sends to end a process (SIGSEGV, SIGABRT, ...):
+// a crash. SIGKILL and SIGTERM come from someone else (an operator, a test, the OOM killer).
+function diedOfItsOwnFault(exit: { code: number | null; signal: string | null }): boolean {
+  if (exit.signal !== null) return exit.signal !== 'SIGKILL' && exit.signal !== 'SIGTERM';
+  return exit.code !== null && exit.code !== 0;
 }

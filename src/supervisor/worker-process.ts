@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/control/channel';
 import { SNAPSHOT_FDS_MAX } from '../shared/fd-budget';
 import type { ClientRecord } from '../shared/control/custody-records';
-import { CommitEntry, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
+import { CommitEntry, FaultRequest, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/control/messages';
 import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
 import { ReplyBatch, unsentReplies } from '../shared/control/reply-batch';
 import type { CarriedWorkerState } from '../shared/state/document';
@@ -75,6 +75,14 @@ export class WorkerProcess {
   generation = 0;
   /** The metrics this worker reported when it last drained, for its successor. */
   counters: WorkerCounters | null = null;
+  /** What the worker said it was doing when an uncaught exception killed it (null: it never said). */
+  fault: { error: string; requests: FaultRequest[] } | null = null;
+  /** Told of every client whose request a commit answers (set while some request is under suspicion). */
+  answered: ((client: string) => void) | null = null;
+  /** A suspect request the worker announced and has not returned from yet (see RunningMessage). */
+  running: FaultRequest | null = null;
+  /** When a message from this worker last arrived (its sign of life for the stall watchdog). */
+  heardAt = Date.now();
 
   private constructor(
     private readonly custody: Custody,
@@ -156,7 +164,13 @@ export class WorkerProcess {
    * Hands the worker every custody record (with dups of their fds) and the listeners, and resolves once
    * it serves; rejects on timeout or exit (the caller decides what to kill).
    */
-  async start(generation: number, settings: WorkerSettings, listeners: Listener[], timeoutMs: number): Promise<void> {
+  async start(
+    generation: number,
+    settings: WorkerSettings,
+    listeners: Listener[],
+    timeoutMs: number,
+    faults: { poisoned: FaultRequest[]; suspects: string[] } = { poisoned: [], suspects: [] },
+  ): Promise<void> {
     this.generation = generation;
     const ready = this.#expect('ready', timeoutMs);
     // Handled below; never an unhandled rejection if sending throws first (the supervisor must not die).
@@ -180,6 +194,8 @@ export class WorkerProcess {
         expectedRecords: this.custody.size,
         nextClientId,
         replyPipe: { read: listeners.length, write: listeners.length + 1, capacity: pipe.capacity },
+        poisoned: faults.poisoned,
+        suspects: faults.suspects,
       },
       [...listeners.map((l) => l.fd), pipe.read, pipe.write],
       { dup: false },
@@ -208,6 +224,21 @@ export class WorkerProcess {
   keep(): void {
     this.#channel.resumeReading();
     this.pace(0);
+  }
+
+  /** Asks for a sign of life (a `pong`, which moves heardAt). */
+  ping(): void {
+    if (!this.#channel.closed && this.alive) this.#channel.send({ type: 'ping' });
+  }
+
+  /** True if messages from the worker wait in our end of the channel, not yet read. */
+  get hasUnreadMessages(): boolean {
+    if (this.#channel.closed) return false;
+    try {
+      return native.queuedIn(this.#channel.fd) > 0;
+    } catch {
+      return false;
+    }
   }
 
   /** Sets how often, at most, the worker commits (0: every turn); see PaceMessage. */
@@ -334,7 +365,18 @@ export class WorkerProcess {
   }
 
   #onMessage(message: WorkerMessage, fds: number[]): void {
+    this.heardAt = Date.now();
+    // Any message after `running` means that request returned.
+    this.running = message.type === 'running' ? message.request : null;
     switch (message.type) {
+      case 'running':
+      case 'pong':
+        fds.forEach((fd) => native.close(fd));
+        return;
+      case 'fault':
+        fds.forEach((fd) => native.close(fd));
+        this.fault = { error: message.error, requests: message.requests };
+        return;
       case 'commit':
         if (message.batch !== null) {
           const replies = message.entries.flatMap((e) => (e.reply && e.reply.piped > 0 ? [{ client: e.reply.client, length: e.reply.piped }] : []));
@@ -365,7 +407,10 @@ export class WorkerProcess {
   #applyCommit(entries: CommitEntry[], fds: number[]): void {
     const used = new Set<number>();
     try {
-      for (const entry of entries) this.custody.apply(entry, fds, used, entry.ack ? () => this.#ack(entry.seq) : noop);
+      for (const entry of entries) {
+        this.custody.apply(entry, fds, used, entry.ack ? () => this.#ack(entry.seq) : noop);
+        if (this.answered && entry.reply) this.answered(entry.reply.client);
+      }
     } catch (err) {
       // A worker that names fds it did not send is broken; refuse the rest rather than guess.
       this.log.error({ err, generation: this.generation }, 'refusing a malformed commit from the worker');

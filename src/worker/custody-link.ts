@@ -11,10 +11,11 @@
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/control/channel';
 import type { CustodyRecord } from '../shared/control/custody-records';
-import type { CommitEntry, CustodyOp, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/control/messages';
+import type { CommitEntry, CustodyOp, FaultRequest, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/control/messages';
 import { REPLY_BATCH_HEADER_BYTES, encodeBatchHeader } from '../shared/control/reply-batch';
 import { COMMIT_FDS_MAX } from '../shared/fd-budget';
 import * as native from '../shared/native';
+import { testFaultInCommit } from './test-faults';
 
 /** A custody change as the worker states it: fds are the worker's own (the kernel copies them). */
 export type Change =
@@ -76,6 +77,10 @@ export class CustodyLink {
   readonly #waitingAck = new Map<number, () => void>();
   #pipe: ReplyPipe | null = null;
   #commitEveryMs = 0;
+  /** The batch being put together and sent right now: the culprits if we die in the middle of it. */
+  #sending: Pending[] | null = null;
+  /** Clients whose next request goes in a batch of its own (it was in progress when a worker crashed). */
+  readonly #isolated = new Set<string>();
 
   constructor(
     private readonly channel: ControlChannel<SupervisorMessage, WorkerMessage>,
@@ -85,6 +90,21 @@ export class CustodyLink {
   /** Takes the reply pipe from `init` (nothing is committed before it). */
   usePipe(pipe: ReplyPipe): void {
     this.#pipe = pipe;
+  }
+
+  /** Each of these clients' next request is committed alone, so a crash there names it alone. */
+  isolate(clients: Iterable<string>): void {
+    for (const client of clients) this.#isolated.add(client);
+  }
+
+  /** Tells the supervisor a suspect request is about to run (see RunningMessage). */
+  announce(request: FaultRequest): void {
+    this.channel.send({ type: 'running', request });
+  }
+
+  /** Clients whose requests are in the batch being sent right now (empty between batches). */
+  get sendingClients(): string[] {
+    return (this.#sending ?? []).flatMap((p) => (p.reply ? [p.reply.client] : []));
   }
 
   /** Commits at most every `ms` (0: every turn); see PaceMessage for why. */
@@ -166,6 +186,8 @@ export class CustodyLink {
     while (!this.#flushing && this.#pending.length > 0) {
       const count = this.#batchSize();
       const pending = this.#pending.splice(0, count);
+      this.#sending = pending;
+      for (const p of pending) testFaultInCommit(p.changes);
       const fds: number[] = [];
       const entries: CommitEntry[] = pending.map((p) => ({
         seq: p.seq,
@@ -177,6 +199,7 @@ export class CustodyLink {
       const batch = piped.length > 0 ? this.#nextBatch++ : null;
       if (batch !== null) this.#fillPipe(batch, piped);
       const inKernel = this.channel.send({ type: 'commit', batch, entries }, fds);
+      this.#sending = null;
       if (inKernel) {
         this.#deliver(pending, piped, batch);
         continue;
@@ -199,6 +222,11 @@ export class CustodyLink {
     let commitBytes = 0;
     for (let i = 0; i < this.#pending.length; i++) {
       const p = this.#pending[i]!;
+      if (this.#isolated.size > 0 && p.reply && this.#isolated.has(p.reply.client)) {
+        if (i > 0) return i;
+        this.#isolated.delete(p.reply.client);
+        return 1;
+      }
       fds += p.fdCount;
       pipeBytes += p.piped?.length ?? 0;
       commitBytes += (p.reply?.data.length ?? 0) + 256 * p.changes.length + 96;

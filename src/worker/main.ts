@@ -95,9 +95,13 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           }
           process.title = 'holdfastd-worker serving';
           channel.send({ type: 'ready', generation: message.generation, pid: process.pid });
+          worker.serve();
           log.info({ generation: message.generation, clients: worker.lock.clients.size, locks: worker.lock.locksHeld }, 'worker serving');
           return;
         }
+        case 'ping':
+          channel.send({ type: 'pong' });
+          return;
         case 'committed':
           link.acknowledge(message.seqs);
           return;
@@ -147,4 +151,17 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
 );
 
 const link = new CustodyLink(channel, log);
+
+// A bug that escapes every handler: name what we were doing to the supervisor before dying, so a request
+// that kills every worker taking it up is answered with an error after the second, not retried forever.
+process.on('uncaughtException', (err) => {
+  try {
+    const requests = worker?.faults.culprits(link.sendingClients) ?? [];
+    channel.send({ type: 'fault', error: String((err as Error)?.stack ?? err).slice(0, 4000), requests });
+    log.fatal({ err, requests: requests.map((r) => ({ client: r.client, procedure: r.procedureName, serial: r.serial })) }, 'uncaught exception; worker exiting');
+  } finally {
+    process.exit(70);
+  }
+});
+
 channel.send({ type: 'booted', pid: process.pid });

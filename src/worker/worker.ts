@@ -15,7 +15,9 @@ import { Lockspace } from './lock/lockspace';
 import { LockService } from './lock/lock-service';
 import { ACQUIRE_SHARED } from './lock/resource';
 import type { Connection } from './rpc/connection';
-import { RpcProgram, dispatchFrame } from './rpc/program';
+import { RpcProgram, dispatchFrame, errorOutcome } from './rpc/program';
+import { VirError } from '../shared/rpc/vir-error';
+import { FaultWitness } from './fault-witness';
 import { RpcServer } from './rpc/server';
 import { FrameBudget } from './rpc/frame-budget';
 
@@ -42,6 +44,8 @@ export class Worker {
   readonly holdfast: HoldfastService;
   /** Clients and locked files one fd each: what the fd budget weighs (see fd-budget.ts). */
   readonly fds = new FdBudget(() => this.lock.locksHeld + (this.#lockServer?.connections.size ?? 0) + (this.#adminServer?.connections.size ?? 0));
+  /** The requests in progress, for a report if this process dies of an uncaught exception. */
+  readonly faults = new FaultWitness();
   #generation = 0;
   readonly #frameBudget: FrameBudget;
 
@@ -80,7 +84,7 @@ export class Worker {
     );
   }
 
-  /** Rebuilds state from the snapshot and starts serving; throws if the snapshot is incomplete. */
+  /** Rebuilds state from the snapshot (serve() starts serving); throws if the snapshot is incomplete. */
   start(init: InitMessage, listenerFds: number[], adopted: AdoptedRecord[]): void {
     if (adopted.length !== init.expectedRecords) {
       throw new Error(`custody snapshot incomplete: got ${adopted.length} records, expected ${init.expectedRecords}`);
@@ -96,6 +100,9 @@ export class Worker {
     }
     if (lockListenFd === null) throw new Error('init carries no lock listener');
     this.#generation = init.generation;
+    this.faults.setPoisoned(init.poisoned ?? []);
+    this.link.isolate(init.suspects ?? []);
+    this.faults.setSuspects(init.suspects ?? []);
     this.#lockServer = this.#createLockServer(lockListenFd);
     this.#lockServer.nextClientId = init.nextClientId;
     this.admin.addServer('virtlockd', this.#lockServer);
@@ -106,7 +113,14 @@ export class Worker {
     }
     this.#adopt(adopted);
     this.lock.watchDetachedOwners();
-    this.#lockServer.start();
+  }
+
+  /**
+   * Starts reading requests, adopted connections first. Only after `ready` is out: a request that wedges
+   * the worker is then a stall of a serving worker, which the supervisor can see and pin on it.
+   */
+  serve(): void {
+    this.#lockServer?.start();
     this.#adminServer?.start();
   }
 
@@ -236,9 +250,22 @@ export class Worker {
         onFrame: (connection, header, frame, consume) => {
           // Metrics: one count per request; one request in a few is timed, arrival to reply delivered.
           const started = metrics.sample() ? process.hrtime.bigint() : 0n;
+          const client = clientKey(options.name, connection.id);
+          const target = { client, fd: connection.fd, consume, output: connection };
+          const procedureName = programs.find((p) => p.number === header.prog)?.procedures.get(header.proc)?.name ?? 'unknown';
+          const poisoned = this.faults.poisoned(client, frame);
+          if (poisoned) {
+            // It killed two workers: answer it without running it (a third would only die the same way).
+            rpcLog.error({ server: options.name, client: connection.id, pid: connection.peer.pid, procedure: procedureName, serial: header.serial, length: frame.length }, 'answering a request that crashed or wedged two workers in a row with an error, without running it');
+            metrics.request(options.name, procedureName, false);
+            const refused = errorOutcome(header, VirError.internalError(`request not run: ${procedureName} (serial ${header.serial}) crashed or wedged two workers in a row`), procedureName);
+            return this.link.commit([], refused.reply, target);
+          }
+          this.faults.begin(client, header, frame, procedureName);
+          const suspect = this.faults.suspect(client, header, frame, procedureName);
+          if (suspect) this.link.announce(suspect);
           const request = service.request(connection);
           const outcome = dispatchFrame(programs, header, frame, request.state, rpcLog);
-          const target = { client: clientKey(options.name, connection.id), fd: connection.fd, consume, output: connection };
           let replied: Promise<void>;
           if (outcome instanceof Promise) {
             replied = outcome.then((o) => {
@@ -249,6 +276,8 @@ export class Worker {
             metrics.request(options.name, outcome.procedure, outcome.ok);
             replied = this.link.commit(request.changes, outcome.reply, target);
           }
+          this.faults.ran();
+          replied = replied.then(() => this.faults.done(client));
           if (started !== 0n) replied = replied.then(() => metrics.observe(process.hrtime.bigint() - started));
           return request.hangUpAfterReply() ? replied.then(() => connection.close('server')) : replied;
         },
@@ -258,6 +287,7 @@ export class Worker {
         },
         onClose: (connection: Connection, reason) => {
           rpcLog.debug({ server: options.name, client: connection.id, reason }, 'client disconnected');
+          this.faults.done(clientKey(options.name, connection.id));
           if (reason === 'handoff') return;
           void this.link.commit(service.close(connection), null, null);
         },

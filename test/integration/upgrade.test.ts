@@ -147,7 +147,7 @@ test('a new binary on disk that refuses the state document leaves the daemon ser
   const root = join(__dirname, '..', '..', '..');
   const copy = join(dir, 'install');
   cpSync(join(root, 'dist'), join(copy, 'dist'), { recursive: true });
-  cpSync(join(root, 'build', 'Release', 'holdfast.node'), join(copy, 'build', 'Release', 'holdfast.node'));
+  for (const lib of ['holdfast.node', 'signal_guard.so']) cpSync(join(root, 'build', 'Release', lib), join(copy, 'build', 'Release', lib));
   cpSync(join(root, 'package.json'), join(copy, 'package.json'));
   symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
   const run = join(dir, 'run');
@@ -172,8 +172,10 @@ test('a new binary on disk that refuses the state document leaves the daemon ser
     await client.release('', disk, 0);
     await client.close();
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -21,6 +21,7 @@ export interface HoldfastConfig {
   state_file: string;
   pid_file: string;
   worker_ready_timeout_ms: number;
+  worker_stall_timeout_ms: number;
   owner_kill_term_grace_ms: number;
   owner_kill_give_up_ms: number;
   max_frame_bytes_per_client: number;
@@ -123,6 +124,15 @@ export const SETTINGS_SCHEMA = {
       maximum: 3600000,
       default: 5000,
       description: 'holdfast key. How long the supervisor waits for a new worker to report ready before giving up on it.',
+    },
+    worker_stall_timeout_ms: {
+      type: 'integer',
+      minimum: 100,
+      maximum: 3600000,
+      default: 5000,
+      description:
+        'holdfast key. A serving worker that makes no progress for this long while clients have requests waiting ' +
+        '(stopped, or stuck in a loop) is killed and replaced, as after a crash.',
     },
     owner_kill_term_grace_ms: {
       type: 'integer',

@@ -50,6 +50,21 @@ export interface AdoptMessage {
   drops: string[];
 }
 
+/** A request as a dying worker saw it: enough to tell it again at the head of its client's socket, and to log. */
+export interface FaultRequest {
+  /** Custody key of the client connection. */
+  client: string;
+  program: number;
+  procedure: number;
+  /** The procedure's name, for the log ('unknown' if the program has none by that number). */
+  procedureName: string;
+  serial: number;
+  /** Frame length in bytes, length word included. */
+  length: number;
+  /** sha256 of the whole frame, hex (a request repeated with the same serial and bytes is the same). */
+  digest: string;
+}
+
 /** Start serving: after every `adopt` chunk; `expectedRecords` lets the worker check it got them all. */
 export interface InitMessage {
   type: 'init';
@@ -60,6 +75,16 @@ export interface InitMessage {
   nextClientId: number;
   /** The reply pipe (both ends ride in this datagram): see reply-batch.ts. */
   replyPipe: { read: number; write: number; capacity: number };
+  /**
+   * Requests that crashed two workers in a row: if one is still at the head of its client's socket it is
+   * answered with an error, not run.
+   */
+  poisoned?: FaultRequest[];
+  /**
+   * Clients whose head request may have killed a worker: each one's next request is announced before it
+   * runs (`running`) and committed alone, so a second crash or stall names it and nothing else.
+   */
+  suspects?: string[];
 }
 
 /** These commit entries (the ones that asked) are applied, and their inline replies written. */
@@ -116,7 +141,13 @@ export interface ActionResultMessage {
   supervisor: SupervisorStatus;
 }
 
+/** Are you alive? Sent only while the worker has been quiet; answered with `pong` from its event loop. */
+export interface PingMessage {
+  type: 'ping';
+}
+
 export type SupervisorMessage =
+  | PingMessage
   | AdoptMessage
   | InitMessage
   | CommittedMessage
@@ -202,7 +233,28 @@ export interface LogLevelMessage {
   level: 1 | 2 | 3 | 4;
 }
 
-export type WorkerMessage = BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
+/** Sent by a worker about to die of an uncaught exception: what it was doing (the likely culprits). */
+export interface FaultMessage {
+  type: 'fault';
+  error: string;
+  requests: FaultRequest[];
+}
+
+/**
+ * About to run a suspect's request (see InitMessage.suspects). Any later message means it returned; a
+ * worker that stalls right after this one is stuck in that request.
+ */
+export interface RunningMessage {
+  type: 'running';
+  request: FaultRequest;
+}
+
+/** Answer to `ping`: the worker's event loop runs. */
+export interface PongMessage {
+  type: 'pong';
+}
+
+export type WorkerMessage = RunningMessage | FaultMessage | PongMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
 
 /** The worker's cumulative metrics, carried from one worker to the next through an orderly handoff. */
 export interface WorkerCounters {
@@ -295,6 +347,23 @@ const workerCountersSchema = {
   },
 } as const;
 
+const faultRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['client', 'program', 'procedure', 'procedureName', 'serial', 'length', 'digest'],
+  properties: {
+    client: { type: 'string', maxLength: 64 },
+    program: count,
+    procedure: { type: 'integer' },
+    procedureName: { type: 'string', maxLength: 128 },
+    serial: count,
+    length: count,
+    digest: { type: 'string', maxLength: 64 },
+  },
+} as const;
+// A datagram stays small: a crash names at most this many requests (one per busy connection).
+const FAULT_REQUESTS_MAX = 1024;
+
 function message(type: string, properties: Record<string, unknown>, required: string[] = Object.keys(properties)) {
   return {
     type: 'object',
@@ -328,12 +397,15 @@ const supervisorMessageSchema = {
       expectedRecords: seq,
       nextClientId: { type: 'integer', minimum: 1 },
       replyPipe: { type: 'object', additionalProperties: false, required: ['read', 'write', 'capacity'], properties: { read: fdIndex, write: fdIndex, capacity: { type: 'integer', minimum: 4096 } } },
-    }),
+      poisoned: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: faultRequestSchema },
+      suspects: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: { type: 'string', maxLength: 64 } },
+    }, ['generation', 'settings', 'listeners', 'expectedRecords', 'nextClientId', 'replyPipe']),
     message('committed', { seqs: { type: 'array', maxItems: manyItems, items: seq } }),
     message('drain', {}),
     message('resume', {}),
     message('pace', { commitEveryMs: { type: 'integer', minimum: 0, maximum: 1000 } }),
     message('shutdown', {}),
+    message('ping', {}),
     message('facts', { supervisor: supervisorStatusSchema, counters: { anyOf: [{ type: 'null' }, workerCountersSchema] } }),
     message('action-result', { id: seq, accepted: { type: 'boolean' }, reason: nullableString, supervisor: supervisorStatusSchema }),
   ],
@@ -360,6 +432,9 @@ const workerMessageSchema = {
   required: ['type'],
   discriminator: { propertyName: 'type' },
   oneOf: [
+    message('pong', {}),
+    message('running', { request: faultRequestSchema }),
+    message('fault', { error: { type: 'string', maxLength: 4096 }, requests: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: faultRequestSchema } }),
     message('booted', { pid: { type: 'integer', minimum: 1 } }),
     message('ready', { generation: seq, pid: { type: 'integer', minimum: 1 } }),
     message('commit', {

@@ -19,6 +19,7 @@ import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource, cannotOpen } from './
 
 const EMFILE = osConstants.errno.EMFILE;
 import { ReleaseOutcome } from './lockspace';
+import { testFaultInAcquire } from '../test-faults';
 
 /** What a request changed, as it happens: custody, metrics and logs are fed from here. */
 export interface LockJournal {
@@ -123,6 +124,7 @@ const deleteResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => 
 const acquireResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.ACQUIRE_RESOURCE, client, args.flags, ACQUIRE_SHARED | ACQUIRE_AUTOCREATE);
   const { path, name } = resourceNames(args);
+  testFaultInAcquire(name);
   const lockspace = ctx.registry.lookup(path);
   const existing = lockspace.resources.get(name);
   // Refused before anything is opened, as virtlockd answers an open that failed for want of fds.

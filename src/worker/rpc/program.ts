@@ -83,7 +83,8 @@ function okOutcome(header: MessageHeader, payload: Buffer | void, procedure: str
   return { reply, procedure, ok: true };
 }
 
-function errorOutcome(header: MessageHeader, error: VirError, procedure: string): DispatchOutcome {
+/** The error reply to a call, as a handler's failure would produce it. */
+export function errorOutcome(header: MessageHeader, error: VirError, procedure: string): DispatchOutcome {
   return { reply: encodeMessage({ ...header, type: MessageType.REPLY, status: MessageStatus.ERROR }, error.encode()), procedure, ok: false };
 }
 
