@@ -59,7 +59,7 @@ export async function startDaemon(runDir: string, config: string, verbose: boole
     },
   };
   const deadline = Date.now() + 20_000;
-  while (!(await answers(socket))) {
+  while (!(await LockClient.answers(socket))) {
     if (daemon.exit !== null) throw new Error(`holdfastd exited during start-up (${JSON.stringify(daemon.exit)}):\n${daemon.logTail()}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -70,16 +70,3 @@ export async function startDaemon(runDir: string, config: string, verbose: boole
   return daemon;
 }
 
-// The socket is bound before the worker serves: only an answer proves the daemon is up.
-async function answers(socket: string): Promise<boolean> {
-  let client: LockClient | null = null;
-  try {
-    client = await LockClient.connect(socket);
-    await client.createLockspace('');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client?.destroy();
-  }
-}

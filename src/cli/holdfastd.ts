@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --disable-sigusr1
 // holdfastd: the daemon's command line, with virtlockd's flags plus holdfast's paths.
 // A runtime that can be made safe, then signal intake: from its first line on, no signal ends this process
 // or goes unheard.
@@ -12,7 +12,6 @@ import { loadConfig, type ConfigOverrides } from '../shared/config/load-config';
 import type { HoldfastConfig } from '../shared/config/schema';
 import { checkStateDocument, formatCheckReport } from '../shared/state/check-state';
 import { HOLDFAST_VERSION } from '../shared/version';
-import { ensureGuardedImage } from '../supervisor/guarded-runtime';
 import { runDaemon } from '../supervisor/run-daemon';
 
 interface DaemonFlags {
@@ -91,11 +90,6 @@ const program = new Command('holdfastd')
   .showHelpAfterError()
   .action(async (flags: DaemonFlags) => {
     if (flags.checkState !== undefined) checkState(flags.checkState, flags.checkPid);
-    const refusal = ensureGuardedImage();
-    if (refusal) {
-      process.stderr.write(`holdfastd: ${refusal}\n`);
-      process.exit(2);
-    }
     let config: HoldfastConfig;
     try {
       config = resolveConfig(flags);

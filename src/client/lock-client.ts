@@ -190,6 +190,23 @@ export class LockClient extends EventEmitter {
    * over the socket: do not read from it or attach 'data' listeners elsewhere.
    * @throws TypeError if the socket is already destroyed (its 'close' would never be seen)
    */
+  /**
+   * Whether a daemon answers a lock call on `socketPath`. A bound socket alone proves nothing (the socket
+   * exists before a worker serves); CREATE_LOCKSPACE of the default lockspace is a harmless call.
+   */
+  static async answers(socketPath: string): Promise<boolean> {
+    let client: LockClient | null = null;
+    try {
+      client = await LockClient.connect(socketPath);
+      await client.createLockspace('');
+      return true;
+    } catch {
+      return false;
+    } finally {
+      client?.destroy();
+    }
+  }
+
   static fromSocket(socket: net.Socket): LockClient {
     if (socket.destroyed) throw new TypeError('cannot wrap a destroyed socket');
     return new LockClient(socket);

@@ -112,6 +112,7 @@ interface Addon {
   signalGuardLoaded(): boolean;
   signalGuardTake(): NodeJS.Signals[];
   guardFaults(): void;
+  signalGuardInstallHere(): void;
   pidfdSendSignal(pidfd: number, signal: number): void;
   peerPidfd(fd: number): number;
   waitpid(pid: number, noHang: boolean): WaitResult | null;
@@ -404,6 +405,13 @@ export const signalGuard = {
   /** Whether this image was started with it. */
   loaded(): boolean {
     return addon.signalGuardLoaded();
+  },
+  /**
+   * For an image started without it: installs the same handlers now (every guarded signal caught and
+   * remembered). Call before any process.on listener for a signal: it replaces every handler.
+   */
+  installHere(): void {
+    addon.signalGuardInstallHere();
   },
   /**
    * Wraps the handlers Node installed over the guard's for fault signals (SIGSEGV for WebAssembly traps):

@@ -1,7 +1,8 @@
 // The first module every holdfast daemon image runs: from here on no signal is lost or left to its default
-// action. Until this line the preloaded signal guard holds them (see native/signal_guard.c); from it on,
-// these listeners do, and queue what nobody handles yet (a SIGUSR2 during a restore, a SIGTERM before the
-// supervisor can stop) until the process registers its handler for it.
+// action. Until this line the preloaded signal guard holds them (see native/signal_guard.c; an image
+// started without it gets the same handlers here); from it on, these listeners do, and queue what nobody
+// handles yet (a SIGUSR2 during a restore, a SIGTERM before the supervisor can stop) until the process
+// registers its handler for it.
 import * as native from './native';
 
 /** The signals that ask a holdfast process for something; every other one is caught and ignored. */
@@ -22,6 +23,7 @@ function receive(signal: RequestSignal): void {
   else if (!queued.includes(signal)) queued.push(signal);
 }
 
+if (!native.signalGuard.loaded()) native.signalGuard.installHere();
 for (const signal of REQUEST_SIGNALS) process.on(signal, () => receive(signal));
 native.signalGuard.guardFaults();
 // What came before the listeners existed (the guard ignores every other kind, as we would).

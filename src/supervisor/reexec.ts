@@ -46,7 +46,9 @@ export async function checkWithBinaryOnDisk(stateFile: string, document: StateDo
   // Structure only: the fds it names come and go while the worker serves; the new image re-checks each
   // lock it adopts.
   const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
-    execFile(process.execPath, [DAEMON_MAIN, '--check-state', trial], { timeout: CHECK_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
+    // Guarded like every process of ours: a signal to the whole service must not end or open it.
+    const env = { ...process.env, LD_PRELOAD: guardedPreload(process.env.LD_PRELOAD) };
+    execFile(process.execPath, [...guardedNodeFlags(), DAEMON_MAIN, '--check-state', trial], { timeout: CHECK_TIMEOUT_MS, killSignal: 'SIGKILL', encoding: 'utf8', env }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: unknown }).code as number | null) ?? 1 : 0, output: `${stdout}${stderr}` });
     });
   });

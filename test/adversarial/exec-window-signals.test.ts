@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
+import { until } from '../fixtures/deadline';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { inspectorListening } from '../fixtures/inspector';
 import { runSignalStorm } from '../fixtures/signal-storm';
@@ -17,14 +18,6 @@ import { underLoad } from '../integration/custody-harness';
 
 const UPGRADED = /upgraded: restored every lock and client/g;
 const STORM_MS = 1500;
-
-async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 for (const signal of ['SIGUSR2', 'SIGHUP', 'SIGUSR1'] as const) {
   test(`${signal} every 0.5 ms across an upgrade's exec: nothing lost, no inspector, same pid`, { timeout: 60_000 }, async (t) => {
@@ -37,7 +30,7 @@ for (const signal of ['SIGUSR2', 'SIGHUP', 'SIGUSR1'] as const) {
       assert.equal(report.targetGone, false, `the supervisor died of ${signal}:\n${daemon.logs().slice(-2000)}`);
       assert.notEqual(report.execSeenAtMs, null, 'the storm never saw the exec');
       assert.ok(report.sentBeforeExec > 0 && (report.lastAfterExecMs ?? 0) >= 300, 'the storm did not span the exec window');
-      await waitFor('the upgrade', () => (daemon.logs().match(UPGRADED) ?? []).length > upgradesBefore, 20_000);
+      await until('the upgrade', () => (daemon.logs().match(UPGRADED) ?? []).length > upgradesBefore, 20_000);
       await workerPid(daemon.pid, 15_000);
       assert.equal(inspectorListening(), false, 'something listens on 9229');
       assert.equal(daemon.process.exitCode, null);

@@ -7,20 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
+import { until } from '../fixtures/deadline';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { startLoad } from '../fixtures/lock-load';
 import { nextWorkerPid, workerPid } from '../fixtures/process-info';
 
 const STALL_MS = 800;
-
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 // The victim may be gone already (killed as stalled).
 function wake(pid: number): void {

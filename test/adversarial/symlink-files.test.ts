@@ -40,26 +40,13 @@ async function tryStart(runDir: string, args: string[] = []): Promise<StartOutco
   let gone: number | null | undefined;
   void exited.then((code) => (gone = code));
   while (gone === undefined && Date.now() < deadline) {
-    if (await answers(join(runDir, 'holdfastd-sock'))) break;
+    if (await LockClient.answers(join(runDir, 'holdfastd-sock'))) break;
     await new Promise((r) => setTimeout(r, 25));
   }
   if (gone !== undefined) return { code: gone, logs };
   child.kill('SIGTERM');
   await exited;
   return { code: null, logs };
-}
-
-async function answers(socket: string): Promise<boolean> {
-  let client: LockClient | null = null;
-  try {
-    client = await LockClient.connect(socket);
-    await client.createLockspace('');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    client?.destroy();
-  }
 }
 
 function lstatExists(path: string): boolean {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient, LockError } from '../../src/client/lock-client';
 import { VirErrorCode } from '../../src/shared/rpc/vir-error';
+import { until, withDeadline } from '../fixtures/deadline';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { startLoad } from '../fixtures/lock-load';
@@ -17,20 +18,6 @@ import { workerPid } from '../fixtures/process-info';
 
 const STALL_MS = 600;
 const ANSWER_WITHIN_MS = 3 * STALL_MS + 4_000;
-
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 test('a request that wedges two workers in a row is answered with an error; everyone else is served', { timeout: 30_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'holdfast-wedge-'));

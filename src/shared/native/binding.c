@@ -778,6 +778,12 @@ static napi_value js_signal_guard_loaded(napi_env env, napi_callback_info info) 
   return out;
 }
 
+static napi_value js_signal_guard_install_here(napi_env env, napi_callback_info info) {
+  (void)info;
+  hf_guard_install_here();
+  return js_undefined(env);
+}
+
 static napi_value js_guard_faults(napi_env env, napi_callback_info info) {
   (void)info;
   int r = hf_guard_faults();
@@ -1274,6 +1280,7 @@ NAPI_MODULE_INIT() {
       FN("signalGuardLoaded", js_signal_guard_loaded),
       FN("signalGuardTake", js_signal_guard_take),
       FN("guardFaults", js_guard_faults),
+      FN("signalGuardInstallHere", js_signal_guard_install_here),
       FN("pidfdSendSignal", js_pidfd_send_signal),
       FN("peerPidfd", js_peer_pidfd),
       FN("waitpid", js_waitpid),

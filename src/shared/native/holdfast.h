@@ -97,6 +97,7 @@ uint64_t hf_exec_latch_disarm(void);
  * guard's latch: whether it is there, and the signals it caught since last asked (bit n-1 for signal n). */
 int hf_block_guarded_signals(int block);
 int hf_guard_loaded(void);
+void hf_guard_install_here(void); /* the guard's handlers, for an image started without it */
 uint64_t hf_guard_take(void);
 /* Wraps the current handlers of SIGSEGV, SIGBUS, SIGILL and SIGFPE: one sent by kill() is ignored, a real
  * fault goes on to the handler it had. */

@@ -10,36 +10,17 @@
  * below exist, and are unblocked here, so not even the dynamic loader's instants are open. */
 #define _GNU_SOURCE
 #include <signal.h>
-#include <stdint.h>
-#include <string.h>
 
 #include "guarded_signals.h"
 
-static uint64_t latched; /* bit n: signal n came and was held for the JS side */
+static uint64_t latched; /* bit n-1: signal n came and was held for the JS side */
 
 static void on_guarded_signal(int sig, siginfo_t *info, void *context) {
   (void)context;
-  if (hf_is_fault_signal(sig) && info->si_code > 0) {
-    /* A real fault (the kernel raised it): let it run its default course when the instruction re-runs. */
-    signal(sig, SIG_DFL);
-    return;
-  }
-  __atomic_fetch_or(&latched, UINT64_C(1) << (sig - 1), __ATOMIC_SEQ_CST);
+  hf_guard_catch(sig, info, &latched);
 }
 
-__attribute__((constructor)) static void hf_signal_guard_install(void) {
-  struct sigaction act;
-  memset(&act, 0, sizeof(act));
-  act.sa_sigaction = on_guarded_signal;
-  act.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigfillset(&act.sa_mask);
-  sigset_t guarded;
-  hf_guarded_set(&guarded);
-  for (int sig = 1; sig <= SIGRTMAX && sig <= 64; sig++)
-    if (sigismember(&guarded, sig)) sigaction(sig, &act, NULL);
-  /* Whatever the exec latch kept pending through the exec is delivered now, to the handler above. */
-  sigprocmask(SIG_UNBLOCK, &guarded, NULL);
-}
+__attribute__((constructor)) static void hf_signal_guard_install(void) { hf_guard_install(on_guarded_signal); }
 
 /* Signals caught since the last call, as a bit set (bit n-1 for signal n); clears them. Found by the addon
  * with dlsym: its presence also proves the guard was preloaded. */

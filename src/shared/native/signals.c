@@ -26,9 +26,20 @@ static guard_take_fn guard_take(void) {
 
 int hf_guard_loaded(void) { return guard_take() != NULL; }
 
+/* An image started without the preloaded guard (the first start, by hand or by a service manager) gets the
+ * same handlers from here, at its first line: from then on it is as safe as a guarded one. */
+static uint64_t latched_here;
+
+static void on_guarded_signal_here(int sig, siginfo_t *info, void *context) {
+  (void)context;
+  hf_guard_catch(sig, info, &latched_here);
+}
+
+void hf_guard_install_here(void) { hf_guard_install(on_guarded_signal_here); }
+
 uint64_t hf_guard_take(void) {
   guard_take_fn take = guard_take();
-  return take ? take() : 0;
+  return (take ? take() : 0) | __atomic_exchange_n(&latched_here, 0, __ATOMIC_SEQ_CST);
 }
 
 /* Faults sent with kill(): Node installs its own SIGSEGV handler (for WebAssembly traps) after the guard's,
