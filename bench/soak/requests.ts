@@ -32,7 +32,8 @@ export class RequestCounter {
 
   /** Runs `work` under the deadline; throws {@link RequestFailed}. */
   async run<T>(what: string, work: () => Promise<T>): Promise<T> {
-    this.requests++;
+    // Counted once settled (answered, refused, failed or past its deadline): a request still in flight
+    // when the runner kills its owner on purpose is no loss of the daemon's, and must not look like one.
     const t0 = process.hrtime.bigint();
     const answered = (): void => {
       this.replies++;
@@ -46,6 +47,8 @@ export class RequestCounter {
       const kind = classify(err);
       if (kind === 'error-reply' || kind === 'protocol') answered();
       throw new RequestFailed(kind, what, err as Error);
+    } finally {
+      this.requests++;
     }
   }
 

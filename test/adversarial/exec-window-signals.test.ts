@@ -1,8 +1,9 @@
 // Signals swept across an upgrade's exec window (issue cases 1-3): from the SIGUSR1 that starts it, through
 // the execve, to well past the new image's first line, a signal lands every half millisecond. Under a
 // 16-client load with locks held: no held lock is ever free (independent prober), every request is answered
-// exactly once, nothing opens Node's inspector, the supervisor keeps its pid, and its fds come back to the
-// baseline. A stop signal swept the same way stops the daemon, whatever the instant.
+// exactly once, nothing opens Node's inspector, the supervisor keeps its pid, its fds come back to the
+// baseline and its memory and the worker's stay where they were. A stop signal swept the same way stops
+// the daemon, whatever the instant.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { until } from '../fixtures/deadline';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { inspectorListening } from '../fixtures/inspector';
 import { runSignalStorm } from '../fixtures/signal-storm';
-import { workerPid } from '../fixtures/process-info';
+import { residentMiB, workerPid } from '../fixtures/process-info';
 import { underLoad } from '../integration/custody-harness';
 
 const UPGRADED = /upgraded: restored every lock and client/g;
@@ -23,6 +24,7 @@ for (const signal of ['SIGUSR2', 'SIGHUP', 'SIGUSR1'] as const) {
   test(`${signal} every 0.5 ms across an upgrade's exec: nothing lost, no inspector, same pid`, { timeout: 60_000 }, async (t) => {
     await underLoad(`storm-${signal}`, async ({ daemon }) => {
       const upgradesBefore = (daemon.logs().match(UPGRADED) ?? []).length;
+      const rssBefore = residentMiB(daemon.pid) + residentMiB(await workerPid(daemon.pid));
       const storm = runSignalStorm({ pid: daemon.pid, signal, stepMs: 0.5, durationMs: STORM_MS });
       if (signal !== 'SIGUSR1') process.kill(daemon.pid, 'SIGUSR1');
       const report = await storm;
@@ -35,6 +37,12 @@ for (const signal of ['SIGUSR2', 'SIGHUP', 'SIGUSR1'] as const) {
       assert.equal(inspectorListening(), false, 'something listens on 9229');
       assert.equal(daemon.process.exitCode, null);
       assert.equal(daemon.process.signalCode, null);
+      // A storm queues, it never piles up: the new image and its worker (fresh, then warmed by the load)
+      // stay within half again of what the old ones held.
+      await new Promise((r) => setTimeout(r, 1000));
+      const rssAfter = residentMiB(daemon.pid) + residentMiB(await workerPid(daemon.pid, 15_000));
+      t.diagnostic(`RSS of supervisor + worker: ${rssBefore.toFixed(1)} MiB before, ${rssAfter.toFixed(1)} MiB after`);
+      assert.ok(rssAfter <= rssBefore * 1.5 + 16, `RSS grew from ${rssBefore.toFixed(1)} to ${rssAfter.toFixed(1)} MiB`);
     }, (s) => t.diagnostic(s));
   });
 }
