@@ -9,14 +9,18 @@ import type { MessageHeader } from '../shared/rpc/message';
 interface InProgress {
   header: MessageHeader;
   frame: Buffer;
-  procedureName: string;
 }
+
+/** A procedure's name, looked up only when a request is described (never on the common path). */
+export type ProcedureNamer = (header: MessageHeader) => string;
 
 export class FaultWitness {
   readonly #inProgress = new Map<string, InProgress>();
   #running: string | null = null;
   readonly #poisoned = new Map<string, FaultRequest>();
   readonly #suspects = new Set<string>();
+
+  constructor(private readonly nameOf: ProcedureNamer) {}
 
   /** The supervisor's list from `init`: each applies to its client's first request only. */
   setPoisoned(requests: readonly FaultRequest[]): void {
@@ -29,9 +33,9 @@ export class FaultWitness {
   }
 
   /** The request to announce if this client is a suspect (its first request here only). */
-  suspect(client: string, header: MessageHeader, frame: Buffer, procedureName: string): FaultRequest | null {
+  suspect(client: string, header: MessageHeader, frame: Buffer): FaultRequest | null {
     if (this.#suspects.size === 0 || !this.#suspects.delete(client)) return null;
-    return describe(client, { header, frame, procedureName });
+    return this.#describe(client, { header, frame });
   }
 
   /** If this (a client's first request here) is one that crashed two workers, what the supervisor knew of it. */
@@ -44,8 +48,8 @@ export class FaultWitness {
   }
 
   /** A request starts; it runs synchronously until `ran`, and is in progress until `done`. */
-  begin(client: string, header: MessageHeader, frame: Buffer, procedureName: string): void {
-    this.#inProgress.set(client, { header, frame, procedureName });
+  begin(client: string, header: MessageHeader, frame: Buffer): void {
+    this.#inProgress.set(client, { header, frame });
     this.#running = client;
   }
 
@@ -66,12 +70,12 @@ export class FaultWitness {
     if (this.#running !== null) clients = [this.#running];
     else if (sending.length > 0) clients = sending.filter((c) => this.#inProgress.has(c));
     else clients = [...this.#inProgress.keys()];
-    return clients.slice(0, 1024).map((client) => describe(client, this.#inProgress.get(client)!));
+    return clients.slice(0, 1024).map((client) => this.#describe(client, this.#inProgress.get(client)!));
   }
-}
 
-function describe(client: string, { header, frame, procedureName }: InProgress): FaultRequest {
-  return { client, program: header.prog, procedure: header.proc, procedureName, serial: header.serial, length: frame.length, digest: digest(frame) };
+  #describe(client: string, { header, frame }: InProgress): FaultRequest {
+    return { client, program: header.prog, procedure: header.proc, procedureName: this.nameOf(header), serial: header.serial, length: frame.length, digest: digest(frame) };
+  }
 }
 
 function digest(frame: Buffer): string {

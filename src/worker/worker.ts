@@ -16,6 +16,7 @@ import { LockService } from './lock/lock-service';
 import { ACQUIRE_SHARED } from './lock/resource';
 import type { Connection } from './rpc/connection';
 import { RpcProgram, dispatchFrame, errorOutcome } from './rpc/program';
+import type { MessageHeader } from '../shared/rpc/message';
 import { VirError } from '../shared/rpc/vir-error';
 import { FaultWitness } from './fault-witness';
 import { RpcServer } from './rpc/server';
@@ -45,7 +46,7 @@ export class Worker {
   /** Clients and locked files one fd each: what the fd budget weighs (see fd-budget.ts). */
   readonly fds = new FdBudget(() => this.lock.locksHeld + (this.#lockServer?.connections.size ?? 0) + (this.#adminServer?.connections.size ?? 0));
   /** The requests in progress, for a report if this process dies of an uncaught exception. */
-  readonly faults = new FaultWitness();
+  readonly faults = new FaultWitness((header) => this.#procedureName(header));
   #generation = 0;
   readonly #frameBudget: FrameBudget;
 
@@ -207,6 +208,13 @@ export class Worker {
     void this.link.commit([{ op: 'drop', key: clientKey('admin', record.id) }], null, null);
   }
 
+  #procedureName(header: MessageHeader): string {
+    for (const program of [this.lock.program, this.admin.program, this.holdfast.program]) {
+      if (program.number === header.prog) return program.procedures.get(header.proc)?.name ?? 'unknown';
+    }
+    return 'unknown';
+  }
+
   #createAdminServer(listenFd: number): RpcServer {
     return this.#createServer(
       { name: 'admin', listenFd, maxClients: this.settings.adminMaxClients, component: 'admin-rpc' },
@@ -252,17 +260,17 @@ export class Worker {
           const started = metrics.sample() ? process.hrtime.bigint() : 0n;
           const client = clientKey(options.name, connection.id);
           const target = { client, fd: connection.fd, consume, output: connection };
-          const procedureName = programs.find((p) => p.number === header.prog)?.procedures.get(header.proc)?.name ?? 'unknown';
           const poisoned = this.faults.poisoned(client, frame);
           if (poisoned) {
+            const procedureName = poisoned.procedureName;
             // It killed two workers: answer it without running it (a third would only die the same way).
             rpcLog.error({ server: options.name, client: connection.id, pid: connection.peer.pid, procedure: procedureName, serial: header.serial, length: frame.length }, 'answering a request that crashed or wedged two workers in a row with an error, without running it');
             metrics.request(options.name, procedureName, false);
             const refused = errorOutcome(header, VirError.internalError(`request not run: ${procedureName} (serial ${header.serial}) crashed or wedged two workers in a row`), procedureName);
             return this.link.commit([], refused.reply, target);
           }
-          this.faults.begin(client, header, frame, procedureName);
-          const suspect = this.faults.suspect(client, header, frame, procedureName);
+          this.faults.begin(client, header, frame);
+          const suspect = this.faults.suspect(client, header, frame);
           if (suspect) this.link.announce(suspect);
           const request = service.request(connection);
           const outcome = dispatchFrame(programs, header, frame, request.state, rpcLog);
@@ -277,8 +285,10 @@ export class Worker {
             replied = this.link.commit(request.changes, outcome.reply, target);
           }
           this.faults.ran();
-          replied = replied.then(() => this.faults.done(client));
-          if (started !== 0n) replied = replied.then(() => metrics.observe(process.hrtime.bigint() - started));
+          replied = replied.then(() => {
+            this.faults.done(client);
+            if (started !== 0n) metrics.observe(process.hrtime.bigint() - started);
+          });
           return request.hangUpAfterReply() ? replied.then(() => connection.close('server')) : replied;
         },
         onOpen: (connection: Connection) => {
