@@ -3,7 +3,7 @@
 // virtlockd's rule a connection whose peer is not its owner keeps its locks when it hangs up, so these always
 // release first; hanging up holding locks is the owner processes' part (owner-kill). Run continuously at a
 // modest rate, and in bursts by the chaos.
-import { AcquireFlags } from '../../src/shared/rpc/lock-protocol';
+import { AcquireFlags } from '../../src/shared/protocol/lock-program';
 import { LockClient } from '../../src/client/lock-client';
 import { join } from 'node:path';
 import type { SoakContext } from './context';

@@ -3,7 +3,7 @@
 // RLIMIT_NOFILE headroom (each connection and each lock costs the daemon an fd); the burst uses a share of it,
 // holds for a few seconds (the prober watching every lock), and lets everything go.
 import { join } from 'node:path';
-import { AcquireFlags } from '../../src/shared/rpc/lock-protocol';
+import { AcquireFlags } from '../../src/shared/protocol/lock-program';
 import { LockClient } from '../../src/client/lock-client';
 import type { SoakContext } from './context';
 import { sleep } from './deadline';

@@ -5,10 +5,10 @@
 // is a loss (the named file is free while its client believes it held).
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AcquireFlags, LOCK_PROGRAM } from '../../src/shared/rpc/lock-protocol';
+import { AcquireFlags, LOCK_PROGRAM } from '../../src/shared/protocol/lock-program';
 import { LockClient, type RawReply } from '../../src/client/lock-client';
-import { MessageStatus } from '../../src/shared/rpc/message';
-import { ofdGetLock } from '../../src/shared/native';
+import { MessageStatus } from '../../src/shared/protocol/message';
+import { ofdGetLock } from '../../src/shared/platform/native';
 import type { SoakContext } from './context';
 import { sleep } from './deadline';
 

@@ -3,7 +3,7 @@
 // gets files of its own generation, so it never contends with locks its predecessor's death is still freeing.
 import { join } from 'node:path';
 import { closeSync, openSync, writeFileSync } from 'node:fs';
-import { ofdGetLock } from '../../src/shared/native';
+import { ofdGetLock } from '../../src/shared/platform/native';
 import type { SoakContext } from './context';
 import { sleep } from './deadline';
 import { spawnOwner, type OwnerConfig, type OwnerHandle, type OwnerMessage } from './owner';

@@ -6,7 +6,7 @@
 // stop looking first). The same file is the child (run with the flag) and the runner's handle.
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { AcquireFlags } from '../../src/shared/rpc/lock-protocol';
+import { AcquireFlags } from '../../src/shared/protocol/lock-program';
 import { LockClient } from '../../src/client/lock-client';
 import type { LatencySnapshot } from './latency';
 import { Random } from './random';

@@ -4,7 +4,7 @@
 // and the parent-side handle.
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { ofdGetLock } from '../../src/shared/native';
+import { ofdGetLock } from '../../src/shared/platform/native';
 
 /** The first sample of an episode in which a believed-held file was free (or gone). */
 export interface ProbeMiss {

@@ -3,7 +3,7 @@
 // connection errors, so that `who`'s 1 keeps meaning "held").
 import { AdminClient, AdminError } from '../client/admin-client';
 import { ConnectionClosedError } from '../client/lock-client';
-import { defaultPaths } from '../shared/paths';
+import { defaultPaths } from '../shared/platform/paths';
 
 /** Options every command accepts (given before or after the command name). */
 export interface GlobalOptions {

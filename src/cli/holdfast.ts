@@ -2,7 +2,7 @@
 // holdfast: the operator's command line, over holdfastd's admin socket (holdfast's admin program). Each
 // command lives in src/cli/commands/; shared options, connection and error reporting in cli-context.ts.
 import { Command, CommanderError } from 'commander';
-import { HOLDFAST_VERSION } from '../shared/version';
+import { HOLDFAST_VERSION } from '../shared/platform/version';
 import { CliError, EXIT } from './cli-context';
 import { registerActions } from './commands/actions';
 import { registerClients } from './commands/clients';

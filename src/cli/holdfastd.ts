@@ -3,15 +3,15 @@
 // A runtime that can be made safe, then signal intake: from its first line on, no signal ends this process
 // or goes unheard.
 import './supported-node';
-import '../shared/signal-intake';
+import '../shared/platform/signal-intake';
 import { Command, InvalidArgumentError } from 'commander';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfigError } from '../shared/config/config-error';
-import { loadConfig, type ConfigOverrides } from '../shared/config/load-config';
-import type { HoldfastConfig } from '../shared/config/schema';
-import { checkStateDocument, formatCheckReport } from '../shared/state/check-state';
-import { HOLDFAST_VERSION } from '../shared/version';
+import { ConfigError } from '../supervisor/config/config-error';
+import { loadConfig, type ConfigOverrides } from '../supervisor/config/load-config';
+import type { HoldfastConfig } from '../supervisor/config/schema';
+import { checkStateDocument, formatCheckReport } from '../supervisor/upgrade/check-state';
+import { HOLDFAST_VERSION } from '../shared/platform/version';
 import { runDaemon } from '../supervisor/run-daemon';
 
 interface DaemonFlags {

@@ -27,7 +27,7 @@ import {
   type SetLogLevelReply,
   type StatusReply,
   type WhoReply,
-} from '../shared/rpc/holdfast-protocol';
+} from '../shared/protocol/operations-program';
 import { ConnectionClosedError, ProtocolError, okPayload } from './lock-client';
 import { DaemonError } from './daemon-error';
 

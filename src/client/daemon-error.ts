@@ -1,6 +1,6 @@
 // The error a daemon call rejects with when holdfastd (or virtlockd) answered with an ERROR reply: the
 // libvirt error's code, domain and message, whatever the program.
-import type { VirError } from '../shared/rpc/vir-error';
+import type { VirError } from '../shared/protocol/vir-error';
 
 /**
  * The daemon answered a call with an ERROR reply. `code`, `domain` and `message` are those of the

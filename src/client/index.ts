@@ -25,7 +25,7 @@ export {
   UUID_LENGTH,
   lookupProcedure,
   type ProcedureEntry,
-} from '../shared/rpc/lock-protocol';
+} from '../shared/protocol/lock-program';
 export {
   MAX_FRAME_SIZE,
   MessageStatus,
@@ -33,10 +33,10 @@ export {
   encodeMessage,
   decodeMessage,
   type MessageHeader,
-} from '../shared/rpc/message';
-export { FrameError } from '../shared/rpc/frame-reader';
-export { VirError, VirErrorCode, VirErrorDomain, VirErrorLevel } from '../shared/rpc/vir-error';
-export { XdrDecodeError, type XdrString } from '../shared/rpc/xdr';
+} from '../shared/protocol/message';
+export { FrameError } from './frame-reader';
+export { VirError, VirErrorCode, VirErrorDomain, VirErrorLevel } from '../shared/protocol/vir-error';
+export { XdrDecodeError, type XdrString } from '../shared/protocol/xdr';
 export {
   AdminClient,
   AdminError,
@@ -60,4 +60,4 @@ export {
   type StatusReply,
   type SupervisorStatus,
   type WhoReply,
-} from '../shared/rpc/holdfast-protocol';
+} from '../shared/protocol/operations-program';

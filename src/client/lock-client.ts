@@ -4,7 +4,7 @@
 
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { FrameReader } from '../shared/rpc/frame-reader';
+import { FrameReader } from './frame-reader';
 import {
   LOCK_PROGRAM,
   LOCK_PROGRAM_VERSION,
@@ -14,20 +14,20 @@ import {
   encodeRegisterArgs,
   encodeResourceArgs,
   encodeRestrictArgs,
-} from '../shared/rpc/lock-protocol';
+} from '../shared/protocol/lock-program';
 import {
   MessageStatus,
   MessageType,
   decodeMessage,
   encodeMessage,
   type MessageHeader,
-} from '../shared/rpc/message';
-import { VirError } from '../shared/rpc/vir-error';
-import type { XdrString } from '../shared/rpc/xdr';
-import { uuidToBytes } from '../shared/rpc/uuid';
+} from '../shared/protocol/message';
+import { VirError } from '../shared/protocol/vir-error';
+import type { XdrString } from '../shared/protocol/xdr';
+import { uuidToBytes } from '../shared/protocol/uuid';
 import { DaemonError } from './daemon-error';
 
-export { bytesToUuid, uuidToBytes } from '../shared/rpc/uuid';
+export { bytesToUuid, uuidToBytes } from '../shared/protocol/uuid';
 
 /** A reply (or any frame) as received: decoded header plus raw payload. */
 export interface RawReply {

@@ -16,10 +16,10 @@
 //
 // The supervisor never parses the lock protocol: records are opaque data beside fds, replies opaque bytes.
 import type { Logger } from 'pino';
-import type { CustodyRecord } from '../shared/control/custody-records';
-import { custodyKey } from '../shared/control/custody-records';
-import type { CommitEntry } from '../shared/control/messages';
-import * as native from '../shared/native';
+import type { CustodyRecord } from '../shared/custody/records';
+import { custodyKey } from '../shared/custody/records';
+import type { CommitEntry } from '../shared/custody/messages';
+import * as native from '../shared/platform/native';
 
 /** Told of every resource record put or dropped by a worker (systemd's fd store follows custody). */
 export interface ResourceObserver {

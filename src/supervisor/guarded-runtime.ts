@@ -3,7 +3,7 @@
 // and the signal guard preloaded (so no signal can end it before its first line). The first image gets the
 // flag from its command line (the holdfastd script's interpreter line, the units, npm start) and the
 // guard's handlers at its first line.
-import * as native from '../shared/native';
+import * as native from '../shared/platform/native';
 
 const DISABLE_SIGUSR1 = '--disable-sigusr1';
 

@@ -4,8 +4,8 @@
 // commits it alone, so that a second crash names it and nothing else that happened to share its batch.
 // The supervisor still never parses the protocol: it compares what workers report.
 import type { Logger } from 'pino';
-import type { ClientRecord } from '../shared/control/custody-records';
-import type { FaultRequest } from '../shared/control/messages';
+import type { ClientRecord } from '../shared/custody/records';
+import type { FaultRequest } from '../shared/custody/messages';
 import type { Custody } from './custody';
 
 const POISON_AFTER_CRASHES = 2;

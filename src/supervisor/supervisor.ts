@@ -2,18 +2,18 @@
 // one serving worker at a time (plus a warm standby) and replaces it live on request or when it dies.
 // It never parses the lock protocol.
 import type { Logger } from 'pino';
-import type { FaultRequest, WorkerSettings } from '../shared/control/messages';
-import * as native from '../shared/native';
-import { setLevel } from '../shared/log';
-import { redeliver } from '../shared/signal-intake';
+import type { FaultRequest, WorkerSettings } from '../shared/custody/messages';
+import * as native from '../shared/platform/native';
+import { setLevel } from '../shared/platform/log';
+import { redeliver } from '../shared/platform/signal-intake';
 import { Custody } from './custody';
 import { Listener, unlinkBoundSocket } from './listeners';
 import { PidFile } from './pid-file';
-import type { CarriedCounters, CarriedWorkerState, StateDocument } from '../shared/state/document';
-import { checkWithBinaryOnDisk, reexec } from './reexec';
-import type { ActionOutcome, SupervisorStatus } from '../shared/rpc/holdfast-protocol';
-import { HOLDFAST_VERSION } from '../shared/version';
-import { documentFromCustody } from './state-snapshot';
+import type { CarriedCounters, CarriedWorkerState, StateDocument } from './upgrade/state-document';
+import { checkWithBinaryOnDisk, reexec } from './upgrade/reexec';
+import type { ActionOutcome, SupervisorStatus } from '../shared/custody/supervisor-status';
+import { HOLDFAST_VERSION } from '../shared/platform/version';
+import { documentFromCustody } from './upgrade/state-snapshot';
 import { PoisonRequests } from './poison-requests';
 import { StallWatchdog } from './stall-watchdog';
 import { type AdminRequests, WorkerProcess } from './worker-process';

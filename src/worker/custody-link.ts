@@ -9,12 +9,12 @@
 // next worker; and splice moves reply bytes out of the pipe exactly as it sends them, so after our death
 // the pipe shows the supervisor which replies (or tails of replies) never left.
 import type { Logger } from 'pino';
-import { ControlChannel } from '../shared/control/channel';
-import type { CustodyRecord } from '../shared/control/custody-records';
-import type { CommitEntry, CustodyOp, FaultRequest, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/control/messages';
-import { REPLY_BATCH_HEADER_BYTES, encodeBatchHeader } from '../shared/control/reply-batch';
-import { COMMIT_FDS_MAX } from '../shared/fd-budget';
-import * as native from '../shared/native';
+import { ControlChannel } from '../shared/custody/channel';
+import type { CustodyRecord } from '../shared/custody/records';
+import type { CommitEntry, CustodyOp, FaultRequest, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/custody/messages';
+import { REPLY_BATCH_HEADER_BYTES, encodeBatchHeader } from '../shared/custody/reply-batch';
+import { COMMIT_FDS_MAX } from '../shared/platform/fd-budget';
+import * as native from '../shared/platform/native';
 import { testFaultInCommit } from './test-faults';
 
 /** A custody change as the worker states it: fds are the worker's own (the kernel copies them). */

@@ -3,8 +3,8 @@
 // supervisor, which counts how often the same request kills a worker; one that crashed two in a row comes
 // back in the next worker's `init` as poisoned, and is answered with an error instead of being run.
 import { createHash } from 'node:crypto';
-import type { FaultRequest } from '../shared/control/messages';
-import type { MessageHeader } from '../shared/rpc/message';
+import type { FaultRequest } from '../shared/custody/messages';
+import type { MessageHeader } from '../shared/protocol/message';
 
 interface InProgress {
   header: MessageHeader;

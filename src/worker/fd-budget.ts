@@ -1,10 +1,10 @@
-// The worker's side of the fd budget (see shared/fd-budget.ts): its soft RLIMIT_NOFILE sits below the
+// The worker's side of the fd budget (see shared/platform/fd-budget.ts): its soft RLIMIT_NOFILE sits below the
 // supervisor's, and it takes a new client or file only with the headroom still free. Checking is cheap: an
 // estimate (fds besides clients and files, as last counted, plus the clients and files held now), with an
 // exact count of /proc/self/fd once the estimate comes near the ceiling, and now and then anyway.
 import type { Logger } from 'pino';
-import { CLIENT_SPARE_FDS, FdUse, WORKER_FD_HEADROOM, WORKER_FD_RESERVE } from '../shared/fd-budget';
-import * as native from '../shared/native';
+import { CLIENT_SPARE_FDS, FdUse, WORKER_FD_HEADROOM, WORKER_FD_RESERVE } from '../shared/platform/fd-budget';
+import * as native from '../shared/platform/native';
 
 // Count exactly once the estimate is within this many fds of the ceiling (covers what the estimate cannot
 // see appearing between two counts: pidfds of owner kills, a log file reopened, dups of queued commits).

@@ -1,15 +1,15 @@
 // Worker entry point: started by the supervisor with the control channel on fd 3. It waits for the custody
 // snapshot and `init`, then serves until told to drain, resume or shut down.
 // Signal intake first: from its first line on, no signal ends this process (see signal-intake).
-import { onSignal, REQUEST_SIGNALS } from '../shared/signal-intake';
+import { onSignal, REQUEST_SIGNALS } from '../shared/platform/signal-intake';
 import type { Logger } from 'pino';
-import { ControlChannel } from '../shared/control/channel';
-import { custodyKey } from '../shared/control/custody-records';
-import { isSupervisorMessage, SupervisorMessage, WorkerCounters, WorkerMessage } from '../shared/control/messages';
-import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
-import { createLogger, reopenLogFiles } from '../shared/log';
-import * as native from '../shared/native';
-import type { SupervisorBridge } from './admin/holdfast-service';
+import { ControlChannel } from '../shared/custody/channel';
+import { custodyKey } from '../shared/custody/records';
+import { isSupervisorMessage, SupervisorMessage, WorkerCounters, WorkerMessage } from '../shared/custody/messages';
+import type { SupervisorStatus } from '../shared/custody/supervisor-status';
+import { createLogger, reopenLogFiles } from '../shared/platform/log';
+import * as native from '../shared/platform/native';
+import type { SupervisorBridge } from './admin/operations-service';
 import { CustodyLink } from './custody-link';
 import { lowerWorkerFdLimit } from './fd-budget';
 import { AdoptedRecord, Worker } from './worker';

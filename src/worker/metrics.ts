@@ -2,9 +2,9 @@
 // owner kills, plus the OpenMetrics text of `holdfast metrics`. Per request it costs one map lookup and an
 // increment; one request in LATENCY_SAMPLE_EVERY is timed (two hrtime reads). Counters travel to the next
 // worker through an orderly handoff (drain → supervisor → facts) and start again after a worker crash.
-import type { WorkerCounters } from '../shared/control/messages';
-import type { FdUse } from '../shared/fd-budget';
-import type { SupervisorStatus } from '../shared/rpc/holdfast-protocol';
+import type { WorkerCounters } from '../shared/custody/messages';
+import type { FdUse } from '../shared/platform/fd-budget';
+import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 
 /** Upper bounds of the latency buckets, in seconds (+Inf is implied). */
 export const LATENCY_BOUNDS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];

@@ -2,12 +2,12 @@
 // listening sockets the supervisor hands it, and files every change with the supervisor before it
 // answers. Everything that parses client bytes lives below this object.
 import type { Logger } from 'pino';
-import type { ClientRecord, ResourceRecordState } from '../shared/control/custody-records';
-import { clientKey } from '../shared/control/custody-records';
-import type { InitMessage, RecordWithFd, WorkerSettings } from '../shared/control/messages';
-import * as native from '../shared/native';
+import type { ClientRecord, ResourceRecordState } from '../shared/custody/records';
+import { clientKey } from '../shared/custody/records';
+import type { InitMessage, RecordWithFd, WorkerSettings } from '../shared/custody/messages';
+import * as native from '../shared/platform/native';
 import { AdminService } from './admin/admin-service';
-import { HoldfastService, type SupervisorBridge } from './admin/holdfast-service';
+import { HoldfastService, type SupervisorBridge } from './admin/operations-service';
 import { FdBudget } from './fd-budget';
 import { WorkerMetrics } from './metrics';
 import type { Change, CustodyLink } from './custody-link';
@@ -16,8 +16,8 @@ import { LockService } from './lock/lock-service';
 import { ACQUIRE_SHARED } from './lock/resource';
 import type { Connection } from './rpc/connection';
 import { RpcProgram, dispatchFrame, errorOutcome } from './rpc/program';
-import type { MessageHeader } from '../shared/rpc/message';
-import { VirError } from '../shared/rpc/vir-error';
+import type { MessageHeader } from '../shared/protocol/message';
+import { VirError } from '../shared/protocol/vir-error';
 import { FaultWitness } from './fault-witness';
 import { RpcServer } from './rpc/server';
 import { FrameBudget } from './rpc/frame-budget';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LockClient, LockError } from '../../src/client/lock-client';
-import { VirErrorCode } from '../../src/shared/rpc/vir-error';
+import { VirErrorCode } from '../../src/shared/protocol/vir-error';
 import { until, withDeadline } from '../fixtures/deadline';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startHoldfast, type HoldfastOptions } from '../fixtures/holdfast-daemon';

@@ -15,7 +15,7 @@ import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { inspectorListening } from '../fixtures/inspector';
 import { runSignalStorm } from '../fixtures/signal-storm';
 import { residentMiB, workerPid } from '../fixtures/process-info';
-import { underLoad } from '../integration/custody-harness';
+import { underLoad } from '../custody/custody-harness';
 
 const UPGRADED = /upgraded: restored every lock and client/g;
 const STORM_MS = 1500;

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
-import { LOCK_PROGRAM, LOCK_PROGRAM_VERSION, LockProcedure } from '../../src/shared/rpc/lock-protocol';
-import { MessageStatus, MessageType, encodeMessage } from '../../src/shared/rpc/message';
+import { LOCK_PROGRAM, LOCK_PROGRAM_VERSION, LockProcedure } from '../../src/shared/protocol/lock-program';
+import { MessageStatus, MessageType, encodeMessage } from '../../src/shared/protocol/message';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { workerPid } from '../fixtures/process-info';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LockClient, LockError } from '../../src/client/lock-client';
-import { VirErrorCode } from '../../src/shared/rpc/vir-error';
+import { VirErrorCode } from '../../src/shared/protocol/vir-error';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { fileId, locksOn } from '../fixtures/proc-locks';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import * as native from '../../src/shared/native';
+import * as native from '../../src/shared/platform/native';
 import { OwnerKiller } from '../../src/worker/lock/owner-killer';
 import { within } from './bounds';
 

@@ -9,7 +9,7 @@ import { ConformanceContext, expectError } from './context';
 import * as E from './expected-errors';
 import { probeLock } from '../fixtures/lock-prober';
 import { startOwnerProcess, type OwnerProcess } from '../fixtures/owner-process';
-import { AcquireFlags } from '../../src/shared/rpc/lock-protocol';
+import { AcquireFlags } from '../../src/shared/protocol/lock-program';
 
 const { SHARED, AUTOCREATE } = AcquireFlags;
 

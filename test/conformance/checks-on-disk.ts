@@ -9,7 +9,7 @@ import { ConformanceContext, expectError } from './context';
 import * as E from './expected-errors';
 import { LOCK_LEN, LOCK_START, probeLock, type ApiView } from '../fixtures/lock-prober';
 import { fileId, locksOn, type ProcLock } from '../fixtures/proc-locks';
-import { AcquireFlags } from '../../src/shared/rpc/lock-protocol';
+import { AcquireFlags } from '../../src/shared/protocol/lock-program';
 
 const { SHARED, AUTOCREATE } = AcquireFlags;
 

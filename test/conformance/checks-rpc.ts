@@ -5,10 +5,10 @@ import { describe } from 'node:test';
 import type { RawReply } from '../../src/client/lock-client';
 import {
   LOCK_PROGRAM, LOCK_PROGRAM_VERSION, LockProcedure, encodeCreateLockspaceArgs, encodeRegisterArgs,
-} from '../../src/shared/rpc/lock-protocol';
-import { MessageStatus, MessageType } from '../../src/shared/rpc/message';
-import { VirError } from '../../src/shared/rpc/vir-error';
-import { XdrReader, XdrWriter } from '../../src/shared/rpc/xdr';
+} from '../../src/shared/protocol/lock-program';
+import { MessageStatus, MessageType } from '../../src/shared/protocol/message';
+import { VirError } from '../../src/shared/protocol/vir-error';
+import { XdrReader, XdrWriter } from '../../src/shared/protocol/xdr';
 import { assertVirError, ConformanceContext } from './context';
 import * as E from './expected-errors';
 

@@ -7,7 +7,7 @@ import { describe } from 'node:test';
 import { ConformanceContext, expectError } from './context';
 import * as E from './expected-errors';
 import { holdLock } from '../fixtures/lock-prober';
-import { AcquireFlags } from '../../src/shared/rpc/lock-protocol';
+import { AcquireFlags } from '../../src/shared/protocol/lock-program';
 
 const { SHARED, AUTOCREATE } = AcquireFlags;
 

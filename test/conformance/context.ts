@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { LockClient, LockError } from '../../src/client/lock-client';
-import type { VirError } from '../../src/shared/rpc/vir-error';
+import type { VirError } from '../../src/shared/protocol/vir-error';
 import type { DaemonFlavor, DaemonHandle } from '../fixtures/daemon-handle';
 import type { ExpectedError } from './expected-errors';
 

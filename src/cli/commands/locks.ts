@@ -2,7 +2,7 @@
 // since when; filters by path or owner.
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import type { LockInfo } from '../../shared/rpc/holdfast-protocol';
+import type { LockInfo } from '../../shared/protocol/operations-program';
 import { GlobalOptions, printJson, printLines, withAdmin } from '../cli-context';
 import { formatTime, table } from '../text-format';
 

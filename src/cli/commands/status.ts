@@ -1,7 +1,7 @@
 // `holdfast status`: versions, pids, uptime, clients, locks and the upgrade/swap record of the daemon.
 import type { Command } from 'commander';
-import type { FdUse } from '../../shared/fd-budget';
-import type { ActionOutcome, StatusReply } from '../../shared/rpc/holdfast-protocol';
+import type { FdUse } from '../../shared/platform/fd-budget';
+import type { ActionOutcome, StatusReply } from '../../shared/protocol/operations-program';
 import { GlobalOptions, printJson, printLines, withAdmin } from '../cli-context';
 import { PRIORITY_NAMES, formatDuration, formatTime } from '../text-format';
 

@@ -2,9 +2,9 @@
 // their clients and client limits, thread-pool numbers, log settings — over the worker's RPC servers.
 // Answers come from the live servers; the only thing an admin call can end is a connection (client close).
 import type { Logger } from 'pino';
-import { clientKey, type ClientRecord } from '../../shared/control/custody-records';
-import { LogSpecError, formatLogOutputs, parseLogFilters, parseLogOutputs } from '../../shared/config/log-spec';
-import { getLogSettings, setFilters } from '../../shared/log';
+import { clientKey, type ClientRecord } from '../../shared/custody/records';
+import { LogSpecError, formatLogOutputs, parseLogFilters, parseLogOutputs } from '../../shared/platform/log-spec';
+import { getLogSettings, setFilters } from '../../shared/platform/log';
 import {
   ADMIN_PROGRAM,
   ADMIN_PROGRAM_VERSION,
@@ -43,10 +43,10 @@ import {
   encodeParamsRet,
   encodeServerRet,
   serverParamsArgsDecoder,
-} from '../../shared/rpc/admin-protocol';
-import { TypedParam, TypedParamType, findTypedParam, typedParam, validateTypedParams } from '../../shared/rpc/typed-params';
-import { VirError, VirErrorCode, VirErrorDomain } from '../../shared/rpc/vir-error';
-import { LIBVIRT_VERSION_NUMBER } from '../../shared/version';
+} from '../../shared/protocol/admin-program';
+import { TypedParam, TypedParamType, findTypedParam, typedParam, validateTypedParams } from '../../shared/protocol/typed-params';
+import { VirError, VirErrorCode, VirErrorDomain } from '../../shared/protocol/vir-error';
+import { LIBVIRT_VERSION_NUMBER } from '../../shared/platform/version';
 import type { Change } from '../custody-link';
 import type { Connection } from '../rpc/connection';
 import { Procedure, RpcProgram } from '../rpc/program';

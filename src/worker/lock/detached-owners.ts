@@ -3,7 +3,7 @@
 // its locks are released as its own disconnect would have released them. A pidfd per owner: a recycled pid
 // is never mistaken for the owner once it is gone.
 import type { Logger } from 'pino';
-import * as native from '../../shared/native';
+import * as native from '../../shared/platform/native';
 
 export class DetachedOwners {
   readonly #watched = new Map<number, { pidfd: number; poller: native.Poller }>();

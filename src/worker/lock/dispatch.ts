@@ -2,7 +2,7 @@
 // flags → restricted → registered → lockspace lookup → operation. Handlers throw VirError; the program
 // layer (worker/rpc/program.ts) turns the first error into the reply.
 import { constants as osConstants } from 'node:os';
-import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
+import { VirError, VirErrorDomain } from '../../shared/protocol/vir-error';
 import {
   DecodedCreateLockspaceArgs,
   DecodedNewArgs,
@@ -10,8 +10,8 @@ import {
   DecodedResourceArgs,
   LockProcedure,
   RestrictArgs,
-} from '../../shared/rpc/lock-protocol';
-import { bytesToUuid } from '../../shared/rpc/uuid';
+} from '../../shared/protocol/lock-program';
+import { bytesToUuid } from '../../shared/protocol/uuid';
 import { exactName } from './exact-name';
 import { LockClientState } from './lock-client-state';
 import { LockspaceRegistry } from './registry';

@@ -2,7 +2,7 @@
 // the fd-store journal are JSON). Only a name whose bytes survive that round trip unchanged is taken: valid
 // UTF-8 without NUL. Anything else is refused, never mapped to a look-alike (U+FFFD) or cut at the NUL.
 import { isUtf8 } from 'node:buffer';
-import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
+import { VirError, VirErrorDomain } from '../../shared/protocol/vir-error';
 
 /** The name as a string, or INVALID_ARG when the string would not stand for exactly these bytes. */
 export function exactName(bytes: Buffer, what: string): string {

@@ -1,7 +1,7 @@
 // What a lock-protocol connection knows about its peer: the owner it registered (REGISTER) and whether it
 // was restricted (RESTRICT). Mirrors virtlockd's per-client private data, which the state document keeps.
 
-import type { PeerCred } from '../../shared/native';
+import type { PeerCred } from '../../shared/platform/native';
 
 /** The owner a connection acts for. `id` 0 means "not registered" (libvirt tests the id, not the pid). */
 export interface LockOwner {

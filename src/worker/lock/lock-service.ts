@@ -2,8 +2,8 @@
 // what a request changed into custody records, and the client hooks that apply virtlockd's disconnect
 // rule (release the owner's locks, then kill it) without stalling anyone else.
 import type { Logger } from 'pino';
-import { ClientRecord, ResourceRecordState, clientKey, resourceKey } from '../../shared/control/custody-records';
-import { LOCK_PROGRAM, LOCK_PROGRAM_VERSION, LOCK_PROCEDURES, LockProcedure } from '../../shared/rpc/lock-protocol';
+import { ClientRecord, ResourceRecordState, clientKey, resourceKey } from '../../shared/custody/records';
+import { LOCK_PROGRAM, LOCK_PROGRAM_VERSION, LOCK_PROCEDURES, LockProcedure } from '../../shared/protocol/lock-program';
 import type { Change } from '../custody-link';
 import type { Connection } from '../rpc/connection';
 import { Procedure, RpcProgram } from '../rpc/program';

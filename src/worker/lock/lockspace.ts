@@ -1,8 +1,8 @@
 // A lockspace: the table of held resources of one directory (or of the default, direct lockspace where a
 // resource name is a file path). Decides conflicts in memory before touching the disk, as virtlockd does.
 import * as fs from 'node:fs';
-import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
-import * as native from '../../shared/native';
+import { VirError, VirErrorDomain } from '../../shared/protocol/vir-error';
+import * as native from '../../shared/platform/native';
 import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource, ResourceRecord, errnoOf } from './resource';
 
 /** What a release did, for logs, metrics and custody. */

@@ -5,7 +5,7 @@
 // replaces a crashed one acts on a disconnect long after it happened), and the pidfd then refuses (ESRCH)
 // instead of hitting the newcomer. Only on a kernel without SO_PEERPIDFD is the pidfd opened by pid.
 import type { Logger } from 'pino';
-import * as native from '../../shared/native';
+import * as native from '../../shared/platform/native';
 
 export interface OwnerKillTimings {
   /** SIGKILL this long after SIGTERM if the owner is still alive (virtlockd: 8 × 200 ms). */

@@ -1,6 +1,6 @@
 // The lockspace registry: the default (direct) lockspace plus every directory lockspace, looked up by path.
 // Lockspaces are never removed, as in virtlockd.
-import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
+import { VirError, VirErrorDomain } from '../../shared/protocol/vir-error';
 import { Lockspace } from './lockspace';
 
 export class LockspaceRegistry {

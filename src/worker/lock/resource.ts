@@ -2,9 +2,9 @@
 // Knows nothing about RPC; failures are VirErrors in the LOCKSPACE domain, as libvirt's virlockspace reports them.
 import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import * as native from '../../shared/native';
-import { VirError, VirErrorDomain } from '../../shared/rpc/vir-error';
-import type { OwnerRecord } from '../../shared/control/custody-records';
+import * as native from '../../shared/platform/native';
+import { VirError, VirErrorDomain } from '../../shared/protocol/vir-error';
+import type { OwnerRecord } from '../../shared/custody/records';
 
 /** ACQUIRE flag: take a shared (read) lock instead of an exclusive one. */
 export const ACQUIRE_SHARED = 1;

@@ -3,8 +3,8 @@
 // request's effect is in custody, so whatever this worker peeked but did not commit is still queued for the
 // next worker. Frames are handed on one at a time (libvirt's nrequests_client_max = 1).
 import type { Logger } from 'pino';
-import * as native from '../../shared/native';
-import { LENGTH_WORD_SIZE, MessageHeader, decodeHeader, frameLengthProblem } from '../../shared/rpc/message';
+import * as native from '../../shared/platform/native';
+import { LENGTH_WORD_SIZE, MessageHeader, decodeHeader, frameLengthProblem } from '../../shared/protocol/message';
 import type { FrameBudget } from './frame-budget';
 
 /** Credentials of the peer, read once with SO_PEERCRED at accept. */

@@ -2,8 +2,8 @@
 // decodes its arguments, runs the handler and encodes the reply — or the error reply. This is the only
 // place where a thrown error becomes a virNetMessageError on the wire.
 import type { Logger } from 'pino';
-import { MessageHeader, MessageStatus, MessageType, HEADER_END, encodeMessage } from '../../shared/rpc/message';
-import { VirError } from '../../shared/rpc/vir-error';
+import { MessageHeader, MessageStatus, MessageType, HEADER_END, encodeMessage } from '../../shared/protocol/message';
+import { VirError } from '../../shared/protocol/vir-error';
 
 /** One procedure of a program: how to decode its arguments and what to do with them. */
 export interface Procedure<S> {

@@ -3,7 +3,7 @@
 // and owns the set of live connections. A new connection is served only once the open hook (custody)
 // has resolved.
 import type { Logger } from 'pino';
-import * as native from '../../shared/native';
+import * as native from '../../shared/platform/native';
 import { CloseReason, Connection, ConnectionContext, FrameHandler, PeerCredentials } from './connection';
 import type { FrameBudget } from './frame-budget';
 

@@ -4,7 +4,7 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const native = require(path.join(__dirname, '../../../dist/src/shared/native.js'));
+const native = require(path.join(__dirname, '../../../dist/src/shared/platform/native.js'));
 
 const [status, ...files] = process.argv.slice(2);
 const fds = files.map((f) => fs.openSync(f, 'r+'));

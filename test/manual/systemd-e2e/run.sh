@@ -14,7 +14,7 @@ NODE=${NODE:-$(command -v node)}
 for t in unshare nsenter setsid script pgrep findmnt systemd-analyze /lib/systemd/systemd "$NODE"; do
   command -v "$t" >/dev/null || { echo "run.sh: missing $t"; exit 2; }
 done
-for f in dist/src/cli/holdfastd.js dist/src/client/lock-client.js dist/src/shared/native.js; do
+for f in dist/src/cli/holdfastd.js dist/src/client/lock-client.js dist/src/shared/platform/native.js; do
   [ -f "$ROOT/$f" ] || { echo "run.sh: $ROOT/$f missing: run \`npm run build\` first"; exit 2; }
 done
 

@@ -1,0 +1,444 @@
+// holdfast's own admin program (0x484F4C44 "HOLD", version 1), served on the admin socket beside libvirt's
+// admin program: procedure numbers, argument and reply types, XDR encoders/decoders for both sides, and the
+// JSON Schemas a client checks every reply against. Replies are JSON text carried as one XDR string (METRICS:
+// OpenMetrics text). Pure data and codecs: no sockets, no server state.
+import type { ErrorObject } from 'ajv';
+import type { FdUse } from '../platform/fd-budget';
+import type { ActionOutcome, SupervisorStatus } from '../custody/supervisor-status';
+
+export type { ActionOutcome, SupervisorStatus };
+import { compiledValidator } from '../platform/compiled-validator';
+import { XdrDecodeError, XdrReader, XdrWriter, isValidUtf8 } from './xdr';
+import { MESSAGE_STRING_MAX } from './message';
+
+/** The program number: "HOLD" in ASCII. */
+export const HOLDFAST_PROGRAM = 0x484f4c44;
+/** The program version. */
+export const HOLDFAST_PROGRAM_VERSION = 1;
+/** Longest string on this program (arguments and replies): libvirt's RPC string bound. */
+const HOLDFAST_STRING_MAX = MESSAGE_STRING_MAX;
+/**
+ * A page of LOCKS or CLIENTS stops once its JSON passes this many bytes: replies travel through the
+ * supervisor's control channel, whose datagrams are bounded, so long lists come in pages.
+ */
+export const HOLDFAST_PAGE_BYTES = 48 * 1024;
+
+/** The procedures. */
+export enum HoldfastProcedure {
+  STATUS = 1,
+  LOCKS = 2,
+  CLIENTS = 3,
+  LOCKSPACES = 4,
+  WHO = 5,
+  UPGRADE = 6,
+  SWAP_WORKER = 7,
+  SET_LOG_LEVEL = 8,
+  METRICS = 9,
+}
+
+// --- arguments ------------------------------------------------------------------------------
+
+/** LOCKS args: optional filters and the paging cursor. */
+export interface LocksArgs {
+  /** Only resources whose file is this absolute path. */
+  path: string | null;
+  /** Only resources one of whose owners matches: an owner name, a UUID, or a pid in decimal. */
+  owner: string | null;
+  /** Resume after this cursor (the `next` of the previous page); null for the first page. */
+  after: string | null;
+  flags: number;
+}
+
+/** CLIENTS args: the paging cursor. */
+export interface ClientsArgs {
+  after: string | null;
+  flags: number;
+}
+
+/** WHO args: an absolute path. */
+export interface WhoArgs {
+  path: string;
+  flags: number;
+}
+
+/** SET_LOG_LEVEL args: a libvirt priority 1..4 or a pino level name. */
+export interface SetLogLevelArgs {
+  level: string;
+  flags: number;
+}
+
+// --- replies --------------------------------------------------------------------------------
+
+/** STATUS reply. */
+export interface StatusReply {
+  /** null only in the moment before the supervisor's facts reach a new worker. */
+  supervisor: SupervisorStatus | null;
+  worker: { version: string; pid: number; generation: number; startedAt: number };
+  /** When the daemon process (the supervisor's pid) started, ms since the epoch; null if unknown. */
+  daemonStartedAt: number | null;
+  uptimeSeconds: number | null;
+  clients: { lock: number; admin: number };
+  locksHeld: number;
+  /** Directory lockspaces (the default lockspace is always there besides). */
+  lockspaces: number;
+  /** The root log level, as a libvirt priority 1 (debug) .. 4 (error). */
+  logLevel: number;
+  /**
+   * Open fds against the soft RLIMIT_NOFILE, counted when asked; the supervisor's is null where /proc does
+   * not tell. Absent from workers of versions before it existed.
+   */
+  fds?: { supervisor: FdUse | null; worker: FdUse };
+}
+
+/** One owner of a held resource. */
+export interface LockOwnerInfo {
+  pid: number;
+  /** From the REGISTER of a connection for this pid; null when none is connected now. */
+  name: string | null;
+  uuid: string | null;
+  /** Lock-protocol connections registered for this pid. */
+  clients: number[];
+  /**
+   * Held for a pid whose connection died with a previous supervisor (the lock came back from systemd's fd
+   * store): kept until that process exits.
+   */
+  detached: boolean;
+}
+
+/** One held resource. */
+export interface LockInfo {
+  /** The lockspace directory; "" for the default lockspace. */
+  lockspace: string;
+  /** The resource name within its lockspace. */
+  resource: string;
+  /** The locked file as the daemon opened it. */
+  path: string;
+  mode: 'exclusive' | 'shared';
+  /** Files created on acquire are unlinked on the last release. */
+  autocreate: boolean;
+  owners: LockOwnerInfo[];
+  /** When the first owner acquired it, ms since the epoch. */
+  acquiredAt: number;
+}
+
+/** A page of LOCKS. */
+export interface LocksReply {
+  locks: LockInfo[];
+  /** The cursor of the next page; null on the last one. */
+  next: string | null;
+}
+
+/** One client connection. */
+export interface ClientInfo {
+  server: 'virtlockd' | 'admin';
+  id: number;
+  pid: number;
+  uid: number;
+  connectedAt: number;
+  restricted: boolean;
+  /** The registered owner (lock clients only). */
+  owner: { name: string; uuid: string; id: number; pid: number } | null;
+  registeredAt: number | null;
+  /** Resources held by this client's owner pid. */
+  locks: number;
+}
+
+/** A page of CLIENTS. */
+export interface ClientsReply {
+  clients: ClientInfo[];
+  next: string | null;
+}
+
+/** One lockspace. */
+export interface LockspaceInfo {
+  /** The protocol path: the directory, or "" for the default lockspace. */
+  path: string;
+  resources: number;
+}
+
+/** LOCKSPACES reply. */
+export interface LockspacesReply {
+  lockspaces: LockspaceInfo[];
+}
+
+/** WHO reply. */
+export interface WhoReply {
+  path: string;
+  held: boolean;
+  holders: LockInfo[];
+}
+
+/** UPGRADE / SWAP_WORKER reply: whether the supervisor took the request, and the counters to wait on. */
+export interface ActionReply {
+  accepted: boolean;
+  reason: string | null;
+  /** The supervisor's counters when it answered: the outcome is known once one of them moves. */
+  upgrades: number;
+  upgradeRefusals: number;
+  workerSwaps: number;
+  swapFailures: number;
+}
+
+/** SET_LOG_LEVEL reply. */
+export interface SetLogLevelReply {
+  previous: number;
+  level: number;
+}
+
+// --- schemas (what a client checks every reply against) -------------------------------------
+
+const int = { type: 'integer' } as const;
+const uint = { type: 'integer', minimum: 0 } as const;
+const str = { type: 'string' } as const;
+const nullableStr = { type: 'string', nullable: true } as const;
+
+const outcomeSchema = {
+  type: 'object',
+  required: ['at', 'ok', 'reason'],
+  properties: { at: uint, ok: { type: 'boolean' }, reason: nullableStr },
+};
+
+const supervisorStatusSchema = {
+  type: 'object',
+  required: ['version', 'pid', 'upgrades', 'upgradeRefusals', 'workerSwaps', 'swapFailures', 'workerRestarts', 'lastUpgrade', 'lastSwap'],
+  properties: {
+    version: str,
+    pid: uint,
+    upgrades: uint,
+    upgradeRefusals: uint,
+    workerSwaps: uint,
+    swapFailures: uint,
+    workerRestarts: uint,
+    lastUpgrade: { ...outcomeSchema, nullable: true },
+    lastSwap: { ...outcomeSchema, nullable: true },
+  },
+};
+
+const fdUseSchema = { type: 'object', required: ['used', 'limit'], properties: { used: uint, limit: uint } };
+
+const statusSchema = {
+  type: 'object',
+  required: ['supervisor', 'worker', 'daemonStartedAt', 'uptimeSeconds', 'clients', 'locksHeld', 'lockspaces', 'logLevel'],
+  properties: {
+    supervisor: { ...supervisorStatusSchema, nullable: true },
+    worker: {
+      type: 'object',
+      required: ['version', 'pid', 'generation', 'startedAt'],
+      properties: { version: str, pid: uint, generation: uint, startedAt: uint },
+    },
+    daemonStartedAt: { ...uint, nullable: true },
+    uptimeSeconds: { type: 'number', minimum: 0, nullable: true },
+    clients: { type: 'object', required: ['lock', 'admin'], properties: { lock: uint, admin: uint } },
+    locksHeld: uint,
+    lockspaces: uint,
+    logLevel: { type: 'integer', minimum: 1, maximum: 4 },
+    fds: {
+      type: 'object',
+      required: ['supervisor', 'worker'],
+      properties: { supervisor: { ...fdUseSchema, nullable: true }, worker: fdUseSchema },
+    },
+  },
+};
+
+const lockInfoSchema = {
+  type: 'object',
+  required: ['lockspace', 'resource', 'path', 'mode', 'autocreate', 'owners', 'acquiredAt'],
+  properties: {
+    lockspace: str,
+    resource: str,
+    path: str,
+    mode: { type: 'string', enum: ['exclusive', 'shared'] },
+    autocreate: { type: 'boolean' },
+    owners: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['pid', 'name', 'uuid', 'clients', 'detached'],
+        properties: { pid: int, name: nullableStr, uuid: nullableStr, clients: { type: 'array', items: uint }, detached: { type: 'boolean' } },
+      },
+    },
+    acquiredAt: uint,
+  },
+};
+
+const locksSchema = {
+  type: 'object',
+  required: ['locks', 'next'],
+  properties: { locks: { type: 'array', items: lockInfoSchema }, next: nullableStr },
+};
+
+const clientsSchema = {
+  type: 'object',
+  required: ['clients', 'next'],
+  properties: {
+    clients: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['server', 'id', 'pid', 'uid', 'connectedAt', 'restricted', 'owner', 'registeredAt', 'locks'],
+        properties: {
+          server: { type: 'string', enum: ['virtlockd', 'admin'] },
+          id: uint,
+          pid: int,
+          uid: int,
+          connectedAt: uint,
+          restricted: { type: 'boolean' },
+          owner: {
+            type: 'object',
+            nullable: true,
+            required: ['name', 'uuid', 'id', 'pid'],
+            properties: { name: str, uuid: str, id: uint, pid: int },
+          },
+          registeredAt: { ...uint, nullable: true },
+          locks: uint,
+        },
+      },
+    },
+    next: nullableStr,
+  },
+};
+
+const lockspacesSchema = {
+  type: 'object',
+  required: ['lockspaces'],
+  properties: {
+    lockspaces: { type: 'array', items: { type: 'object', required: ['path', 'resources'], properties: { path: str, resources: uint } } },
+  },
+};
+
+const whoSchema = {
+  type: 'object',
+  required: ['path', 'held', 'holders'],
+  properties: { path: str, held: { type: 'boolean' }, holders: { type: 'array', items: lockInfoSchema } },
+};
+
+const actionSchema = {
+  type: 'object',
+  required: ['accepted', 'reason', 'upgrades', 'upgradeRefusals', 'workerSwaps', 'swapFailures'],
+  properties: { accepted: { type: 'boolean' }, reason: nullableStr, upgrades: uint, upgradeRefusals: uint, workerSwaps: uint, swapFailures: uint },
+};
+
+const setLogLevelSchema = {
+  type: 'object',
+  required: ['previous', 'level'],
+  properties: { previous: { type: 'integer', minimum: 1, maximum: 4 }, level: { type: 'integer', minimum: 1, maximum: 4 } },
+};
+
+const options = { allErrors: false, strict: false };
+
+const validators = {
+  status: compiledValidator<StatusReply>('holdfast-status-reply', statusSchema, options),
+  locks: compiledValidator<LocksReply>('holdfast-locks-reply', locksSchema, options),
+  clients: compiledValidator<ClientsReply>('holdfast-clients-reply', clientsSchema, options),
+  lockspaces: compiledValidator<LockspacesReply>('holdfast-lockspaces-reply', lockspacesSchema, options),
+  who: compiledValidator<WhoReply>('holdfast-who-reply', whoSchema, options),
+  action: compiledValidator<ActionReply>('holdfast-action-reply', actionSchema, options),
+  setLogLevel: compiledValidator<SetLogLevelReply>('holdfast-set-log-level-reply', setLogLevelSchema, options),
+};
+
+/** A reply that is not JSON, or not of the procedure's shape. */
+export class HoldfastReplyError extends Error {
+  override readonly name = 'HoldfastReplyError';
+}
+
+// --- codecs ---------------------------------------------------------------------------------
+
+// Strings here are paths and names compared with held ones: a lossy decoding could match a look-alike.
+// (A NUL may come: the paging cursor separates lockspace and name with one, as no name holds one.)
+const readString = (r: XdrReader): string => {
+  const at = r.offset;
+  const bytes = r.stringBytes(HOLDFAST_STRING_MAX);
+  if (!isValidUtf8(bytes)) throw new XdrDecodeError('string is not valid UTF-8', at);
+  return bytes.toString('utf8');
+};
+const writeOptional = (w: XdrWriter, v: string | null): XdrWriter => w.optional(v, (x, s) => x.string(s));
+
+/** Flags-only args: the same struct as the admin program's. */
+export { encodeFlagsArgs as encodeHoldfastFlagsArgs, decodeFlagsArgs as decodeHoldfastFlagsArgs } from './admin-program';
+
+/** Encodes LOCKS args. */
+export function encodeLocksArgs(a: LocksArgs): Buffer {
+  const w = new XdrWriter(64);
+  writeOptional(w, a.path);
+  writeOptional(w, a.owner);
+  writeOptional(w, a.after);
+  return w.u32(a.flags).finish();
+}
+/** Decodes LOCKS args. */
+export function decodeLocksArgs(p: Buffer): LocksArgs {
+  const r = new XdrReader(p);
+  return { path: r.optional(readString), owner: r.optional(readString), after: r.optional(readString), flags: r.u32() };
+}
+
+/** Encodes CLIENTS args. */
+export function encodeClientsArgs(a: ClientsArgs): Buffer {
+  return writeOptional(new XdrWriter(16), a.after).u32(a.flags).finish();
+}
+/** Decodes CLIENTS args. */
+export function decodeClientsArgs(p: Buffer): ClientsArgs {
+  const r = new XdrReader(p);
+  return { after: r.optional(readString), flags: r.u32() };
+}
+
+/** Encodes WHO args. */
+export function encodeWhoArgs(a: WhoArgs): Buffer {
+  return new XdrWriter(64).string(a.path).u32(a.flags).finish();
+}
+/** Decodes WHO args. */
+export function decodeWhoArgs(p: Buffer): WhoArgs {
+  const r = new XdrReader(p);
+  return { path: readString(r), flags: r.u32() };
+}
+
+/** Encodes SET_LOG_LEVEL args. */
+export function encodeSetLogLevelArgs(a: SetLogLevelArgs): Buffer {
+  return new XdrWriter(16).string(a.level).u32(a.flags).finish();
+}
+/** Decodes SET_LOG_LEVEL args. */
+export function decodeSetLogLevelArgs(p: Buffer): SetLogLevelArgs {
+  const r = new XdrReader(p);
+  return { level: readString(r), flags: r.u32() };
+}
+
+/** Encodes a text reply (JSON or OpenMetrics) as one XDR string. */
+export function encodeTextRet(text: string): Buffer {
+  return new XdrWriter(text.length + 8).string(text).finish();
+}
+/** Decodes a text reply. */
+export function decodeTextRet(p: Buffer): string {
+  return readString(new XdrReader(p));
+}
+
+/** Encodes a JSON reply. */
+export function encodeJsonRet(value: unknown): Buffer {
+  return encodeTextRet(JSON.stringify(value));
+}
+
+function decodeJson<T>(p: Buffer, validate: ((v: unknown) => v is T) & { errors?: ErrorObject[] | null }, what: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(decodeTextRet(p));
+  } catch (err) {
+    throw new HoldfastReplyError(`${what} reply is not JSON: ${(err as Error).message}`);
+  }
+  if (!validate(value)) {
+    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`).join('; ');
+    throw new HoldfastReplyError(`${what} reply has an unexpected shape: ${problems}`);
+  }
+  return value;
+}
+
+/** Decodes and checks the STATUS reply. */
+export const decodeStatusRet = (p: Buffer): StatusReply => decodeJson(p, validators.status, 'STATUS');
+/** Decodes and checks a LOCKS page. */
+export const decodeLocksRet = (p: Buffer): LocksReply => decodeJson(p, validators.locks, 'LOCKS');
+/** Decodes and checks a CLIENTS page. */
+export const decodeClientsRet = (p: Buffer): ClientsReply => decodeJson(p, validators.clients, 'CLIENTS');
+/** Decodes and checks the LOCKSPACES reply. */
+export const decodeLockspacesRet = (p: Buffer): LockspacesReply => decodeJson(p, validators.lockspaces, 'LOCKSPACES');
+/** Decodes and checks the WHO reply. */
+export const decodeWhoRet = (p: Buffer): WhoReply => decodeJson(p, validators.who, 'WHO');
+/** Decodes and checks the UPGRADE / SWAP_WORKER reply. */
+export const decodeActionRet = (p: Buffer): ActionReply => decodeJson(p, validators.action, 'action');
+/** Decodes and checks the SET_LOG_LEVEL reply. */
+export const decodeSetLogLevelRet = (p: Buffer): SetLogLevelReply => decodeJson(p, validators.setLogLevel, 'SET_LOG_LEVEL');

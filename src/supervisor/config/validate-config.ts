@@ -1,0 +1,178 @@
+// Checks settings against SETTINGS_SCHEMA with ajv and turns ajv's errors into messages that name
+// the file and line of the offending key ("holdfastd.conf:3: max_clients must be an integer >= 1").
+// Never reads files; load-config.ts feeds it layers of settings.
+
+import type { ErrorObject } from 'ajv';
+import { compiledValidator } from '../../shared/platform/compiled-validator';
+import { ConfigError, type ConfigProblem, type SettingOrigin } from './config-error';
+import { LogSpecError, parseLogFilters, parseLogOutputs } from '../../shared/platform/log-spec';
+import { SETTINGS_SCHEMA, SETTING_KEYS, VIRTLOGD_ONLY_KEYS, type HoldfastConfig, type SettingKey } from './schema';
+
+/** One source of settings; later layers win over earlier ones. */
+export interface SettingLayer {
+  /** Config file path as given, or a label such as 'command line' or 'built-in default'. */
+  source: string;
+  entries: ReadonlyArray<{ key: string; value: unknown; line?: number }>;
+}
+
+// A unix socket path must fit sockaddr_un.sun_path (108 bytes with the terminating NUL).
+const SUN_PATH_MAX = 107;
+
+const validate = compiledValidator('settings', SETTINGS_SCHEMA, { strict: true, allErrors: true, useDefaults: true });
+
+type PropSchema = {
+  type: string;
+  minimum?: number;
+  maximum?: number;
+  enum?: readonly string[];
+  pattern?: string;
+};
+const props = SETTINGS_SCHEMA.properties as unknown as Record<SettingKey, PropSchema>;
+
+/** Plain-words rule for one key, specialised to the ajv keyword that failed. */
+function describeRule(key: SettingKey, keyword: string): string {
+  const p = props[key];
+  if (p.type === 'integer') {
+    const min = p.minimum ?? Number.MIN_SAFE_INTEGER;
+    const max = p.maximum ?? Number.MAX_SAFE_INTEGER;
+    if (max - min <= 100) return `must be an integer from ${min} to ${max}`;
+    if (keyword === 'maximum') return `must be an integer <= ${max}`;
+    return `must be an integer >= ${min}`;
+  }
+  if (p.enum) return `must be one of ${p.enum.map((v) => `'${v}'`).join(', ')}`;
+  if (p.pattern === '^/') return 'must be an absolute path';
+  return 'must be a string';
+}
+
+function showValue(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  return String(value);
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The known key closest to `unknown`, if it is close enough to be a likely typo. */
+export function suggestKey(unknown: string): SettingKey | undefined {
+  let best: SettingKey | undefined;
+  let bestDistance = Infinity;
+  for (const key of SETTING_KEYS) {
+    const d = editDistance(unknown.toLowerCase(), key);
+    if (d < bestDistance) {
+      best = key;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(unknown.length / 3)) ? best : undefined;
+}
+
+function unknownKeyMessage(key: string): string {
+  if ((VIRTLOGD_ONLY_KEYS as readonly string[]).includes(key)) {
+    return `unknown setting '${key}' (it is a virtlogd.conf setting; virtlockd and holdfastd do not read it)`;
+  }
+  const hint = suggestKey(key);
+  return hint ? `unknown setting '${key}' (did you mean '${hint}'?)` : `unknown setting '${key}'`;
+}
+
+/** Sorts problems into reading order: file lines first, by line; then the rest in the order found. */
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((x, y) => (x.p.line ?? Infinity) - (y.p.line ?? Infinity) || x.i - y.i)
+    .map(({ p }) => p);
+}
+
+/**
+ * Merges layers (later wins), validates the result with ajv and applies schema defaults.
+ * Path keys have no schema default: the caller passes them as the first layer.
+ * @throws ConfigError listing every problem: duplicate keys in one file, unknown keys, bad values
+ *   (each "<file>:<line>: …"), and cross-key rules.
+ */
+export function resolveSettings(layers: readonly SettingLayer[]): HoldfastConfig {
+  const problems: ConfigProblem[] = [];
+  const settings: Record<string, unknown> = {};
+  const origins = new Map<string, SettingOrigin>();
+
+  for (const layer of layers) {
+    const seen = new Map<string, number | undefined>();
+    for (const { key, value, line } of layer.entries) {
+      const origin: SettingOrigin = line === undefined ? { file: layer.source } : { file: layer.source, line };
+      if (seen.has(key)) {
+        // virtlockd silently uses the first; holdfast says so instead of guessing.
+        const first = seen.get(key);
+        problems.push({ ...origin, what: `duplicate setting '${key}'${first === undefined ? '' : ` (first set at line ${first})`}` });
+        continue;
+      }
+      seen.set(key, line);
+      settings[key] = value;
+      origins.set(key, origin);
+    }
+  }
+
+  const where = (key: string): SettingOrigin => origins.get(key) ?? { file: 'settings' };
+
+  if (!validate(settings)) {
+    const reported = new Set<string>();
+    for (const err of validate.errors as ErrorObject[]) {
+      if (err.keyword === 'additionalProperties') {
+        const key = String((err.params as { additionalProperty: string }).additionalProperty);
+        problems.push({ ...where(key), what: unknownKeyMessage(key) });
+        continue;
+      }
+      const key = err.instancePath.split('/')[1] as SettingKey;
+      if (reported.has(key)) continue; // one message per key, even when several keywords fail
+      reported.add(key);
+      problems.push({ ...where(key), what: `${key} ${describeRule(key, err.keyword)} (got ${showValue(settings[key])})` });
+    }
+  }
+
+  if (problems.length === 0) {
+    const cfg = settings as unknown as HoldfastConfig;
+    if (cfg.owner_kill_give_up_ms < cfg.owner_kill_term_grace_ms) {
+      const key = origins.has('owner_kill_give_up_ms') ? 'owner_kill_give_up_ms' : 'owner_kill_term_grace_ms';
+      problems.push({
+        ...where(key),
+        what:
+          `owner_kill_give_up_ms (${cfg.owner_kill_give_up_ms}) must be >= ` +
+          `owner_kill_term_grace_ms (${cfg.owner_kill_term_grace_ms})`,
+      });
+    }
+    if (cfg.max_frame_bytes_total < cfg.max_frame_bytes_per_client) {
+      const key = origins.has('max_frame_bytes_total') ? 'max_frame_bytes_total' : 'max_frame_bytes_per_client';
+      problems.push({
+        ...where(key),
+        what: `max_frame_bytes_total (${cfg.max_frame_bytes_total}) must be >= max_frame_bytes_per_client (${cfg.max_frame_bytes_per_client})`,
+      });
+    }
+    // virtlockd refuses a malformed log_outputs/log_filters at start; so does holdfast, with the line.
+    for (const [key, parse] of [['log_outputs', parseLogOutputs], ['log_filters', parseLogFilters]] as const) {
+      try {
+        parse(cfg[key]);
+      } catch (err) {
+        if (!(err instanceof LogSpecError)) throw err;
+        problems.push({ ...where(key), what: `${key}: ${err.message}` });
+      }
+    }
+    for (const key of ['socket_path', 'admin_socket_path'] as const) {
+      const bytes = Buffer.byteLength(cfg[key]);
+      if (bytes > SUN_PATH_MAX) {
+        problems.push({ ...where(key), what: `${key} is ${bytes} bytes long; a unix socket path can have at most ${SUN_PATH_MAX}` });
+      }
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(sortProblems(problems));
+  // Schema order, so a logged config reads like the schema.
+  return Object.fromEntries(SETTING_KEYS.map((k) => [k, settings[k]])) as unknown as HoldfastConfig;
+}

@@ -1,0 +1,140 @@
+// The fd-store journal: for each lock fd stored with systemd (by its FDNAME), what the resource is — enough
+// to rebuild its custody record when systemd hands the fds back to a restarted holdfastd. One JSON file,
+// written atomically (temp file, rename) with mode 0600, checked by its schema on read. No fsync: the
+// journal only has to outlive a crash of the process, which the page cache does; after a crash of the
+// machine there is no fd store and no lock left to describe (and /run is a tmpfs anyway).
+//
+// The journal may lag the store (it is written coalesced, the datagrams go out at once): a stored fd whose
+// name is missing from it is rebuilt from the fd itself (see adopt-stored-fds.ts), never dropped.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import type { Logger } from 'pino';
+import { compiledValidator } from '../../shared/platform/compiled-validator';
+import { type OwnerRecord, ownerSchema } from '../../shared/custody/records';
+
+export const FD_STORE_JOURNAL_VERSION = 1;
+// A journal is small (a few hundred bytes per lock); anything bigger than this is not ours.
+const MAX_JOURNAL_BYTES = 256 * 1024 * 1024;
+
+/** One stored lock fd. */
+export interface JournalLock {
+  /** The FDNAME it is stored under. */
+  fdName: string;
+  /** "" for the default lockspace, else the lockspace directory. */
+  lockspace: string;
+  name: string;
+  path: string;
+  /** ACQUIRE flags: 1 SHARED, 2 AUTOCREATE. */
+  flags: number;
+  /** Owner pids, one per acquisition, as the custody record lists them. */
+  owners: number[];
+  /** What REGISTER said about those pids, where a connection of theirs was in custody. */
+  /** Owners as they REGISTERed (from the client records), where one of their connections was known. */
+  ownerDetails: OwnerRecord[];
+  /** Owner pids already without a connection when this was written. */
+  detachedOwners: number[];
+  acquiredAt: number;
+  /** The locked file's identity (st_dev, st_ino in decimal): a handed-back fd must match it. */
+  dev: string;
+  ino: string;
+}
+
+export interface FdStoreJournal {
+  version: number;
+  supervisorPid: number;
+  writtenAt: string;
+  locks: JournalLock[];
+}
+
+const pid = { type: 'integer', minimum: 0, maximum: 0xffffffff } as const;
+const decimal = { type: 'string', pattern: '^[0-9]{1,20}$' } as const;
+
+const journalSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'supervisorPid', 'writtenAt', 'locks'],
+  properties: {
+    version: { const: FD_STORE_JOURNAL_VERSION },
+    supervisorPid: pid,
+    writtenAt: { type: 'string', maxLength: 64 },
+    locks: {
+      type: 'array',
+      maxItems: 1000000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['fdName', 'lockspace', 'name', 'path', 'flags', 'owners', 'ownerDetails', 'detachedOwners', 'acquiredAt', 'dev', 'ino'],
+        properties: {
+          fdName: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[ -9;-~]+$' },
+          lockspace: { type: 'string', maxLength: 65536 },
+          name: { type: 'string', minLength: 1, maxLength: 65536 },
+          path: { type: 'string', minLength: 1, maxLength: 140000 },
+          flags: { type: 'integer', minimum: 0, maximum: 3 },
+          owners: { type: 'array', maxItems: 100000, items: pid },
+          ownerDetails: {
+            type: 'array',
+            maxItems: 100000,
+            items: ownerSchema,
+          },
+          detachedOwners: { type: 'array', maxItems: 100000, items: pid },
+          acquiredAt: { type: 'number', minimum: 0 },
+          dev: decimal,
+          ino: decimal,
+        },
+      },
+    },
+  },
+};
+
+const isFdStoreJournal = compiledValidator<FdStoreJournal>('fd-store-journal', journalSchema, { strict: false, allErrors: false });
+
+/** Writes the journal atomically, mode 0600. Throws on failure (the caller logs). */
+export function writeJournal(file: string, journal: FdStoreJournal): void {
+  const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  // O_EXCL|O_NOFOLLOW: never write through a file or symlink someone planted under the temp name.
+  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    try {
+      fs.writeFileSync(fd, JSON.stringify(journal));
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, file);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+}
+
+/** Reads the journal; null (with a log line) when it is missing, unreadable or fails its schema. */
+export function readJournal(file: string, log: Logger): FdStoreJournal | null {
+  let text: string;
+  let fd: number | null = null;
+  try {
+    // O_NOFOLLOW|O_NONBLOCK: a symlink or FIFO planted there is not ours to read.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile() || stat.size > MAX_JOURNAL_BYTES) {
+      log.warn({ file }, 'ignoring an fd-store journal that is not a regular file of sane size');
+      return null;
+    }
+    text = fs.readFileSync(fd, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ file, err }, 'cannot read the fd-store journal');
+    return null;
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    log.warn({ file, err }, 'the fd-store journal is not JSON; stored fds will be identified from the fds themselves');
+    return null;
+  }
+  if (!isFdStoreJournal(value)) {
+    log.warn({ file, errors: isFdStoreJournal.errors }, 'the fd-store journal fails its schema; stored fds will be identified from the fds themselves');
+    return null;
+  }
+  return value;
+}
