@@ -3,7 +3,7 @@
     {
       "target_name": "holdfast",
       "sources": [
-        "src/shared/platform/native/binding.c",
+        # The plain C syscall layer (holdfast.h): no N-API.
         "src/shared/platform/native/dirfd.c",
         "src/shared/platform/native/epoll.c",
         "src/shared/platform/native/exec_latch.c",
@@ -15,10 +15,29 @@
         "src/shared/platform/native/relay.c",
         "src/shared/platform/native/rlimit.c",
         "src/shared/platform/native/signals.c",
-        "src/shared/platform/native/sock.c"
+        "src/shared/platform/native/sock.c",
+        # The N-API layer over it: argument checks, errors, one js_<topic>.c per topic, the Poller, registration.
+        "src/shared/platform/native/module.c",
+        "src/shared/platform/native/napi_args.c",
+        "src/shared/platform/native/napi_errors.c",
+        "src/shared/platform/native/napi_values.c",
+        "src/shared/platform/native/js_dirfd.c",
+        "src/shared/platform/native/js_epoll.c",
+        "src/shared/platform/native/js_exec_latch.c",
+        "src/shared/platform/native/js_fd.c",
+        "src/shared/platform/native/js_fdpass.c",
+        "src/shared/platform/native/js_ofd.c",
+        "src/shared/platform/native/js_poller.c",
+        "src/shared/platform/native/js_proc.c",
+        "src/shared/platform/native/js_relay.c",
+        "src/shared/platform/native/js_rlimit.c",
+        "src/shared/platform/native/js_signals.c",
+        "src/shared/platform/native/js_sock.c"
       ],
       "defines": ["NAPI_VERSION=8"],
-      "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+      # Hidden: the files share helpers by plain names (arg_fd, new_int, ...), which must never bind to a
+      # symbol of the same name elsewhere in the process; only the module's entry points are exported.
+      "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-fvisibility=hidden"],
       "libraries": ["-ldl"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }]

@@ -13,6 +13,14 @@ const REPO = join(__dirname, '..', '..', '..');
 // What a checkout has that a clean tree has not (and what must never be packed from it).
 const NOT_SOURCES = new Set(['node_modules', 'dist', 'build', 'run', '.git']);
 
+/** Every C file binding.gyp compiles, and every header beside them: what the install builds the addon from. */
+function nativeSources(): string[] {
+  const gyp = JSON.parse(readFileSync(join(REPO, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, '')) as { targets: { sources: string[] }[] };
+  const dir = 'src/shared/platform/native';
+  const headers = readdirSync(join(REPO, dir)).filter((f) => f.endsWith('.h')).map((f) => `${dir}/${f}`);
+  return [...gyp.targets.flatMap((t) => t.sources), ...headers];
+}
+
 /** npm with the settings of an enclosing `npm test` (prefix, package, lifecycle) left out. */
 function npm(args: string[], cwd: string): SpawnSyncReturns<string> {
   const env = { ...process.env };
@@ -47,7 +55,7 @@ test('npm pack makes a tarball that npm install -g installs, with the addon buil
 
     // The daemon and what builds the addon are in; tests, benchmarks, CI scripts and build output are not.
     const listing = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
-    for (const needed of ['package/dist/src/cli/holdfastd.js', 'package/dist/src/cli/holdfast.js', 'package/dist/src/worker/main.js', 'package/binding.gyp', 'package/src/shared/platform/native/binding.c', 'package/src/shared/platform/native/holdfast.h', 'package/systemd/holdfastd.service', 'package/systemd/virtlockd.service.d/holdfast.conf']) {
+    for (const needed of ['package/dist/src/cli/holdfastd.js', 'package/dist/src/cli/holdfast.js', 'package/dist/src/worker/main.js', 'package/binding.gyp', ...nativeSources().map((f) => `package/${f}`), 'package/systemd/holdfastd.service', 'package/systemd/virtlockd.service.d/holdfast.conf']) {
       assert.ok(listing.includes(needed), `${needed} is not in the tarball`);
     }
     const stray = listing.filter((l) => /^package\/(dist\/)?(test|bench)\/|^package\/\.ci\/|^package\/build\//.test(l));

@@ -1,5 +1,7 @@
 /* holdfast's plain C syscall layer: one tiny function per kernel call, no N-API types.
- * Every function returns >= 0 on success and a negative errno on failure; nothing here allocates JS state. */
+ * Every function returns >= 0 on success and a negative errno on failure; nothing here allocates JS state.
+ * The N-API layer sits on top: napi_*.c (argument checks, errors, values), one js_<topic>.c per <topic>.c
+ * (what JS calls), js_poller.c (the Poller class) and module.c (the exports table). */
 #ifndef HOLDFAST_H
 #define HOLDFAST_H
 

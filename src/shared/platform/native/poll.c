@@ -1,5 +1,5 @@
 /* A readiness watcher on a libuv loop (uv_poll_t). It neither owns nor closes the fd, and knows nothing
- * about JavaScript: binding.c keeps the JS side alive and decides what a callback means. */
+ * about JavaScript: js_poller.c keeps the JS side alive and decides what a callback means. */
 #define _GNU_SOURCE /* uv.h needs POSIX types that strict C11 hides */
 #include <stdlib.h>
 
