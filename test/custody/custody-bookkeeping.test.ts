@@ -3,7 +3,6 @@
 // requests from a real client socket, and the replies it writes itself.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -13,6 +12,7 @@ import { clientKey, resourceKey, type ClientRecord, type ResourceRecordState } f
 import * as native from '../../src/shared/platform/native';
 import { Custody, type CustodyEntry, type ResourceObserver } from '../../src/supervisor/custody';
 import { calledOnce, waitFor, within } from '../fixtures/deadline';
+import { unixConnection } from './unix-connection';
 
 const log = pino({ level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'holdfast-custody-'));
@@ -65,19 +65,6 @@ function occupy(number: number): number {
   } finally {
     extra.forEach((fd) => native.close(fd));
   }
-}
-
-/** A real unix stream connection: `fd` is the accepted side (custody's), `peer` the client's socket. */
-async function clientConnection(): Promise<{ fd: number; peer: net.Socket; received: () => Buffer; close: () => void }> {
-  const path = join(dir, `listen-${++seq}`);
-  const listenFd = native.listenUnix(path, 4);
-  const peer = net.connect(path);
-  await within(5_000, 'connect', new Promise<void>((resolve, reject) => peer.once('connect', resolve).once('error', reject)));
-  const fd = await waitFor(() => native.accept(listenFd), 5_000, 'the accepted connection');
-  native.close(listenFd);
-  const chunks: Buffer[] = [];
-  peer.on('data', (c: Buffer) => chunks.push(c));
-  return { fd, peer, received: () => Buffer.concat(chunks), close: () => peer.destroy() };
 }
 
 test('a put with an fd makes the fd custody\'s; fds the entry does not name stay the caller\'s', () => {
@@ -204,7 +191,7 @@ test('join and leave change one ownership in place and tell the observer; unknow
 
 test('answered requests are consumed from the client socket in bulk, and all of them before an ack', async () => {
   const custody = new Custody(log);
-  const conn = await clientConnection();
+  const conn = await unixConnection(dir);
   try {
     apply(custody, entry([{ op: 'put', record: clientRecord(), fdIndex: 0 }]), [conn.fd]);
     conn.peer.write(Buffer.alloc(30, 1));
@@ -233,7 +220,7 @@ test('answered requests are consumed from the client socket in bulk, and all of 
 
 test('32 answered requests are consumed without waiting for an ack', async () => {
   const custody = new Custody(log);
-  const conn = await clientConnection();
+  const conn = await unixConnection(dir);
   try {
     apply(custody, entry([{ op: 'put', record: clientRecord(), fdIndex: 0 }]), [conn.fd]);
     conn.peer.write(Buffer.alloc(40, 1));
@@ -250,7 +237,7 @@ test('32 answered requests are consumed without waiting for an ack', async () =>
 
 test('an inline reply is written to the client in order, each done called exactly once', async () => {
   const custody = new Custody(log);
-  const conn = await clientConnection();
+  const conn = await unixConnection(dir);
   try {
     apply(custody, entry([{ op: 'put', record: clientRecord(), fdIndex: 0 }]), [conn.fd]);
     const first = calledOnce('first reply done');
@@ -270,7 +257,7 @@ test('an inline reply is written to the client in order, each done called exactl
 
 test('a reply for a client that is gone, or never filed, completes at once and writes nothing', async () => {
   const custody = new Custody(log);
-  const conn = await clientConnection();
+  const conn = await unixConnection(dir);
   try {
     apply(custody, entry([{ op: 'put', record: clientRecord(), fdIndex: 0 }]), [conn.fd]);
     const droppedInSameCommit = calledOnce('reply to a client dropped by the same commit');
@@ -291,7 +278,7 @@ test('a reply for a client that is gone, or never filed, completes at once and w
 
 test('replies queued for a client that does not read are completed (each once) when the client is dropped', async () => {
   const custody = new Custody(log);
-  const conn = await clientConnection();
+  const conn = await unixConnection(dir);
   try {
     conn.peer.pause();
     apply(custody, entry([{ op: 'put', record: clientRecord(), fdIndex: 0 }]), [conn.fd]);
