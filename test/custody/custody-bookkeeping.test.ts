@@ -12,7 +12,7 @@ import { clientKey, resourceKey, type ClientRecord, type ResourceRecordState } f
 import * as native from '../../src/shared/platform/native';
 import { Custody, type CustodyEntry, type ResourceObserver } from '../../src/supervisor/custody';
 import { calledOnce, waitFor, within } from '../fixtures/deadline';
-import { unixConnection } from './unix-connection';
+import { unixConnection } from '../fixtures/unix-connection';
 
 const log = pino({ level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'holdfast-custody-'));

@@ -15,7 +15,7 @@ import { clientKey, resourceKey, type ResourceRecordState } from '../../src/shar
 import * as native from '../../src/shared/platform/native';
 import { CustodyLink, type ReplyPipe, type ReplyTarget } from '../../src/worker/custody-link';
 import { sleep, waitFor, within } from '../fixtures/deadline';
-import { unixConnection, type UnixConnection } from './unix-connection';
+import { unixConnection, type UnixConnection } from '../fixtures/unix-connection';
 
 const log = pino({ level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'holdfast-custody-link-'));

@@ -13,7 +13,7 @@ import { LOCK_PROGRAM, LOCK_PROGRAM_VERSION, LockProcedure } from '../../src/sha
 import { MAX_FRAME_SIZE, MIN_FRAME_SIZE, MessageStatus, MessageType, encodeMessage, type MessageHeader } from '../../src/shared/protocol/message';
 import { Connection, PEEK_LIMIT, type CloseReason } from '../../src/worker/rpc/connection';
 import { FrameBudget, type FrameLimits } from '../../src/worker/rpc/frame-budget';
-import { unixConnection, type UnixConnection } from '../custody/unix-connection';
+import { unixConnection, type UnixConnection } from '../fixtures/unix-connection';
 import { calledOnce, sleep, waitFor, within } from '../fixtures/deadline';
 
 const log = pino({ level: 'silent' });
