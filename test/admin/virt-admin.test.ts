@@ -17,6 +17,7 @@ import {
   encodeListClientsArgs,
 } from '../../src/shared/protocol/admin-program';
 import type { DaemonHandle } from '../fixtures/daemon-handle';
+import { within } from '../fixtures/deadline';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { startOwnerProcess, type OwnerProcess } from '../fixtures/owner-process';
 import { nextWorkerPid, workerPid } from '../fixtures/process-info';
@@ -245,7 +246,7 @@ for (const flavor of flavors) {
       assert.equal(await ok(admin, 'client-disconnect', 'virtlockd', String(idA)), `Client '${idA}' disconnected\n`);
       // The owner's connection closed with its pid == the owner pid: its locks go and it is told to terminate.
       await a.waitFor('sigterm');
-      await a.exited;
+      await within(30_000, 'the owner to exit', a.exited);
       assert.equal(await isHeld(daemon.socket, ownedA), false);
       assert.equal(await isHeld(daemon.socket, ownedB), true);
       assert.ok(!(await clientIds(admin, 'virtlockd')).includes(idA));

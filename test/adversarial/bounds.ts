@@ -10,12 +10,3 @@ export async function stopWithin(daemon: HoldfastHandle, ms: number): Promise<vo
     clearTimeout(timer);
   }
 }
-
-/** `promise`, or a rejection naming `what` once `ms` have passed without it settling. */
-export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}

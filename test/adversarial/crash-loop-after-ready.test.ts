@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
+import { sleep } from '../fixtures/deadline';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { nextWorkerPid, workerPid } from '../fixtures/process-info';
@@ -29,7 +30,7 @@ test('workers crashing repeatedly after they report ready trigger the crash-loop
     let victim = await workerPid(daemon.pid);
     for (let i = 0; i < CRASHES; i++) {
       // Well past the start-up window: this worker has served for a while.
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
       process.kill(victim, 'SIGSTOP');
       // A request waits: the stopped worker is stalled, not idle. Its successor answers it.
       const answered = holder.createLockspace('');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
-import { until } from '../fixtures/deadline';
+import { sleep, waitFor } from '../fixtures/deadline';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { inspectorListening } from '../fixtures/inspector';
 import { runSignalStorm } from '../fixtures/signal-storm';
@@ -32,14 +32,14 @@ for (const signal of ['SIGUSR2', 'SIGHUP', 'SIGUSR1'] as const) {
       assert.equal(report.targetGone, false, `the supervisor died of ${signal}:\n${daemon.logs().slice(-2000)}`);
       assert.notEqual(report.execSeenAtMs, null, 'the storm never saw the exec');
       assert.ok(report.sentBeforeExec > 0 && (report.lastAfterExecMs ?? 0) >= 300, 'the storm did not span the exec window');
-      await until('the upgrade', () => (daemon.logs().match(UPGRADED) ?? []).length > upgradesBefore, 20_000);
+      await waitFor(() => (daemon.logs().match(UPGRADED) ?? []).length > upgradesBefore, 20_000, 'the upgrade');
       await workerPid(daemon.pid, 15_000);
       assert.equal(inspectorListening(), false, 'something listens on 9229');
       assert.equal(daemon.process.exitCode, null);
       assert.equal(daemon.process.signalCode, null);
       // A storm queues, it never piles up: the new image and its worker (fresh, then warmed by the load)
       // stay within half again of what the old ones held.
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const rssAfter = residentMiB(daemon.pid) + residentMiB(await workerPid(daemon.pid, 15_000));
       t.diagnostic(`RSS of supervisor + worker: ${rssBefore.toFixed(1)} MiB before, ${rssAfter.toFixed(1)} MiB after`);
       assert.ok(rssAfter <= rssBefore * 1.5 + 16, `RSS grew from ${rssBefore.toFixed(1)} to ${rssAfter.toFixed(1)} MiB`);
@@ -91,7 +91,9 @@ test('no signal with a fatal default action ends the supervisor or a worker', { 
       for (const signal of FATAL_BY_DEFAULT) process.kill(target, signal);
       for (const signo of REALTIME) process.kill(target, signo);
     }
-    await new Promise((r) => setTimeout(r, 500));
+    // A signal's default action takes effect when the process is next scheduled, long before 500 ms, and
+    // the child's exit reaches us soon after: a death shows here.
+    await sleep(500);
     assert.equal(daemon.process.exitCode, null, daemon.logs().slice(-2000));
     assert.equal(await workerPid(daemon.pid), worker, 'the worker died of a signal');
     // The lock is still held: a second owner is refused.

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AdminClient } from '../../src/client/admin-client';
 import { LockClient, LockError } from '../../src/client/lock-client';
+import { settleWithin, sleep, within } from '../fixtures/deadline';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { nextWorkerPid, workerPid } from '../fixtures/process-info';
@@ -21,13 +22,6 @@ const LOCKSPACE_DOMAIN = 51;
 const EMFILE = 24;
 const CHURNERS = 8;
 const CHURN_ROUNDS = 20;
-
-/** Every wait in this test has a deadline: a daemon that stops answering fails the test, never hangs it. */
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 // The supervisor refuses a datagram whose fds did not all fit (MSG_CTRUNC): the commit is lost.
 function assertNoLostCommits(logs: string): void {
@@ -97,12 +91,14 @@ test('acquiring more files than RLIMIT_NOFILE allows: refused with a libvirt err
     // Every lock answered OK is held, and stays held while the worker is killed and replaced.
     const prober = await startHeldLockProber(held);
     const victim = await workerPid(daemon.pid, 5_000);
-    await new Promise((r) => setTimeout(r, 100));
+    // The prober samples without pause: 100 ms gives it many looks at the locks before the kill.
+    await sleep(100);
     process.kill(victim, 'SIGKILL');
     const next = await nextWorkerPid(daemon.pid, victim, 10_000);
     assert.notEqual(next, victim, 'no new worker after the SIGKILL');
     await within(5_000, 'a call after the worker was replaced', client.createLockspace(''));
-    await new Promise((r) => setTimeout(r, 200));
+    // A lock the restore failed to take back is free from then on: 200 ms of unpaused samples see it.
+    await sleep(200);
     const probe = await within(10_000, 'prober', prober.stop());
     t.diagnostic(`prober: ${JSON.stringify(probe)}`);
     assertNoLostCommits(daemon.logs());
@@ -165,15 +161,13 @@ test('connecting more clients than RLIMIT_NOFILE allows: the extra ones are clos
     // Everyone admitted is still served; after some leave, newcomers are served again.
     await within(5_000, 'call on the first connection', clients[0]!.createLockspace(''));
     for (const client of clients.splice(0, 8)) client.destroy();
-    const deadline = Date.now() + 5_000;
-    let served = false;
-    while (!served && Date.now() < deadline) {
+    const served = await settleWithin(async () => {
       const client = await within(5_000, 'connect', LockClient.connect(daemon.socket));
-      served = await within(5_000, 'call after others left', client.createLockspace('')).then(() => true, () => false);
-      if (served) clients.push(client);
+      const answered = await within(5_000, 'call after others left', client.createLockspace('')).then(() => true, () => false);
+      if (answered) clients.push(client);
       else client.destroy();
-      if (!served) await new Promise((r) => setTimeout(r, 50));
-    }
+      return answered;
+    }, 5_000, 50);
     assert.ok(served, 'no connection served after others left');
     const logs = daemon.logs();
     assertNoLostCommits(logs);

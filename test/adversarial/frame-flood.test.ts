@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
 import { LOCK_PROGRAM, LOCK_PROGRAM_VERSION, LockProcedure } from '../../src/shared/protocol/lock-program';
 import { MessageStatus, MessageType, encodeMessage } from '../../src/shared/protocol/message';
+import { settleWithin, within } from '../fixtures/deadline';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { workerPid } from '../fixtures/process-info';
 
@@ -49,21 +50,6 @@ function rssBytes(pid: number): number {
 }
 
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
-
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function until(ms: number, done: () => boolean): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return true;
-}
 
 /** One answered request cycle of a well-behaved client, each call bounded. */
 async function wellBehaved(n: number): Promise<void> {
@@ -114,7 +100,7 @@ test(`${CLIENTS} clients stalled inside ${DECLARED / MiB} MiB frames: bounded RS
   }
   try {
     // The flood is in place once every client has handed all its bytes to the kernel (or was closed).
-    const placed = await until(10_000, () => hostiles.every((h) => h.closed || h.socket.writableLength === 0));
+    const placed = await settleWithin(() => hostiles.every((h) => h.closed || h.socket.writableLength === 0), 10_000, 25);
     const stalled = hostiles.filter((h) => !h.closed).length;
     const during = rssBytes(worker);
     t.diagnostic(`flood in place: ${placed}; ${stalled} of ${CLIENTS} clients still connected; worker RSS ${mib(during)} (+${mib(during - baseline)})`);
@@ -128,7 +114,7 @@ test(`${CLIENTS} clients stalled inside ${DECLARED / MiB} MiB frames: bounded RS
 
     // Every stalled client is closed by the frame deadline (with slack for a loaded machine); those that held
     // the budget, not before it.
-    const allClosed = await until(DEADLINE_MS + 4000, () => hostiles.every((h) => h.closed));
+    const allClosed = await settleWithin(() => hostiles.every((h) => h.closed), DEADLINE_MS + 4000, 25);
     assert.ok(allClosed, `${hostiles.filter((h) => !h.closed).length} of ${CLIENTS} stalled clients still connected ${Date.now() - startedAt} ms after they started (deadline ${DEADLINE_MS} ms)`);
     const last = Math.max(...hostiles.map((h) => h.closedAt)) - startedAt;
     t.diagnostic(`last stalled client closed ${last} ms after the flood started`);
@@ -136,7 +122,7 @@ test(`${CLIENTS} clients stalled inside ${DECLARED / MiB} MiB frames: bounded RS
 
     // Their memory is returned: RSS comes back near the baseline.
     let now = rssBytes(worker);
-    await until(5000, () => (now = rssBytes(worker)) - baseline <= RETURN_SLACK);
+    await settleWithin(() => (now = rssBytes(worker)) - baseline <= RETURN_SLACK, 5000, 25);
     t.diagnostic(`worker RSS after the flood left: ${mib(now)} (+${mib(now - baseline)})`);
     assert.ok(now - baseline <= RETURN_SLACK, `worker RSS still ${mib(now - baseline)} above the baseline after the flood left`);
 

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import pino from 'pino';
 import * as native from '../../src/shared/platform/native';
 import { OwnerKiller } from '../../src/worker/lock/owner-killer';
-import { within } from './bounds';
+import { sleep, waitFor, within } from '../fixtures/deadline';
 
 const log = pino({ level: 'silent' });
 const timings = { termGraceMs: 200, giveUpMs: 1000 };
@@ -31,13 +31,7 @@ function connector(socket: string): ChildProcess {
 }
 
 async function accepted(listenFd: number): Promise<number> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const fd = native.accept(listenFd);
-    if (fd !== null) return fd;
-    if (Date.now() > deadline) throw new Error('no connection within 5 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  return waitFor(() => native.accept(listenFd), 5_000, 'a connection');
 }
 
 test('pidfd_send_signal reaches the process, then refuses once it is gone', async () => {
@@ -70,7 +64,8 @@ test('a departed owner\'s pid, now naming another process, is never signalled', 
     const killer = new OwnerKiller(timings, log);
     const result = await within(5_000, 'kill', killer.kill(bystander.pid!, fds[0]!));
     assert.equal(result, 'gone');
-    await new Promise((r) => setTimeout(r, 300));
+    // A signal sent before kill() settled ends `sleep` at once; 300 ms is ample for its exit to reach us.
+    await sleep(300);
     assert.equal(bystander.exitCode, null, 'the bystander was not signalled');
     assert.equal(bystander.signalCode, null, 'the bystander was not signalled');
 

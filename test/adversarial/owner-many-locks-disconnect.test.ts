@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
-import { stopWithin, within } from './bounds';
+import { stopWithin } from './bounds';
+import { settleWithin, sleep, within } from '../fixtures/deadline';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { startOwnerProcess, type OwnerProcess } from '../fixtures/owner-process';
 import { countHeld } from '../fixtures/lock-prober';
@@ -35,11 +36,12 @@ test(`an owner holding ${LOCKS} locks disconnects: all released, no worker dies`
     await owner.closeConnection();
     // virtlockd's rule: the owner's locks go and the owner is killed.
     await within(10_000, 'the owner killed after its disconnect', owner.exited);
-    const deadline = Date.now() + 10_000;
-    while ((await heldOn()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await settleWithin(async () => (await heldOn()) === 0, 10_000, 50);
     assert.equal(await heldOn(), 0, 'every lock released after the disconnect');
     // And stays released (a replacement worker would take back the locks of an unfiled release).
-    await new Promise((r) => setTimeout(r, 500));
+    // Had the change set killed the worker, its replacement would restore the unfiled locks as it starts:
+    // 500 ms covers a worker's spawn and restore.
+    await sleep(500);
     assert.equal(await heldOn(), 0, 'every lock still released');
 
     // Serving on: a new owner takes one of the files exclusively.

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient, LockError } from '../../src/client/lock-client';
-import { stopWithin, within } from './bounds';
+import { stopWithin } from './bounds';
+import { settleWithin, within } from '../fixtures/deadline';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { fileId, locksOn } from '../fixtures/proc-locks';
 import { nextWorkerPid, workerPid } from '../fixtures/process-info';
@@ -56,8 +57,7 @@ test(`one file acquired SHARED ${CLIENTS * PER_CLIENT} times: no worker dies, th
 
     // Every owner lets go of every hold: the last release frees the file.
     await within(30_000, 'RELEASEs', Promise.all(clients.slice(0, CLIENTS).map((c) => Promise.all(Array.from({ length: PER_CLIENT }, () => c.release('', disk, 0))))));
-    const deadline = Date.now() + 5_000;
-    while (locksOn(id).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await settleWithin(() => locksOn(id).length === 0, 5_000, 20);
     assert.equal(locksOn(id).length, 0, 'the lock is gone after the last release');
     assert.equal((daemon.logs().match(/worker died/g) ?? []).length, 1, 'only the worker this test killed died');
   } finally {

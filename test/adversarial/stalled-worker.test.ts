@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
-import { until } from '../fixtures/deadline';
+import { sleep, waitFor } from '../fixtures/deadline';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { startLoad } from '../fixtures/lock-load';
@@ -35,7 +35,7 @@ test('a SIGSTOPped worker with requests pending is replaced; every request answe
     await holder.acquire('', held, 0);
     const prober = await startHeldLockProber([held]);
     const load = await startLoad(daemon.socket, join(dir, 'load'), 8);
-    await until('some load', () => load.replies() > 100, 5_000);
+    await waitFor(() => load.replies() > 100, 5_000, 'some load');
 
     const victim = await workerPid(daemon.pid);
     const stoppedAt = Date.now();
@@ -44,7 +44,7 @@ test('a SIGSTOPped worker with requests pending is replaced; every request answe
       const next = await nextWorkerPid(daemon.pid, victim, STALL_MS + 4_000);
       assert.notEqual(next, victim, 'the stopped worker was never replaced');
       const before = load.replies();
-      await until('answers from the new worker', () => load.replies() > before + 100, 5_000);
+      await waitFor(() => load.replies() > before + 100, 5_000, 'answers from the new worker');
       assert.ok(Date.now() - stoppedAt < STALL_MS + 4_000);
     } finally {
       wake(victim);
@@ -70,7 +70,9 @@ test('an idle SIGSTOPped worker (no request pending) is not replaced', { timeout
   try {
     const victim = await workerPid(daemon.pid);
     process.kill(victim, 'SIGSTOP');
-    await new Promise((r) => setTimeout(r, STALL_MS * 3));
+    // The stall check would have acted within one STALL_MS of a pending request; three of them, with nothing
+    // pending, show it does not act on an idle worker.
+    await sleep(STALL_MS * 3);
     wake(victim);
     assert.equal(await workerPid(daemon.pid), victim);
     assert.doesNotMatch(daemon.logs(), /worker stalled/);

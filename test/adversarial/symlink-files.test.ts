@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
+import { settleWithin, within } from '../fixtures/deadline';
 import { HOLDFASTD } from '../fixtures/holdfast-daemon';
 
 // Every case takes well under a second; a hang fails it instead of stalling the run.
@@ -36,16 +37,12 @@ async function tryStart(runDir: string, args: string[] = []): Promise<StartOutco
   child.stdout!.on('data', (c: Buffer) => (logs += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + START_DEADLINE_MS;
   let gone: number | null | undefined;
   void exited.then((code) => (gone = code));
-  while (gone === undefined && Date.now() < deadline) {
-    if (await LockClient.answers(join(runDir, 'holdfastd-sock'))) break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await settleWithin(async () => gone !== undefined || (await LockClient.answers(join(runDir, 'holdfastd-sock'))), START_DEADLINE_MS, 25);
   if (gone !== undefined) return { code: gone, logs };
   child.kill('SIGTERM');
-  await exited;
+  await within(30_000, 'holdfastd to stop', exited);
   return { code: null, logs };
 }
 

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { until } from '../fixtures/deadline';
+import { waitFor } from '../fixtures/deadline';
 import { HOLDFASTD, startHoldfast } from '../fixtures/holdfast-daemon';
 import { nextWorkerPid, workerPid } from '../fixtures/process-info';
 
@@ -54,7 +54,7 @@ test('every process image the daemon starts runs guarded: --disable-sigusr1 and 
     // A worker retitles itself (ps shows its role), which hides its argv: only the guard shows from outside.
     assert.equal(guarded(worker).guard, true, 'the worker');
     process.kill(daemon.pid, 'SIGUSR1');
-    await until('the upgrade', () => /upgraded: restored every lock and client/.test(daemon.logs()), 20_000);
+    await waitFor(() => /upgraded: restored every lock and client/.test(daemon.logs()), 20_000, 'the upgrade');
     assert.deepEqual(guarded(daemon.pid), { flag: true, guard: true }, 'the supervisor after an upgrade');
     const next = await nextWorkerPid(daemon.pid, worker);
     assert.equal(guarded(next).guard, true, 'the worker of the new image');

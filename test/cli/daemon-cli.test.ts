@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
+import { settleWithin, sleep, within } from '../fixtures/deadline';
 import { HOLDFASTD, startHoldfast } from '../fixtures/holdfast-daemon';
 import { nextWorkerPid, workerPid } from '../fixtures/process-info';
 
@@ -75,7 +76,7 @@ test('-d returns once the background daemon serves; it stops on SIGTERM', async 
   await client.createLockspace('');
   await client.close();
   process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 200 && existsSync(join(run, 'holdfastd.pid')); i++) await new Promise((r) => setTimeout(r, 25));
+  await settleWithin(() => !existsSync(join(run, 'holdfastd.pid')), 5_000, 25);
   assert.equal(existsSync(join(run, 'holdfastd.pid')), false, 'the background daemon did not stop');
 });
 
@@ -86,14 +87,7 @@ test('a killed worker is replaced and the daemon keeps serving', async () => {
     const first = await workerPid(daemon.pid);
     process.kill(first, 'SIGKILL');
     let second = first;
-    for (let i = 0; i < 200 && second === first; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      try {
-        second = await workerPid(daemon.pid, 100);
-      } catch {
-        second = first;
-      }
-    }
+    await settleWithin(async () => (second = await workerPid(daemon.pid, 100).catch(() => first)) !== first, 5_000, 25);
     assert.notEqual(second, first, 'no new worker');
     const client = await LockClient.connect(daemon.socket);
     await client.createLockspace('');
@@ -135,8 +129,9 @@ test('-t exits after the idle timeout, but not while a client is connected', asy
   const daemon = await startHoldfast({ dir: run, extraArgs: ['-t', '1'] });
   const client = await LockClient.connect(daemon.socket);
   await client.createLockspace('');
-  await new Promise((r) => setTimeout(r, 2000));
+  // Twice the 1 s idle timeout: an idle check that ignored the client would have stopped the daemon by now.
+  await sleep(2000);
   assert.equal(daemon.process.exitCode, null, 'exited while a client was connected');
   await client.close();
-  assert.deepEqual(await daemon.exited, { code: 0, signal: null });
+  assert.deepEqual(await within(30_000, 'the idle daemon to exit', daemon.exited), { code: 0, signal: null });
 });

@@ -11,6 +11,7 @@ import pino, { type Logger } from 'pino';
 import { CONTROL_FDS_MAX, ControlChannel } from '../../src/shared/custody/channel';
 import { isSupervisorMessage, isWorkerMessage, type SupervisorMessage, type WorkerMessage } from '../../src/shared/custody/messages';
 import * as native from '../../src/shared/platform/native';
+import { within } from '../fixtures/deadline';
 
 /** A pino logger into memory; `entries` are the parsed lines. */
 function memoryLog(): { log: Logger; entries: Array<Record<string, unknown>> } {
@@ -46,9 +47,10 @@ class Recorder<In> {
     return this.events.flatMap((e) => (e.kind === 'message' ? [{ message: e.message as In, fds: e.fds }] : []));
   }
 
+  /** Resolves once `count` events have arrived; fails after a bound instead of hanging the test. */
   until(count: number): Promise<void> {
     if (this.events.length >= count) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ count, resolve }));
+    return within(10_000, `${count} control-channel events (${this.events.length} so far)`, new Promise((resolve) => this.#waiters.push({ count, resolve })));
   }
 
   #push(event: Event): void {

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { CONTROL_DATAGRAM_MAX, CONTROL_FDS_MAX, ControlChannel } from '../../src/shared/custody/channel';
 import { isSupervisorMessage, isWorkerMessage, type CommitMessage, type SupervisorMessage, type WorkerMessage } from '../../src/shared/custody/messages';
 import * as native from '../../src/shared/platform/native';
+import { settleWithin } from '../fixtures/deadline';
 
 const log = pino({ level: 'silent' });
 
@@ -40,8 +41,7 @@ test('a commit of many datagrams and more fds than one carries arrives whole', a
   assert.ok(Buffer.byteLength(JSON.stringify(message)) > 2 * CONTROL_DATAGRAM_MAX);
   sender.send(message, files);
   await sender.flushed();
-  const deadline = Date.now() + 5_000;
-  while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await settleWithin(() => got.length > 0, 5_000, 5);
   assert.equal(got.length, 1);
   assert.deepEqual(got[0]!.message, message);
   assert.equal(got[0]!.fds.length, files.length);

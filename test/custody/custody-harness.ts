@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LockClient } from '../../src/client/lock-client';
+import { waitFor } from '../fixtures/deadline';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startLoad } from '../fixtures/lock-load';
@@ -44,7 +45,7 @@ export async function underLoad(name: string, disturb: (scenario: Scenario) => P
     await disturb({ daemon, dir });
     // Keep the load going a little past the last disturbance: it must still be answered.
     const before = load.replies();
-    while (load.replies() < before + 200) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => load.replies() >= before + 200, 30_000, () => `200 more answers after the last disturbance (${load.replies() - before} so far)`);
     const report = await load.stop();
     const probe = await prober.stop();
     log(`load: ${report.requests} requests, ${report.replies} replies, max latency ${report.maxLatencyMs.toFixed(1)} ms; prober: ${probe.samples} samples`);

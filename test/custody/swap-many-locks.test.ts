@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient, LockError } from '../../src/client/lock-client';
+import { waitFor } from '../fixtures/deadline';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { probeLock } from '../fixtures/lock-prober';
@@ -55,23 +56,17 @@ async function rejectsBusy(call: Promise<void>, what: string): Promise<void> {
 
 /** Waits until a standby worker exists beside the serving one (and no old worker lingers). */
 async function settledWorkers(supervisorPid: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const titles = childPids(supervisorPid).map(commandLine);
-    if (titles.length === 2 && titles.some((t) => t.startsWith('holdfastd-worker serving')) && titles.some((t) => t.startsWith('holdfastd-worker standby'))) return;
-    assert.ok(Date.now() < deadline, `supervisor children never settled: ${JSON.stringify(titles)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  let titles: string[] = [];
+  const settled = (): boolean => {
+    titles = childPids(supervisorPid).map(commandLine);
+    return titles.length === 2 && titles.some((t) => t.startsWith('holdfastd-worker serving')) && titles.some((t) => t.startsWith('holdfastd-worker standby'));
+  };
+  await waitFor(settled, 30_000, () => `the supervisor's children to settle: ${JSON.stringify(titles)}`, 20);
 }
 
 /** Waits for something the daemon logs; fails after a generous bound. */
 async function logged<T>(find: () => T | null, what: string): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (let found = find(); ; found = find()) {
-    if (found !== null) return found;
-    assert.ok(Date.now() < deadline, `the daemon never logged ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  return waitFor(find, 10_000, `the daemon to log ${what}`) as Promise<T>;
 }
 
 /** The new worker's own account of what it adopted (its "worker serving" log line for `generation`). */

@@ -2,6 +2,7 @@
 // every connection stays open and every lock stays held.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { sleep } from '../fixtures/deadline';
 import { nextWorkerPid, workerPid } from '../fixtures/process-info';
 import { underLoad } from './custody-harness';
 
@@ -12,7 +13,7 @@ test(`${KILLS} SIGKILLs of the worker under a 16-client load lose nothing`, { ti
     for (let i = 0; i < KILLS; i++) {
       const victim = await workerPid(daemon.pid, 15_000);
       // A random moment of the victim's serving life.
-      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+      await sleep(100 + Math.random() * 200);
       process.kill(victim, 'SIGKILL');
       const next = await nextWorkerPid(daemon.pid, victim);
       assert.notEqual(next, victim, `no new worker after kill ${i + 1}`);

@@ -1,6 +1,7 @@
 // A live worker swap under load, 100 times in a row: no connection lost, no error, no lock dropped.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { settleWithin } from '../fixtures/deadline';
 import { nextWorkerPid, workerPid } from '../fixtures/process-info';
 import { underLoad } from './custody-harness';
 
@@ -16,8 +17,7 @@ test(`${SWAPS} worker swaps (SIGUSR2) under a 16-client load lose nothing`, { ti
     }
     // The new worker shows as serving a moment before the supervisor logs the swap: wait for the last line.
     const logged = (): number => (daemon.logs().match(/"worker swapped"/g) ?? []).length;
-    const deadline = Date.now() + 5_000;
-    while (logged() < SWAPS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await settleWithin(() => logged() >= SWAPS, 5_000);
     assert.equal(logged(), SWAPS);
   }, (s) => t.diagnostic(s));
 });

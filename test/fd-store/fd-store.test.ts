@@ -14,6 +14,7 @@ import * as native from '../../src/shared/platform/native';
 import { VirErrorCode } from '../../src/shared/protocol/vir-error';
 import { lockStoreName } from '../../src/supervisor/fd-store/fd-store';
 import type { FdStoreJournal } from '../../src/supervisor/fd-store/journal';
+import { waitFor, within } from '../fixtures/deadline';
 import { startHeldLockProber } from '../fixtures/held-lock-prober';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { probeLock } from '../fixtures/lock-prober';
@@ -25,15 +26,6 @@ const SHARED = 1;
 const AUTOCREATE = 2;
 // sh execs node in its own pid, so LISTEN_PID names the daemon, as systemd sets it.
 const LAUNCHER = ['sh', '-c', 'LISTEN_PID=$$ exec "$0" "$@"'];
-
-/** Resolves once `ok()` holds; the bound only turns a hang into a failure (no timing is asserted). */
-async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Gone, or a zombie nobody needs: the process no longer runs. */
 function running(pid: number): boolean {
@@ -113,7 +105,7 @@ test('lock fds go to the fd store and come back after a SIGKILL of the superviso
     await third.release('', diskC, 0);
 
     const names = { a: lockStoreName('', diskA), b: lockStoreName('', diskB), c: lockStoreName('', diskC), d: lockStoreName('', diskD), vol: lockStoreName(lockspace, 'vol1') };
-    await until('FDSTOREREMOVE for the released lock', () => receiver.with('FDSTOREREMOVE', '1').length === 1);
+    await waitFor(() => receiver.with('FDSTOREREMOVE', '1').length === 1, 20_000, 'FDSTOREREMOVE for the released lock', 20);
     // One fd per lock taken (the shared one once, though two owners hold it), each in its own datagram.
     const storeMessages = receiver.with('FDSTORE', '1');
     assert.deepEqual(storeMessages.map((m) => m.fields.get('FDNAME')).sort(), [names.a, names.b, names.c, names.d, names.vol].sort());
@@ -127,7 +119,7 @@ test('lock fds go to the fd store and come back after a SIGKILL of the superviso
 
     // The journal maps each stored name to its resource, written (coalesced) soon after.
     const journalFile = join(dir, 'holdfastd-fd-store.json');
-    await until('the journal to list the four stored locks', () => (readJournal(journalFile)?.locks.length ?? 0) === 4);
+    await waitFor(() => (readJournal(journalFile)?.locks.length ?? 0) === 4, 20_000, 'the journal to list the four stored locks', 20);
     assert.equal(statSync(journalFile).mode & 0o777, 0o600);
     const journal = readJournal(journalFile)!;
     const journalB = journal.locks.find((l) => l.fdName === names.b)!;
@@ -144,8 +136,8 @@ test('lock fds go to the fd store and come back after a SIGKILL of the superviso
     const workers = childPids(daemon.pid);
     assert.ok(workers.length >= 1, 'no worker under the supervisor');
     process.kill(daemon.pid, 'SIGKILL');
-    await daemon.exited;
-    await until('the killed supervisor\'s workers to exit', () => workers.every((pid) => !running(pid)));
+    await within(30_000, 'the killed supervisor to exit', daemon.exited);
+    await waitFor(() => workers.every((pid) => !running(pid)), 20_000, 'the killed supervisor\'s workers to exit', 20);
     for (const client of clients.splice(0)) client.destroy();
     // Owner D exits while no daemon runs: its lock is still held, by the store alone.
     await ownerD.dispose();
@@ -157,12 +149,12 @@ test('lock fds go to the fd store and come back after a SIGKILL of the superviso
     const fdNames = [stored[0]!.name, 'holdfastd.socket', ...stored.slice(1).map((s) => s.name)];
     daemon = await startActivated(dir, socket, receiver, fds, fdNames);
     const restarted = daemon;
-    await until('four re-adopted locks in the log', () => (restarted.logs().match(/lock re-adopted from the systemd fd store/g) ?? []).length === 4);
+    await waitFor(() => (restarted.logs().match(/lock re-adopted from the systemd fd store/g) ?? []).length === 4, 20_000, 'four re-adopted locks in the log', 20);
     // Already in the store: nothing sent again.
     assert.equal(receiver.with('FDSTORE', '1').length, 5);
     // D's owner was gone before the restart: its lock is released at once, and leaves the store.
-    await until('D\'s lock released', async () => (await probeLock(diskD)).ofd.canWrite);
-    await until('FDSTOREREMOVE for D\'s lock', () => receiver.with('FDSTOREREMOVE', '1').some((m) => m.fields.get('FDNAME') === names.d));
+    await waitFor(async () => (await probeLock(diskD)).ofd.canWrite, 20_000, 'D\'s lock released', 20);
+    await waitFor(() => receiver.with('FDSTOREREMOVE', '1').some((m) => m.fields.get('FDNAME') === names.d), 20_000, 'FDSTOREREMOVE for D\'s lock', 20);
     assert.match(restarted.logs(), /detached owner already gone at start-up: released its lock/);
     assert.equal(receiver.stored.length, 3);
 
@@ -197,16 +189,16 @@ test('lock fds go to the fd store and come back after a SIGKILL of the superviso
 
     // Owner A exits: its exclusive lock goes, the shared one stays (B still holds it).
     await ownerA.dispose();
-    await until('A\'s lock released', async () => (await probeLock(diskA)).ofd.canWrite);
-    await until('FDSTOREREMOVE for A\'s lock', () => receiver.with('FDSTOREREMOVE', '1').some((m) => m.fields.get('FDNAME') === names.a));
+    await waitFor(async () => (await probeLock(diskA)).ofd.canWrite, 20_000, 'A\'s lock released', 20);
+    await waitFor(() => receiver.with('FDSTOREREMOVE', '1').some((m) => m.fields.get('FDNAME') === names.a), 20_000, 'FDSTOREREMOVE for A\'s lock', 20);
     assert.equal((await probeLock(diskB)).ofd.canWrite, false, 'the shared lock went with one of its two owners');
     await stranger.acquire('', diskA, 0);
     await stranger.release('', diskA, 0);
 
     // Owner B exits: everything else goes, and the AUTOCREATE file is unlinked as on a normal release.
     await ownerB.dispose();
-    await until('B\'s locks released', async () => (await probeLock(diskB)).ofd.canWrite && !existsSync(volume));
-    await until('the store to be empty', () => receiver.stored.length === 0);
+    await waitFor(async () => (await probeLock(diskB)).ofd.canWrite && !existsSync(volume), 20_000, 'B\'s locks released', 20);
+    await waitFor(() => receiver.stored.length === 0, 20_000, 'the store to be empty', 20);
     await stranger.acquire('', diskB, 0);
     assert.match(restarted.logs(), /detached owner exited: released its lock/);
   } finally {
@@ -250,19 +242,19 @@ async function withStore(name: string, body: (ctx: { dir: string; socket: string
 async function killSupervisor(daemon: HoldfastHandle): Promise<void> {
   const workers = childPids(daemon.pid);
   process.kill(daemon.pid, 'SIGKILL');
-  await daemon.exited;
-  await until('the killed supervisor\'s workers to exit', () => workers.every((pid) => !running(pid)));
+  await within(30_000, 'the killed supervisor to exit', daemon.exited);
+  await waitFor(() => workers.every((pid) => !running(pid)), 20_000, 'the killed supervisor\'s workers to exit', 20);
 }
 
 async function upgrade(daemon: HoldfastHandle, receiver: NotifyReceiver): Promise<void> {
   // RELOADING=1, then READY=1: a READY counted alone could be the start-up one of a daemon just started.
   const before = receiver.messages.length;
   process.kill(daemon.pid, 'SIGUSR1');
-  await until('RELOADING=1 then READY=1 after the upgrade', () => {
+  await waitFor(() => {
     const since = receiver.messages.slice(before);
     const reloading = since.findIndex((m) => m.fields.get('RELOADING') === '1');
     return reloading >= 0 && since.slice(reloading + 1).some((m) => m.fields.get('READY') === '1');
-  });
+  }, 20_000, 'RELOADING=1 then READY=1 after the upgrade', 20);
 }
 
 test('an upgrade (SIGUSR1) keeps the store as it is, before and after a restart from it; detached owners stay watched across it', async () => {
@@ -273,7 +265,7 @@ test('an upgrade (SIGUSR1) keeps the store as it is, before and after a restart 
     let daemon = await start();
     const owner = await startOwnerProcess({ socket, acquire: [{ lockspace: '', name: disk }] });
     owners.push(owner);
-    await until('the lock fd in the store', () => receiver.stored.length === 1);
+    await waitFor(() => receiver.stored.length === 1, 20_000, 'the lock fd in the store', 20);
 
     await upgrade(daemon, receiver);
     assert.equal(receiver.with('FDSTORE', '1').length, 1, 'the upgrade sent the lock fd again');
@@ -281,10 +273,10 @@ test('an upgrade (SIGUSR1) keeps the store as it is, before and after a restart 
 
     // The journal, flushed before the exec, is what the next image reconciles with: wait for its write
     // after the upgrade before the crash.
-    await until('the journal to list the lock', () => readJournal(join(dir, 'holdfastd-fd-store.json'))?.locks[0]?.fdName === name);
+    await waitFor(() => readJournal(join(dir, 'holdfastd-fd-store.json'))?.locks[0]?.fdName === name, 20_000, 'the journal to list the lock', 20);
     await killSupervisor(daemon);
     daemon = await start(true);
-    await until('the lock re-adopted', () => /lock re-adopted from the systemd fd store/.test(daemon.logs()));
+    await waitFor(() => /lock re-adopted from the systemd fd store/.test(daemon.logs()), 20_000, 'the lock re-adopted', 20);
     await upgrade(daemon, receiver);
     assert.equal(receiver.with('FDSTORE', '1').length, 1, 'the restart or the upgrade sent the lock fd again');
     // The detached owner's name and uuid ride through the state document too.
@@ -304,8 +296,8 @@ test('an upgrade (SIGUSR1) keeps the store as it is, before and after a restart 
 
     // The owner's exit is still seen by the upgraded daemon's worker.
     await owner.dispose();
-    await until('FDSTOREREMOVE under the same name', () => receiver.with('FDSTOREREMOVE', '1').some((m) => m.fields.get('FDNAME') === name));
-    await until('the lock released', async () => (await probeLock(disk)).ofd.canWrite);
+    await waitFor(() => receiver.with('FDSTOREREMOVE', '1').some((m) => m.fields.get('FDNAME') === name), 20_000, 'FDSTOREREMOVE under the same name', 20);
+    await waitFor(async () => (await probeLock(disk)).ofd.canWrite, 20_000, 'the lock released', 20);
     assert.equal(receiver.stored.length, 0);
   });
 });
@@ -318,7 +310,7 @@ test('a stored fd the journal does not know is rebuilt from the fd and kept; one
     writeFileSync(stale, '');
     const daemon = await start();
     owners.push(await startOwnerProcess({ socket, acquire: [{ lockspace: '', name: disk }] }));
-    await until('the lock fd in the store', () => receiver.stored.length === 1);
+    await waitFor(() => receiver.stored.length === 1, 20_000, 'the lock fd in the store', 20);
     await killSupervisor(daemon);
     // The journal is lost (it may lag the store), and the store holds an fd whose lock is gone (as after a
     // crash between a worker's unlock and the supervisor's FDSTOREREMOVE).
@@ -327,10 +319,10 @@ test('a stored fd the journal does not know is rebuilt from the fd and kept; one
     const staleFd = openSync(stale, 'r+');
     native.notifySend(receiver.address, Buffer.from(`FDSTORE=1\nFDNAME=${staleName}`), [staleFd]);
     closeSync(staleFd);
-    await until('the stale fd in the store', () => receiver.stored.length === 2);
+    await waitFor(() => receiver.stored.length === 2, 20_000, 'the stale fd in the store', 20);
 
     const restarted = await start(true);
-    await until('the stale fd removed from the store', () => receiver.with('FDSTOREREMOVE', '1').some((m) => m.fields.get('FDNAME') === staleName));
+    await waitFor(() => receiver.with('FDSTOREREMOVE', '1').some((m) => m.fields.get('FDNAME') === staleName), 20_000, 'the stale fd removed from the store', 20);
     assert.deepEqual(receiver.stored.map((s) => s.name), [lockStoreName('', disk)]);
     assert.match(restarted.logs(), /not in the journal; rebuilt from the fd, owner unknown/);
     assert.match(restarted.logs(), /no longer carries its lock/);
@@ -341,7 +333,7 @@ test('a stored fd the journal does not know is rebuilt from the fd and kept; one
     await acquireBusy(stranger, '', disk, 0);
     assert.equal((await probeLock(disk)).ofd.canWrite, false);
     // The journal is written again, with the rebuilt lock under its name.
-    await until('a new journal', () => readJournal(join(dir, 'holdfastd-fd-store.json'))?.locks.length === 1);
+    await waitFor(() => readJournal(join(dir, 'holdfastd-fd-store.json'))?.locks.length === 1, 20_000, 'a new journal', 20);
     assert.equal(readJournal(join(dir, 'holdfastd-fd-store.json'))!.locks[0]!.path, disk);
     await stranger.acquire('', stale, 0);
   });

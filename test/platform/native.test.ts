@@ -41,6 +41,11 @@ import {
   waitpid,
 } from '../../src/shared/platform/native';
 import * as native from '../../src/shared/platform/native';
+import { within } from '../fixtures/deadline';
+
+// Bounds on waits that should end at once: a Poller event that is due, a fixture child's run.
+const POLLER_EVENT_DEADLINE_MS = 5_000;
+const CHILD_DEADLINE_MS = 30_000;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-native-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
@@ -81,7 +86,7 @@ async function runFixture(name: string, args: string[]): Promise<Finished> {
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  const [code, signal] = (await within(CHILD_DEADLINE_MS, `fixture ${name} to finish`, once(child, 'close'))) as [number | null, NodeJS.Signals | null];
   return { code, signal, stdout, stderr };
 }
 
@@ -101,21 +106,21 @@ async function probe(file: string, kind: 'ofd' | 'posix', type: 'read' | 'write'
 async function firstLine(child: ChildProcess): Promise<string> {
   assert.ok(child.stdout);
   const lines = createInterface({ input: child.stdout });
-  const [line] = (await once(lines, 'line')) as [string];
+  const [line] = (await within(CHILD_DEADLINE_MS, 'a first line from the child', once(lines, 'line'))) as [string];
   lines.close();
   return line;
 }
 
 /** Resolves with the events of the first callback of a fresh Poller on `fd`, then closes the Poller. */
 function nextEvent(fd: number, events = POLL_READABLE): Promise<number> {
-  return new Promise((resolve, reject) => {
+  return within(POLLER_EVENT_DEADLINE_MS, `a Poller event on fd ${fd}`, new Promise((resolve, reject) => {
     const poller = new Poller(fd, (got, error) => {
       poller.close();
       if (error) reject(error);
       else resolve(got);
     });
     poller.start(events);
-  });
+  }));
 }
 
 /** Returns after the event loop has run at least one poll phase from now (a witness pair turns readable). */
@@ -225,7 +230,7 @@ test('a POSIX lock held by another process (virtlockd style) is seen with its pi
   assert.equal(ofdTryLock(fd, 'read', 0, 1), false);
   assert.equal(posixTryLock(fd, 'write', 0, 1), false);
   child.stdin?.end();
-  await once(child, 'exit');
+  await within(CHILD_DEADLINE_MS, 'the lock holder to exit', once(child, 'exit'));
   assert.equal(posixTryLock(fd, 'write', 0, 1), true, 'a POSIX lock dies with its process');
   assert.equal(posixGetLock(fd, 'write', 0, 1), null, 'own POSIX locks never conflict');
   posixUnlock(fd, 0, 1);
@@ -269,7 +274,7 @@ test('an OFD lock handed to another process outlives the sender giving up its fd
   fs.closeSync(fd);
   assert.equal((await probe(file, 'ofd', 'read')).locked, false, 'the holder process keeps it');
   holder.stdin?.end();
-  await once(holder, 'exit');
+  await within(CHILD_DEADLINE_MS, 'the fd holder to exit', once(holder, 'exit'));
   assert.equal((await probe(file, 'ofd', 'write')).locked, true, 'gone with the holder');
   close(a);
 });
@@ -339,7 +344,7 @@ test('listenUnix + accept + peerCred name the connecting process', async () => {
   assert.equal(getCloexec(server), true);
   assert.equal(accept(server), null, 'nothing pending');
   const client = net.createConnection(sockPath);
-  await once(client, 'connect');
+  await within(CHILD_DEADLINE_MS, 'connect', once(client, 'connect'));
   const conn = accept(server);
   assert.ok(conn !== null);
   assert.equal(getCloexec(conn), true);
@@ -355,7 +360,7 @@ test('recv (peek and not) and send round-trip; null on EAGAIN, 0 at EOF', async 
   const sockPath = path.join(dir, 'echo.sock');
   const server = listenUnix(sockPath, 16);
   const client = net.createConnection(sockPath);
-  await once(client, 'connect');
+  await within(CHILD_DEADLINE_MS, 'connect', once(client, 'connect'));
   const conn = accept(server);
   assert.ok(conn !== null);
   const buf = Buffer.alloc(64);
@@ -441,7 +446,7 @@ test('Poller fires READABLE when data arrives, and never after stop() or close()
   poller.start(POLL_READABLE);
   assert.equal(poller.hasRef(), true);
   send(a, Buffer.from('1'), 0, 1);
-  await first;
+  await within(POLLER_EVENT_DEADLINE_MS, 'READABLE', first);
   poller.stop();
   assert.deepEqual(seen, [POLL_READABLE]);
 
@@ -451,7 +456,7 @@ test('Poller fires READABLE when data arrives, and never after stop() or close()
 
   const again = new Promise<void>((resolve) => (wake = resolve));
   poller.start(POLL_READABLE | POLL_WRITABLE);
-  await again;
+  await within(POLLER_EVENT_DEADLINE_MS, 'READABLE | WRITABLE', again);
   assert.equal(seen.length, 2);
   assert.equal(seen[1], POLL_READABLE | POLL_WRITABLE);
 
@@ -526,7 +531,7 @@ test('Pollers in every state survive garbage collection', async () => {
 
 test('pidfdOpen gives a close-on-exec fd that turns readable when the child exits', async () => {
   const child = track(spawn('/bin/sh', ['-c', 'read x'], { stdio: ['pipe', 'ignore', 'ignore'] }));
-  await once(child, 'spawn');
+  await within(CHILD_DEADLINE_MS, 'spawn', once(child, 'spawn'));
   assert.ok(child.pid !== undefined);
   const pidfd = pidfdOpen(child.pid);
   assert.equal(getCloexec(pidfd), true);
@@ -534,7 +539,7 @@ test('pidfdOpen gives a close-on-exec fd that turns readable when the child exit
   const readable = nextEvent(pidfd);
   child.stdin?.end();
   assert.equal((await readable) & POLL_READABLE, POLL_READABLE);
-  await exited;
+  await within(CHILD_DEADLINE_MS, 'the child to exit', exited);
   close(pidfd);
   assertSyscallError(() => pidfdOpen(2 ** 22 + 12345), 'ESRCH', 'pidfd_open');
 });
@@ -560,7 +565,7 @@ test('execve replaces the process image in place', async () => {
   const child = track(spawn(process.execPath, [fixture('native-execve')], { stdio: ['ignore', 'pipe', 'inherit'] }));
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  const [code] = (await once(child, 'close')) as [number | null];
+  const [code] = (await within(CHILD_DEADLINE_MS, 'the execve fixture to finish', once(child, 'close'))) as [number | null];
   assert.equal(code, 0);
   assert.equal(stdout, `exec-ok ${child.pid}\n`);
 });
@@ -650,7 +655,7 @@ test('Poller DISCONNECT fires when the peer stops sending, even with data still 
       poller.start(Poller.DISCONNECT);
     });
     close(b);
-    const events = await fired;
+    const events = await within(POLLER_EVENT_DEADLINE_MS, 'DISCONNECT', fired);
     assert.ok((events & Poller.DISCONNECT) !== 0, `events ${events}`);
   } finally {
     close(a);

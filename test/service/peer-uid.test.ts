@@ -5,6 +5,7 @@ import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { settleWithin } from '../fixtures/deadline';
 import { ONE_CALL_FLAG, type OneCallOutcome } from '../fixtures/one-call';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 
@@ -83,10 +84,7 @@ test('non-root daemon serves its own uid and refuses root', async () => {
   const socket = join(run, 'holdfastd-sock');
   try {
     let first: OneCallOutcome | null = null;
-    for (let i = 0; i < 300 && first?.outcome !== 'reply'; i++) {
-      first = await oneCall(socket, { uid: NOBODY_UID, gid: NOBODY_GID });
-      if (first.outcome !== 'reply') await new Promise((r) => setTimeout(r, 50));
-    }
+    await settleWithin(async () => (first = await oneCall(socket, { uid: NOBODY_UID, gid: NOBODY_GID })).outcome === 'reply', 15_000, 50);
     assert.deepEqual(first, { outcome: 'reply', status: 0 }, logs);
     // Root can connect (root ignores file modes) but is not the daemon's uid.
     assert.deepEqual(await oneCall(socket), { outcome: 'closed' });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
+import { waitFor, waitForLog } from '../fixtures/deadline';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { probeLock } from '../fixtures/lock-prober';
 import { nextWorkerPid, openFds, workerPid } from '../fixtures/process-info';
@@ -35,14 +36,6 @@ function holdsListener(pid: number, path: string): boolean {
   assert.ok(line, `nothing listens at ${path}`);
   const inode = line.split(/\s+/)[6];
   return [...openFds(pid).values()].includes(`socket:[${inode}]`);
-}
-
-async function waitForLog(daemon: HoldfastHandle, pattern: RegExp, count: number, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((daemon.logs().match(new RegExp(pattern.source, 'g')) ?? []).length < count) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} × ${pattern}:\n${daemon.logs()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** A client registers and takes an exclusive lock on `disk`; the lock is seen from another process. */
@@ -87,7 +80,7 @@ for (const c of cases) {
       daemon = await startHoldfast({ dir, extraArgs: ['-v'], launcher, socket: lockSocket });
       // The worker answers before the supervisor logs that it serves: wait for that line.
       const started = daemon;
-      await until(() => /"socket":"activated"/.test(started.logs()), 10_000, () => `no "activated" start-up line:\n${started.logs()}`);
+      await waitFor(() => /"socket":"activated"/.test(started.logs()), 10_000, () => `an "activated" start-up line:\n${started.logs()}`, 20);
       assert.ok(holdsListener(daemon.pid, lockSocket) && holdsListener(daemon.pid, adminSocket), 'the supervisor does not hold both activated sockets');
       assert.equal(existsSync(join(dir, 'holdfastd-sock')), false, 'holdfastd bound its own socket besides the activated one');
       const worker = await workerPid(daemon.pid);
@@ -99,7 +92,7 @@ for (const c of cases) {
       clients.push(before);
 
       process.kill(daemon.pid, 'SIGUSR1');
-      await waitForLog(daemon, /upgraded: restored every lock and client/, 1);
+      await waitForLog(daemon.logs, /upgraded: restored every lock and client/, 1);
       const newWorker = await nextWorkerPid(daemon.pid, worker);
       assert.notEqual(newWorker, worker, 'the upgrade did not replace the worker');
       assert.equal(daemon.process.exitCode, null, 'the supervisor exited');
@@ -126,12 +119,4 @@ for (const c of cases) {
       rmSync(dir, { recursive: true, force: true });
     }
   });
-}
-
-async function until(ok: () => boolean, timeoutMs: number, why: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) assert.fail(why());
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

@@ -13,6 +13,7 @@ import { close as closeFd, listenUnix, ofdTryLock, posixTryLock, setCloexec, soc
 import { checkStateDocument, formatCheckReport } from '../../src/supervisor/upgrade/check-state';
 import { STATE_SCHEMA_VERSION, listFdReferences, type ResourceState, type StateDocument } from '../../src/supervisor/upgrade/state-document';
 import { validateStateDocument } from '../../src/supervisor/upgrade/state-schema';
+import { within } from '../fixtures/deadline';
 import { readStateFile, rejectedPathFor, StateDocumentError, writeStateFile, type StateDocumentErrorReason } from '../../src/supervisor/upgrade/state-file';
 
 const FIXTURES = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'state-documents');
@@ -452,7 +453,7 @@ test('a concurrent reader never sees a partial document', async () => {
     await new Promise((resolve) => setImmediate(resolve));
   }
   fs.writeFileSync(stop, '');
-  const [code] = await exited;
+  const [code] = await within(30_000, 'the reader to stop', exited);
   assert.equal(code, 0, output.slice(-2000));
   const line = output.split('\n').find((l) => l.startsWith('result '));
   assert.ok(line, 'the reader printed no result');

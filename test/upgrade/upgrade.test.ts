@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
+import { sleep, waitFor, waitForLog } from '../fixtures/deadline';
 import { inspectorListening } from '../fixtures/inspector';
 import { startHoldfast } from '../fixtures/holdfast-daemon';
 import { probeLock } from '../fixtures/lock-prober';
@@ -16,14 +17,6 @@ import { underLoad } from '../custody/custody-harness';
 
 const UPGRADES = Number(process.env.HOLDFAST_UPGRADES ?? 100);
 
-
-async function waitForLog(logs: () => string, pattern: RegExp, count: number, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((logs().match(new RegExp(pattern.source, 'g')) ?? []).length < count) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} × ${pattern}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test(`${UPGRADES} SIGUSR1 upgrades under a 16-client load: same pid, no lost reply, every lock held`, { timeout: 600_000 }, async (t) => {
   await underLoad('upgrade', async ({ daemon }) => {
@@ -69,7 +62,9 @@ test('a burst of 50 SIGUSR1 never opens the inspector nor kills the daemon, and 
   try {
     for (let i = 0; i < 50; i++) process.kill(daemon.pid, 'SIGUSR1');
     await waitForLog(daemon.logs, /upgraded: restored every lock and client/, 1);
-    await new Promise((r) => setTimeout(r, 3000));
+    // Room for the one queued upgrade and any more a burst wrongly queued: each takes well under a second,
+    // as the one just awaited did.
+    await sleep(3000);
     const upgrades = (daemon.logs().match(/upgraded: restored every lock and client/g) ?? []).length;
     assert.ok(upgrades <= 2, `${upgrades} upgrades from one burst`);
     assert.equal(inspectorListening(), false, 'something listens on 9229');
@@ -118,11 +113,7 @@ test('SIGTERM in the last instant before the exec is not lost: the exec is cance
     writeFileSync(disk, '');
     await client.acquire('', disk, 0);
     process.kill(daemon.pid, 'SIGUSR1');
-    const deadline = Date.now() + 30_000;
-    while (!/re-executing from the code on disk/.test(daemon.logs())) {
-      assert.ok(Date.now() < deadline, `no upgrade began:\n${daemon.logs()}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(() => /re-executing from the code on disk/.test(daemon.logs()), 30_000, () => `an upgrade to begin:\n${daemon.logs()}`, 20);
     // Still inside the pause (and the lock still held), the stop arrives.
     assert.equal((await probeLock(disk)).ofd.canWrite, false, 'the lock is held during the pause');
     process.kill(daemon.pid, 'SIGTERM');

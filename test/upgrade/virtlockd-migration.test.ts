@@ -6,19 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
+import { waitFor, within } from '../fixtures/deadline';
 import { HOLDFASTD } from '../fixtures/holdfast-daemon';
 import { probeLock } from '../fixtures/lock-prober';
 import { startOwnerProcess } from '../fixtures/owner-process';
 import { commandLine, workerPid } from '../fixtures/process-info';
 import { VIRTLOCKD_BINARY, restartStatePath, startVirtlockd } from '../fixtures/virtlockd-daemon';
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('a running virtlockd exec’ed into holdfastd keeps its clients, owners and POSIX locks', { timeout: 120_000 }, async () => {
   assert.ok(existsSync(VIRTLOCKD_BINARY), `${VIRTLOCKD_BINARY} is needed (apt-get install libvirt-daemon)`);
@@ -51,7 +44,7 @@ test('a running virtlockd exec’ed into holdfastd keeps its clients, owners and
     symlinkSync(wrapper, link);
     process.kill(daemon.pid, 'SIGUSR1');
     // The same pid now runs holdfastd, whose serving worker adopted virtlockd's state.
-    await waitFor('the exec into holdfastd', () => commandLine(daemon.pid).includes('holdfastd'));
+    await waitFor(() => commandLine(daemon.pid).includes('holdfastd'), 30_000, 'the exec into holdfastd', 20);
     await workerPid(daemon.pid, 30_000);
 
     // Same pid, same POSIX locks, same connections.
@@ -69,7 +62,7 @@ test('a running virtlockd exec’ed into holdfastd keeps its clients, owners and
 
     // The restricted owner's disconnect still releases its lease and kills it.
     await qemu.closeConnection();
-    const exit = await qemu.exited;
+    const exit = await within(30_000, 'the owner to exit', qemu.exited);
     assert.equal(exit.signal, 'SIGTERM');
     assert.equal((await probeLock(qemuDisk)).posix.canWrite, true, 'the owner’s lease outlived its disconnect');
   } finally {
