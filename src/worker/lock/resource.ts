@@ -11,9 +11,10 @@ import {
   LOCK_START,
   type LockKind,
   type ResourceRecord,
-  tryTakeLock,
   isShared,
+  tryTakeLock,
 } from '../../shared/custody/records/resource-record';
+
 // An AUTOCREATE file replaced under us is retried; a hostile racer must not spin us forever.
 const MAX_RECREATE_RETRIES = 16;
 
