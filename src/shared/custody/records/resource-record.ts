@@ -5,7 +5,7 @@
 // restart-exec state document (virtlockd's virLockSpacePreExecRestart resource plus holdfast's additions);
 // its row in the fd-store journal. Each form's schema fragment and the conversions both ways are here.
 import type { JSONSchemaType } from 'ajv';
-import * as native from '../../platform/native';
+import type * as Native from '../../platform/native';
 import { MAX_OWNERS_PER_RESOURCE, MAX_PROTOCOL_STRING, MAX_RESOURCE_PATH, fd, notNull, ownerPid, timeMs } from './document-bounds';
 import { type OwnerRecord, ownerRecordSchema } from './owner-record';
 
@@ -19,6 +19,10 @@ export const ACQUIRE_AUTOCREATE = 2;
 // The lock lives on byte 0, length 1: the range virtlockd locks, so the two daemons exclude each other.
 export const LOCK_START = 0;
 export const LOCK_LENGTH = 1;
+
+// The addon is loaded at first use, not with this file: the build step loads the record schemas (to precompile
+// their validators) before the addon is built.
+let native: typeof Native | null = null;
 
 /** Whether ACQUIRE flags ask for a shared lock. */
 export function isShared(flags: number): boolean {
@@ -36,6 +40,7 @@ export function lockTypeOf(flags: number): 'read' | 'write' {
  * again is a no-op success. Throws a SyscallError when the fd cannot be locked at all.
  */
 export function tryTakeLock(fd: number, flags: number): boolean {
+  native ??= require('../../platform/native') as typeof Native;
   return native.ofdTryLock(fd, lockTypeOf(flags), LOCK_START, LOCK_LENGTH);
 }
 
