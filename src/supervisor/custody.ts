@@ -16,8 +16,7 @@
 //
 // The supervisor never parses the lock protocol: records are opaque data beside fds, replies opaque bytes.
 import type { Logger } from 'pino';
-import type { CustodyRecord } from '../shared/custody/records';
-import { custodyKey } from '../shared/custody/records';
+import { type CustodyRecord, custodyKey } from '../shared/custody/records/custody-record';
 import type { CommitEntry } from '../shared/custody/messages';
 import * as native from '../shared/platform/native';
 

@@ -4,7 +4,7 @@
 // commits it alone, so that a second crash names it and nothing else that happened to share its batch.
 // The supervisor still never parses the protocol: it compares what workers report.
 import type { Logger } from 'pino';
-import type { ClientRecord } from '../shared/custody/records';
+import type { ClientRecord } from '../shared/custody/records/client-record';
 import type { FaultRequest } from '../shared/custody/messages';
 import type { Custody } from './custody';
 

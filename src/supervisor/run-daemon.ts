@@ -15,12 +15,12 @@ import { HOLDFAST_VERSION } from '../shared/platform/version';
 import { fdStoreJournalPath } from '../shared/platform/paths';
 import { FdStore } from './fd-store/fd-store';
 import { readJournal } from './fd-store/journal';
-import { adoptStoredLocks } from './fd-store/adopt-stored-fds';
+import { adoptStoredFds } from './fd-store/adopt-stored-fds';
 import { Listener, StoredLockFd, bindListener, takeActivatedListeners } from './listeners';
 import { PidFile } from './pid-file';
 import { ensurePrivateDir } from './private-dir';
 import { REEXEC_VARIABLE } from './upgrade/reexec';
-import { Restored, restoreFromDocument } from './upgrade/adopt-after-exec';
+import { type AdoptedAfterExec, adoptAfterExec } from './upgrade/adopt-after-exec';
 import * as native from '../shared/platform/native';
 import { ServiceNotifier } from './notify';
 import { Supervisor } from './supervisor';
@@ -86,10 +86,10 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
       return;
     }
   }
-  let restored: Restored | null = null;
+  let restored: AdoptedAfterExec | null = null;
   try {
     const document = readPreviousState(config.state_file, log);
-    if (document) restored = restoreFromDocument(document, { pidFile: config.pid_file, socket: config.socket_path, adminSocket: config.admin_socket_path }, log);
+    if (document) restored = adoptAfterExec(document, { pidFile: config.pid_file, socket: config.socket_path, adminSocket: config.admin_socket_path }, log);
   } catch (err) {
     if (reexecuted) return holdWhatWasInherited(err, log, notifier);
     log.error({ err }, 'cannot restore from the state document; starting afresh');
@@ -147,7 +147,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     log.info({ records: restored.custody.length, upgrades: restored.upgrades }, reexecuted ? 'upgraded: restored every lock and client from the state document' : 'adopted the state document of a previous daemon');
   }
   const journalFile = fdStoreJournalPath(config.state_file);
-  const fromStore = storedLocks.length > 0 ? adoptStoredLocks(storedLocks, readJournal(journalFile, log), (key) => supervisor.custody.has(key), log) : null;
+  const fromStore = storedLocks.length > 0 ? adoptStoredFds(storedLocks, readJournal(journalFile, log), (key) => supervisor.custody.has(key), log) : null;
   if (fromStore) {
     supervisor.custody.adopt(fromStore.entries);
     log.info({ handedBack: storedLocks.length, records: fromStore.entries.length }, 'adopted the lock fds handed back by the systemd fd store');

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
 import { SNAPSHOT_FDS_MAX } from '../shared/platform/fd-budget';
-import type { ClientRecord } from '../shared/custody/records';
+import type { ClientRecord } from '../shared/custody/records/client-record';
 import { CommitEntry, FaultRequest, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/custody/messages';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 import { ReplyBatch, unsentReplies } from '../shared/custody/reply-batch';

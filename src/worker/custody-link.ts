@@ -10,7 +10,7 @@
 // the pipe shows the supervisor which replies (or tails of replies) never left.
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
-import type { CustodyRecord } from '../shared/custody/records';
+import type { CustodyRecord } from '../shared/custody/records/custody-record';
 import type { CommitEntry, CustodyOp, FaultRequest, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/custody/messages';
 import { REPLY_BATCH_HEADER_BYTES, encodeBatchHeader } from '../shared/custody/reply-batch';
 import { COMMIT_FDS_MAX } from '../shared/platform/fd-budget';

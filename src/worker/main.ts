@@ -4,7 +4,7 @@
 import { onSignal, REQUEST_SIGNALS } from '../shared/platform/signal-intake';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
-import { custodyKey } from '../shared/custody/records';
+import { custodyKey } from '../shared/custody/records/custody-record';
 import { isSupervisorMessage, SupervisorMessage, WorkerCounters, WorkerMessage } from '../shared/custody/messages';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 import { createLogger, reopenLogFiles } from '../shared/platform/log';

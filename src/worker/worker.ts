@@ -2,8 +2,8 @@
 // listening sockets the supervisor hands it, and files every change with the supervisor before it
 // answers. Everything that parses client bytes lives below this object.
 import type { Logger } from 'pino';
-import type { ClientRecord, ResourceRecordState } from '../shared/custody/records';
-import { clientKey } from '../shared/custody/records';
+import { type ClientRecord, clientKey } from '../shared/custody/records/client-record';
+import { type ResourceRecord, tryTakeLock } from '../shared/custody/records/resource-record';
 import type { InitMessage, RecordWithFd, WorkerSettings } from '../shared/custody/messages';
 import * as native from '../shared/platform/native';
 import { AdminService } from './admin/admin-service';
@@ -13,7 +13,7 @@ import { WorkerMetrics } from './metrics';
 import type { Change, CustodyLink } from './custody-link';
 import { Lockspace } from './lock/lockspace';
 import { LockService } from './lock/lock-service';
-import { ACQUIRE_SHARED } from './lock/resource';
+import { LockResource } from './lock/resource';
 import type { Connection } from './rpc/connection';
 import { RpcProgram, dispatchFrame, errorOutcome } from './rpc/program';
 import type { MessageHeader } from '../shared/protocol/message';
@@ -150,7 +150,7 @@ export class Worker {
     const server = this.#lockServer!;
     const lockspaces = adopted.filter((a) => a.entry.record.kind === 'lockspace');
     for (const { entry } of lockspaces) {
-      if (entry.record.kind === 'lockspace') this.lock.registry.adopt(new Lockspace(entry.record.directory));
+      if (entry.record.kind === 'lockspace') this.lock.registry.adopt(Lockspace.fromRecord(entry.record));
     }
     for (const { entry, fd } of adopted) {
       const record = entry.record;
@@ -159,7 +159,7 @@ export class Worker {
     }
   }
 
-  #adoptResource(record: ResourceRecordState, fd: number | null): void {
+  #adoptResource(record: ResourceRecord, fd: number | null): void {
     if (fd === null) {
       this.log.error({ lockspace: record.lockspace, resource: record.name }, 'custody record of a resource without its fd; ignoring it');
       return;
@@ -177,15 +177,14 @@ export class Worker {
     let lockHeld = true;
     if (record.lockKind === 'ofd') {
       try {
-        lockHeld = native.ofdTryLock(fd, (record.flags & ACQUIRE_SHARED) !== 0 ? 'read' : 'write', 0, 1);
+        lockHeld = tryTakeLock(fd, record.flags);
       } catch (err) {
         lockHeld = false;
         this.log.error({ err, path: record.path }, 'cannot check an adopted lock');
       }
       if (!lockHeld) this.log.error({ path: record.path, owners: record.owners }, 'an adopted resource is no longer locked by us: someone else holds it');
     }
-    // Field by field, not a spread of the record: the spread made a 10,000-lock swap ~60 ms slower (measured).
-    lockspace.adopt({ name: record.name, path: record.path, fd, lockHeld, flags: record.flags, owners: record.owners, acquiredAt: record.acquiredAt, lockKind: record.lockKind, detachedOwners: record.detachedOwners, detachedOwnerDetails: record.detachedOwnerDetails });
+    lockspace.adopt(LockResource.fromRecord(record, fd, lockHeld));
   }
 
   #adoptClient(server: RpcServer, record: ClientRecord, fd: number | null): void {

@@ -3,11 +3,11 @@
 // back as the same custody records.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ClientRecord } from '../../src/shared/custody/records';
-import { custodyKey } from '../../src/shared/custody/records';
+import type { ClientRecord } from '../../src/shared/custody/records/client-record';
+import { custodyKey } from '../../src/shared/custody/records/custody-record';
 import { validateStateDocument } from '../../src/supervisor/upgrade/state-schema';
 import type { CustodyEntry } from '../../src/supervisor/custody';
-import { custodyFromDocument, documentFromCustody } from '../../src/supervisor/upgrade/state-snapshot';
+import { documentFromCustody, recordsFromDocument } from '../../src/supervisor/upgrade/state-snapshot';
 
 function client(server: 'virtlockd' | 'admin', id: number, fd: number, pid: number): [string, CustodyEntry] {
   const record: ClientRecord = {
@@ -55,7 +55,7 @@ test('admin clients are written to the admin server and read back', () => {
   const checked = validateStateDocument(JSON.parse(JSON.stringify(doc)));
   assert.ok(checked.ok, checked.ok ? '' : checked.errors.join('\n'));
 
-  const back = new Map(custodyFromDocument(doc));
+  const back = new Map(recordsFromDocument(doc));
   for (const [key, entry] of custody) {
     const restored = back.get(key);
     assert.ok(restored, `${key} read back`);

@@ -2,7 +2,7 @@
 // as one JSON Schema per direction (checked with ajv on receipt). fds travel beside the JSON; messages refer
 // to them by index into the datagram's fd list.
 import { compiledValidator } from '../platform/compiled-validator';
-import { CustodyRecord, custodyRecordSchema } from './records';
+import { type CustodyRecord, custodyRecordSchema } from './records/custody-record';
 import type { SupervisorStatus } from './supervisor-status';
 
 /** Settings the worker needs, resolved by the supervisor from config file and flags. */

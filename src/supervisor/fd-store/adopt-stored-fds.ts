@@ -10,16 +10,25 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { LockspaceRecord, ResourceRecordState, custodyKey } from '../../shared/custody/records';
+import { custodyKey } from '../../shared/custody/records/custody-record';
+import { lockspaceRecord } from '../../shared/custody/records/lockspace-record';
+import {
+  ACQUIRE_SHARED,
+  LOCK_LENGTH,
+  LOCK_START,
+  type ResourceJournalRow,
+  type ResourceRecord,
+  tryTakeLock,
+  resourceFromJournalRow,
+} from '../../shared/custody/records/resource-record';
 import * as native from '../../shared/platform/native';
 import type { CustodyEntry } from '../custody';
 import { FileIdentity, identityOf, lockStoreName } from './fd-store';
-import type { FdStoreJournal, JournalLock } from './journal';
+import type { FdStoreJournal } from './journal';
 import type { StoredLockFd } from '../listeners';
 
-const ACQUIRE_SHARED = 1;
-
-export interface StoreRestore {
+/** What the supervisor takes over from the fds systemd's store handed back. */
+export interface AdoptedStoredFds {
   /** Custody entries to adopt: resource records (with their fds) and the lockspaces they need. */
   entries: Array<[string, CustodyEntry]>;
   /** Every name the store holds now, with its file: fd-store.ts removes those no record claims. */
@@ -30,8 +39,8 @@ export interface StoreRestore {
  * Turns the handed-back fds into custody entries. Fds that cannot be used (not a lock any more, another
  * file, a resource custody already has) are closed here and left for the store to drop.
  */
-export function adoptStoredLocks(stored: StoredLockFd[], journal: FdStoreJournal | null, inCustody: (key: string) => boolean, log: Logger): StoreRestore {
-  const byName = new Map<string, JournalLock>((journal?.locks ?? []).map((l) => [l.fdName, l]));
+export function adoptStoredFds(stored: StoredLockFd[], journal: FdStoreJournal | null, inCustody: (key: string) => boolean, log: Logger): AdoptedStoredFds {
+  const byName = new Map<string, ResourceJournalRow>((journal?.locks ?? []).map((l) => [l.fdName, l]));
   const entries: Array<[string, CustodyEntry]> = [];
   const added = new Set<string>();
   const inStore = new Map<string, FileIdentity>();
@@ -58,13 +67,13 @@ export function adoptStoredLocks(stored: StoredLockFd[], journal: FdStoreJournal
     );
   }
   for (const directory of lockspaces) {
-    const record: LockspaceRecord = { kind: 'lockspace', directory };
+    const record = lockspaceRecord(directory);
     if (!inCustody(custodyKey(record))) entries.push([custodyKey(record), { record, fd: null }]);
   }
   return { entries, inStore };
 }
 
-function adoptOne(fdName: string, fd: number, known: JournalLock | undefined, inStore: Map<string, FileIdentity>, log: Logger): ResourceRecordState | null {
+function adoptOne(fdName: string, fd: number, known: ResourceJournalRow | undefined, inStore: Map<string, FileIdentity>, log: Logger): ResourceRecord | null {
   let identity: FileIdentity;
   try {
     const st = fs.fstatSync(fd, { bigint: true });
@@ -96,28 +105,14 @@ function adoptOne(fdName: string, fd: number, known: JournalLock | undefined, in
       log.error({ fdName, path: journalled.path }, 'cannot confirm a stored lock from its own fd; dropping it');
       return null;
     }
-    const owners = [...journalled.owners];
-    const details = journalled.ownerDetails.filter((o) => owners.includes(o.pid));
-    return {
-      kind: 'resource',
-      lockspace: journalled.lockspace,
-      name: journalled.name,
-      path: journalled.path,
-      flags,
-      owners,
-      acquiredAt: journalled.acquiredAt,
-      lockKind: 'ofd',
-      // Every connection died with the old supervisor.
-      detachedOwners: [...new Set(owners)],
-      ...(details.length > 0 ? { detachedOwnerDetails: details.map((o) => ({ ...o })) } : {}),
-    };
+    return resourceFromJournalRow(journalled, flags);
   }
   return rebuildFromFd(fdName, fd, held, log);
 }
 
 // No journal entry: the fd alone says where (readlink) and how (the kernel's lock). The owner is unknown,
 // so the lock stays until someone releases it by hand (or the daemon stops for good).
-function rebuildFromFd(fdName: string, fd: number, held: 'shared' | 'exclusive', log: Logger): ResourceRecordState | null {
+function rebuildFromFd(fdName: string, fd: number, held: 'shared' | 'exclusive', log: Logger): ResourceRecord | null {
   let file: string;
   try {
     file = fs.readlinkSync(`/proc/self/fd/${fd}`);
@@ -145,8 +140,8 @@ function rebuildFromFd(fdName: string, fd: number, held: 'shared' | 'exclusive',
 function heldLock(fd: number): 'free' | 'shared' | 'exclusive' | 'other' {
   const probe = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY);
   try {
-    if (native.ofdGetLock(probe, 'read', 0, 1) !== null) return relock(fd, false) ? 'exclusive' : 'other';
-    if (native.ofdGetLock(probe, 'write', 0, 1) !== null) return 'shared';
+    if (native.ofdGetLock(probe, 'read', LOCK_START, LOCK_LENGTH) !== null) return relock(fd, false) ? 'exclusive' : 'other';
+    if (native.ofdGetLock(probe, 'write', LOCK_START, LOCK_LENGTH) !== null) return 'shared';
     return 'free';
   } finally {
     fs.closeSync(probe);
@@ -156,7 +151,7 @@ function heldLock(fd: number): 'free' | 'shared' | 'exclusive' | 'other' {
 /** Takes the lock again on the fd's own description: a no-op success when it already holds it. */
 function relock(fd: number, shared: boolean): boolean {
   try {
-    return native.ofdTryLock(fd, shared ? 'read' : 'write', 0, 1);
+    return tryTakeLock(fd, shared ? ACQUIRE_SHARED : 0);
   } catch {
     return false;
   }

@@ -18,10 +18,11 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
-import type { ClientRecord, OwnerRecord, ResourceRecordState } from '../../shared/custody/records';
+import type { OwnerRecord } from '../../shared/custody/records/owner-record';
+import { type ResourceJournalRow, type ResourceRecord, resourceToJournalRow } from '../../shared/custody/records/resource-record';
 import * as native from '../../shared/platform/native';
 import type { Custody, CustodyEntry, ResourceObserver } from '../custody';
-import { FD_STORE_JOURNAL_VERSION, JournalLock, readJournal, writeJournal } from './journal';
+import { FD_STORE_JOURNAL_VERSION, readJournal, writeJournal } from './journal';
 
 export const LOCK_STORE_PREFIX = 'holdfast-lock-';
 const NAME_TAIL_MAX = 64;
@@ -112,7 +113,7 @@ export class FdStore implements ResourceObserver {
   }
 
   put(key: string, entry: CustodyEntry, fdChanged: boolean, joined: number | null = null): void {
-    const record = entry.record as ResourceRecordState;
+    const record = entry.record as ResourceRecord;
     const stored = this.#stored.get(key);
     if (stored && !fdChanged) {
       stored.entry = entry;
@@ -240,36 +241,22 @@ export class FdStore implements ResourceObserver {
   #writeJournal(): void {
     const owners = new Map<number, OwnerRecord>();
     for (const [, entry] of this.custody.entries()) {
-      const owner = entry.record.kind === 'client' ? (entry.record as ClientRecord).owner : null;
+      const owner = entry.record.kind === 'client' ? entry.record.owner : null;
       if (owner && owner.id !== 0) owners.set(owner.pid, { pid: owner.pid, uuid: owner.uuid, name: owner.name, id: owner.id });
     }
     // A name whose FDSTORE still waits in the queue is not in the store yet: a next image must send it.
     const unsent = new Set(this.#queue.filter((q) => q.fd !== null).map((q) => q.fdName));
-    const locks: JournalLock[] = [];
+    const locks: ResourceJournalRow[] = [];
     for (const stored of this.#stored.values()) {
       if (unsent.has(stored.fdName)) continue;
-      const record = stored.entry.record as ResourceRecordState;
+      const record = stored.entry.record as ResourceRecord;
       try {
         stored.identity ??= fileIdentity(stored.entry.fd!);
       } catch (err) {
         this.log.error({ err, path: record.path }, 'cannot stat a stored lock fd');
         continue;
       }
-      locks.push({
-        fdName: stored.fdName,
-        lockspace: record.lockspace,
-        name: record.name,
-        path: record.path,
-        flags: record.flags,
-        owners: [...record.owners],
-        ownerDetails: [...new Set(record.owners)].flatMap((pid) => {
-          const known = owners.get(pid) ?? record.detachedOwnerDetails?.find((o) => o.pid === pid);
-          return known ? [known] : [];
-        }),
-        detachedOwners: [...(record.detachedOwners ?? [])],
-        acquiredAt: record.acquiredAt,
-        ...stored.identity,
-      });
+      locks.push(resourceToJournalRow(record, stored.fdName, stored.identity, owners));
     }
     try {
       writeJournal(this.journalFile, { version: FD_STORE_JOURNAL_VERSION, supervisorPid: process.pid, writtenAt: new Date().toISOString(), locks });
@@ -281,7 +268,7 @@ export class FdStore implements ResourceObserver {
   }
 }
 
-function identitiesOf(locks: JournalLock[]): Map<string, FileIdentity> {
+function identitiesOf(locks: ResourceJournalRow[]): Map<string, FileIdentity> {
   return new Map(locks.map((l) => [l.fdName, { dev: l.dev, ino: l.ino }]));
 }
 

@@ -10,44 +10,21 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
 import { compiledValidator } from '../../shared/platform/compiled-validator';
-import { type OwnerRecord, ownerSchema } from '../../shared/custody/records';
+import { type ResourceJournalRow, resourceJournalRowSchema } from '../../shared/custody/records/resource-record';
 
 export const FD_STORE_JOURNAL_VERSION = 1;
 // A journal is small (a few hundred bytes per lock); anything bigger than this is not ours.
 const MAX_JOURNAL_BYTES = 256 * 1024 * 1024;
 
-/** One stored lock fd. */
-export interface JournalLock {
-  /** The FDNAME it is stored under. */
-  fdName: string;
-  /** "" for the default lockspace, else the lockspace directory. */
-  lockspace: string;
-  name: string;
-  path: string;
-  /** ACQUIRE flags: 1 SHARED, 2 AUTOCREATE. */
-  flags: number;
-  /** Owner pids, one per acquisition, as the custody record lists them. */
-  owners: number[];
-  /** What REGISTER said about those pids, where a connection of theirs was in custody. */
-  /** Owners as they REGISTERed (from the client records), where one of their connections was known. */
-  ownerDetails: OwnerRecord[];
-  /** Owner pids already without a connection when this was written. */
-  detachedOwners: number[];
-  acquiredAt: number;
-  /** The locked file's identity (st_dev, st_ino in decimal): a handed-back fd must match it. */
-  dev: string;
-  ino: string;
-}
-
 export interface FdStoreJournal {
   version: number;
   supervisorPid: number;
   writtenAt: string;
-  locks: JournalLock[];
+  /** One row per stored lock fd (its form is defined beside the resource record). */
+  locks: ResourceJournalRow[];
 }
 
 const pid = { type: 'integer', minimum: 0, maximum: 0xffffffff } as const;
-const decimal = { type: 'string', pattern: '^[0-9]{1,20}$' } as const;
 
 const journalSchema = {
   type: 'object',
@@ -60,33 +37,13 @@ const journalSchema = {
     locks: {
       type: 'array',
       maxItems: 1000000,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['fdName', 'lockspace', 'name', 'path', 'flags', 'owners', 'ownerDetails', 'detachedOwners', 'acquiredAt', 'dev', 'ino'],
-        properties: {
-          fdName: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[ -9;-~]+$' },
-          lockspace: { type: 'string', maxLength: 65536 },
-          name: { type: 'string', minLength: 1, maxLength: 65536 },
-          path: { type: 'string', minLength: 1, maxLength: 140000 },
-          flags: { type: 'integer', minimum: 0, maximum: 3 },
-          owners: { type: 'array', maxItems: 100000, items: pid },
-          ownerDetails: {
-            type: 'array',
-            maxItems: 100000,
-            items: ownerSchema,
-          },
-          detachedOwners: { type: 'array', maxItems: 100000, items: pid },
-          acquiredAt: { type: 'number', minimum: 0 },
-          dev: decimal,
-          ino: decimal,
-        },
-      },
+      items: resourceJournalRowSchema,
     },
   },
 };
 
-const isFdStoreJournal = compiledValidator<FdStoreJournal>('fd-store-journal', journalSchema, { strict: false, allErrors: false });
+/** Whether a parsed value is a journal this code reads (exported for the record-forms test). */
+export const isFdStoreJournal = compiledValidator<FdStoreJournal>('fd-store-journal', journalSchema, { strict: false, allErrors: false });
 
 /** Writes the journal atomically, mode 0600. Throws on failure (the caller logs). */
 export function writeJournal(file: string, journal: FdStoreJournal): void {

@@ -8,9 +8,10 @@ import type { CarriedCounters, CarriedWorkerState, StateDocument } from './state
 import type { CustodyEntry } from '../custody';
 import type { Listener } from '../listeners';
 import { PidFile } from '../pid-file';
-import { custodyFromDocument } from './state-snapshot';
+import { recordsFromDocument } from './state-snapshot';
 
-export interface Restored {
+/** What a new image took over from the state document of the image it replaced. */
+export interface AdoptedAfterExec {
   pidFile: PidFile;
   listeners: Listener[];
   custody: Array<[string, CustodyEntry]>;
@@ -22,13 +23,14 @@ export interface Restored {
   carriedWorker?: CarriedWorkerState;
 }
 
-export interface RestorePaths {
+/** Where this configuration puts the files a document refers to by fd. */
+export interface AfterExecPaths {
   pidFile: string;
   socket: string;
   adminSocket: string;
 }
 
-export function restoreFromDocument(doc: StateDocument, paths: RestorePaths, log: Logger): Restored {
+export function adoptAfterExec(doc: StateDocument, paths: AfterExecPaths, log: Logger): AdoptedAfterExec {
   const pidFileFd = doc.holdfast?.pidFileFd;
   // virtlockd's pid-file fd is close-on-exec, so its lock went with the old image: take it afresh.
   const pidFile = pidFileFd !== undefined ? PidFile.adopt(paths.pidFile, pidFileFd) : PidFile.acquire(paths.pidFile);
@@ -45,7 +47,7 @@ export function restoreFromDocument(doc: StateDocument, paths: RestorePaths, log
     }
   }
 
-  const custody = custodyFromDocument(doc);
+  const custody = recordsFromDocument(doc);
   for (const [, entry] of custody) {
     if (entry.fd === null) continue;
     adoptFd(entry.fd);

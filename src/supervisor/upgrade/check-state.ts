@@ -3,7 +3,8 @@
 // the binary now on disk on the document it is about to exec with, so a new version that cannot read it is
 // found out before the old image is gone. Reads only; never touches the fds themselves.
 import * as fs from 'node:fs';
-import { listFdReferences, lockKindOf, lockspacesOf, serversOf, type FdReference, type StateDocument } from './state-document';
+import { lockKindOf } from '../../shared/custody/records/resource-record';
+import { listFdReferences, lockspacesOf, serversOf, type FdReference, type StateDocument } from './state-document';
 import { readStateFile, StateDocumentError, type StateDocumentErrorReason } from './state-file';
 
 /** Options of {@link checkStateDocument}. */

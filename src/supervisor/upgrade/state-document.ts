@@ -12,31 +12,22 @@
 // cleared FD_CLOEXEC on them); a document handed to another process is only meaningful once the same fds
 // were passed to it under the same numbers.
 
-import type { OwnerRecord } from '../../shared/custody/records';
 import type { ReplyBatch } from '../../shared/custody/reply-batch';
+import type { AdminClientState, ClientState, SocketState, VirtlockdClientState } from '../../shared/custody/records/client-record';
+import type { DirectoryLockspaceState, LockspaceState } from '../../shared/custody/records/lockspace-record';
+import type { ResourceState } from '../../shared/custody/records/resource-record';
+
+// The rows of custody records (clients, lockspaces, resources) are defined beside their records, with their
+// conversions; this file composes them into the whole document.
+export type { AdminClientPrivateData, AdminClientState, ClientHoldfastState, ClientState, LockClientPrivateData, SocketState, VirtlockdClientState } from '../../shared/custody/records/client-record';
+export type { DirectoryLockspaceState, LockspaceState } from '../../shared/custody/records/lockspace-record';
+export type { LockKind, ResourceHoldfastState, ResourceState } from '../../shared/custody/records/resource-record';
 
 /** The version of holdfast's additions this code reads and writes (`holdfast.schemaVersion`). */
 export const STATE_SCHEMA_VERSION = 1;
 
 /** Type of {@link STATE_SCHEMA_VERSION}. */
 export type StateSchemaVersion = typeof STATE_SCHEMA_VERSION;
-
-/** One socket (virtlockd's virNetSocketPreExecRestart). All keys are virtlockd's. */
-export interface SocketState {
-  /** virtlockd. The socket's fd in the reading process (see file header). virtlockd calls getsockname() on it. */
-  fd: number;
-  /** virtlockd. stderr pipe of a helper process behind the socket (ssh transports); -1 for none, always -1 here. */
-  errfd: number;
-  /** virtlockd. pid of a helper process behind the socket, killed when the socket is freed; 0 for none. */
-  pid: number;
-  /** virtlockd. true for an accepted client connection, false for a listening socket. */
-  isClient: boolean;
-  /**
-   * virtlockd. Unlink the socket's path when it is freed. true for a listening socket virtlockd bound itself,
-   * false for one received by socket activation and for every client connection.
-   */
-  unlinkUNIX: boolean;
-}
 
 /** One listening service of a server (virNetServerServicePreExecRestart). All keys are virtlockd's. */
 export interface ServiceState {
@@ -49,68 +40,6 @@ export interface ServiceState {
   /** virtlockd. The listening sockets (one per address; virtlockd has one). */
   socks: SocketState[];
 }
-
-/**
- * The lock protocol's per-client data (virLockDaemonClientPreExecRestart). All keys are virtlockd's.
- *
- * An unregistered client has ownerId 0. virtlockd cannot save one at all (its ownerName is NULL and the
- * save fails, so a SIGUSR1 then makes virtlockd exit and drop every lock — observed with virtlockd 9.0);
- * holdfast writes an unregistered client as ownerId 0, ownerPid 0, ownerName "" and the all-zero UUID.
- */
-export interface LockClientPrivateData {
-  /** virtlockd. RESTRICT was called: the client may only ACQUIRE/RELEASE. */
-  restricted: boolean;
-  /** virtlockd. pid of the registered owner (the VM process); the pid every lock of this owner is held for. */
-  ownerPid: number;
-  /** virtlockd. Owner id from REGISTER (the domain id); 0 means not registered. */
-  ownerId: number;
-  /** virtlockd. Owner name from REGISTER (the domain name). */
-  ownerName: string;
-  /** virtlockd. Owner UUID from REGISTER, formatted 8-4-4-4-12 in lower-case hex. */
-  ownerUUID: string;
-}
-
-/** The admin protocol's per-client data: virtlockd saves an empty object (remoteAdmClientPreExecRestart). */
-export type AdminClientPrivateData = Record<string, never>;
-
-/** holdfast's additions to a client. */
-export interface ClientHoldfastState {
-  /** holdfast. Peer pid read with SO_PEERCRED at accept (virtlockd re-reads it after a restart instead). */
-  peerPid: number;
-  /** holdfast. Peer uid read with SO_PEERCRED at accept. */
-  peerUid: number;
-  /** holdfast. When REGISTER succeeded, ms since the epoch; 0 when not registered. */
-  registeredAt: number;
-  /** holdfast. When the connection was accepted, ms since the epoch. */
-  connectedAt: number;
-}
-
-/** One client connection of a server (virNetServerClientPreExecRestart). */
-export interface ClientState<P> {
-  /** virtlockd. Client id, unique within its server, below the server's next_client_id. */
-  id: number;
-  /** virtlockd. Authentication scheme of the connection; 0 (none) for virtlockd. */
-  auth: number;
-  /** virtlockd. Authentication still pending; must be false when auth is 0 (virtlockd refuses the pair). */
-  auth_pending: boolean;
-  /** virtlockd. Read-only connection. */
-  readonly: boolean;
-  /** virtlockd. Requests this client may have in flight (1). */
-  nrequests_max: number;
-  /** virtlockd. When the client connected, seconds since the epoch. virtlockd leaves the key out when it is 0. */
-  conn_time?: number;
-  /** virtlockd. The connection; `sock.isClient` is true. */
-  sock: SocketState;
-  /** virtlockd. Protocol-specific data: {@link LockClientPrivateData}, or `{}` on the admin server. */
-  privateData: P;
-  /** holdfast. Absent in a virtlockd document. */
-  holdfast?: ClientHoldfastState;
-}
-
-/** A client of the lock protocol server ("virtlockd"). */
-export type VirtlockdClientState = ClientState<LockClientPrivateData>;
-/** A client of the admin protocol server ("admin"). */
-export type AdminClientState = ClientState<AdminClientPrivateData>;
 
 /** One RPC server (virNetServerPreExecRestart). All keys are virtlockd's. */
 export interface ServerState<C> {
@@ -150,56 +79,6 @@ export interface DaemonState {
     /** virtlockd. The admin protocol server; absent in documents of virtlockd versions without one. */
     admin?: AdminServerState;
   };
-}
-
-/**
- * How a resource's lock is held. 'ofd': an open-file-description lock holdfast took (F_OFD_SETLK), which
- * lives while any process holds an fd of that description. 'posix': a process-owned lock (F_SETLK), as
- * virtlockd takes; it survives execve() in the same pid but vanishes when that pid exits or closes *any*
- * fd of the file. Both cover byte 0, length 1.
- */
-export type LockKind = 'ofd' | 'posix';
-
-/** holdfast's additions to a resource. */
-export interface ResourceHoldfastState {
-  /** holdfast. When the first owner acquired it, ms since the epoch. */
-  acquiredAt: number;
-  /** holdfast. How the lock is held. A resource without `holdfast` (virtlockd's) is 'posix', held by the reading pid. */
-  lockKind: LockKind;
-  /** holdfast. Owner pids without a lock connection (their locks came back from systemd's fd store); held until each exits. */
-  detachedOwners?: number[];
-  /** holdfast. What REGISTER said about those owners, where known. */
-  detachedOwnerDetails?: OwnerRecord[];
-}
-
-/** One held resource (virLockSpacePreExecRestart). */
-export interface ResourceState {
-  /** virtlockd. Resource name: a file path in the default lockspace, a plain file name in a directory lockspace. */
-  name: string;
-  /** virtlockd. The locked file: `name` in the default lockspace, `directory + "/" + name` otherwise. */
-  path: string;
-  /** virtlockd. fd of the open file carrying the lock, in the reading process (see file header). */
-  fd: number;
-  /** virtlockd. The lock is taken (always true in practice). */
-  lockHeld: boolean;
-  /** virtlockd. ACQUIRE flags: 1 SHARED, 2 AUTOCREATE (the file is unlinked on the last release). */
-  flags: number;
-  /** virtlockd. Owner pids, one entry per acquisition (a shared lock can list the same pid twice). */
-  owners: number[];
-  /** holdfast. Absent in a virtlockd document. */
-  holdfast?: ResourceHoldfastState;
-}
-
-/** The default (direct) lockspace, path "": resource names are file paths. virtlockd writes no directory. */
-export interface LockspaceState {
-  /** virtlockd. Held resources. */
-  resources: ResourceState[];
-}
-
-/** A directory lockspace (CREATE_LOCKSPACE path). */
-export interface DirectoryLockspaceState extends LockspaceState {
-  /** virtlockd. The lockspace directory as the client named it; resource files live directly inside. */
-  directory: string;
 }
 
 /** Supervisor counters that outlive an upgrade besides `upgrades` and `workerRestarts`. */
@@ -280,11 +159,6 @@ export interface FdReference {
   pointer: string;
   /** For a resource fd: the resource itself. */
   resource?: ResourceState;
-}
-
-/** The lock kind of a resource: holdfast's record, else virtlockd's process-owned POSIX lock. */
-export function lockKindOf(resource: ResourceState): LockKind {
-  return resource.holdfast?.lockKind ?? 'posix';
 }
 
 /** The servers of a document with their names, lock server first. */

@@ -9,58 +9,35 @@
 // referenced twice are refused.
 import type { ErrorObject, JSONSchemaType } from 'ajv';
 import { compiledValidator } from '../../shared/platform/compiled-validator';
-import { ownerSchema } from '../../shared/custody/records';
+import { adminPrivateDataSchema, clientRowSchema, lockPrivateDataSchema, socketSchema } from '../../shared/custody/records/client-record';
+import { PID_MAX, UUID_PATTERN, auth, fd, notNull, safeUint, uint } from '../../shared/custody/records/document-bounds';
+import { defaultLockspaceRowSchema, lockspaceRowSchema } from '../../shared/custody/records/lockspace-record';
+import type { ResourceState } from '../../shared/custody/records/resource-record';
 import {
   STATE_SCHEMA_VERSION,
   listFdReferences,
   lockspacesOf,
   serversOf,
-  type AdminClientPrivateData,
   type CarriedWorkerState,
-  type ClientHoldfastState,
-  type ClientState,
-  type DirectoryLockspaceState,
   type HoldfastState,
-  type LockClientPrivateData,
-  type LockspaceState,
-  type ResourceState,
   type ServerState,
   type ServiceState,
-  type SocketState,
   type StateDocument,
 } from './state-document';
 
-/** Largest fd number (fds are C ints). */
-export const MAX_FD = 2 ** 31 - 1;
-/** Largest pid Linux can hand out (PID_MAX_LIMIT on 64-bit; /proc/sys/kernel/pid_max cannot exceed it). */
-export const PID_MAX = 4_194_304;
-/** virtlockd writes its counters as C unsigned ints. */
-export const UINT_MAX = 4_294_967_295;
-/** Longest string the lock protocol carries (lock_protocol.x string maximum): names, owner names. */
-export const MAX_PROTOCOL_STRING = 65_536;
-/** Longest lockspace directory: a path the kernel accepts (PATH_MAX). */
-export const MAX_DIRECTORY = 4_096;
-/** Longest resource path: a directory, "/" and a name. */
-export const MAX_RESOURCE_PATH = MAX_DIRECTORY + 1 + MAX_PROTOCOL_STRING;
-// Bounds on lists; the file-size limit (state-file.ts) is the tighter bound in practice.
-/** Most resources in one lockspace. */
-export const MAX_RESOURCES_PER_LOCKSPACE = 1_000_000;
+// The bounds of values and the rows of clients, lockspaces and resources are defined beside their custody
+// records (shared/custody/records/); what is left here are the bounds of the document around them.
 /** Most directory lockspaces. */
 export const MAX_LOCKSPACES = 100_000;
 /** Most clients of one server. */
 export const MAX_CLIENTS_PER_SERVER = 1_000_000;
-/** Most owner entries of one resource. */
-export const MAX_OWNERS_PER_RESOURCE = 100_000;
 /** Most services of one server. */
 export const MAX_SERVICES = 16;
 /** Most listening sockets of one service. */
 export const MAX_SOCKETS_PER_SERVICE = 64;
-/** Latest time a JavaScript Date can hold, in ms since the epoch. */
-const MAX_TIME_MS = 8.64e15;
 /** Problems listed at most in one result; the rest are counted. */
 export const MAX_REPORTED_PROBLEMS = 50;
 
-const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const MAGIC_PATTERN = '^[1-9][0-9]{0,6}$';
 const ISO_TIME_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z$';
 
@@ -69,32 +46,6 @@ const PATTERN_WORDS: Record<string, string> = {
   [UUID_PATTERN]: 'must be a UUID written 8-4-4-4-12 in hex, e.g. c0ffee00-0000-4000-8000-000000000011',
   [MAGIC_PATTERN]: 'must be a pid in decimal, e.g. "7514"',
   [ISO_TIME_PATTERN]: 'must be an ISO 8601 UTC time, e.g. 2025-01-02T03:04:05.678Z',
-};
-
-// Optional keys: JSONSchemaType needs `nullable: true` for them, and `not null` keeps null out at run time.
-const notNull = { not: { type: 'null' } } as const;
-
-const uint = { type: 'integer', minimum: 0, maximum: UINT_MAX } as const;
-const safeUint = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
-const pid = { type: 'integer', minimum: 0, maximum: PID_MAX } as const;
-// An owner pid is whatever REGISTER said: the protocol carries a u32 and virtlockd does not check it.
-const ownerPid = { type: 'integer', minimum: 0, maximum: 0xffffffff } as const;
-const timeMs = { type: 'integer', minimum: 0, maximum: MAX_TIME_MS } as const;
-const fd = { type: 'integer', minimum: 0, maximum: MAX_FD } as const;
-// 0 none, 1 SASL, 2 polkit (VIR_NET_SERVER_SERVICE_AUTH_*).
-const auth = { type: 'integer', minimum: 0, maximum: 2 } as const;
-
-const socketSchema: JSONSchemaType<SocketState> = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['fd', 'errfd', 'pid', 'isClient', 'unlinkUNIX'],
-  properties: {
-    fd,
-    errfd: { type: 'integer', minimum: -1, maximum: MAX_FD },
-    pid,
-    isClient: { type: 'boolean' },
-    unlinkUNIX: { type: 'boolean' },
-  },
 };
 
 const serviceSchema: JSONSchemaType<ServiceState> = {
@@ -108,60 +59,6 @@ const serviceSchema: JSONSchemaType<ServiceState> = {
     socks: { type: 'array', maxItems: MAX_SOCKETS_PER_SERVICE, items: socketSchema },
   },
 };
-
-const lockPrivateDataSchema: JSONSchemaType<LockClientPrivateData> = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['restricted', 'ownerPid', 'ownerId', 'ownerName', 'ownerUUID'],
-  properties: {
-    restricted: { type: 'boolean' },
-    ownerPid,
-    ownerId: uint,
-    ownerName: { type: 'string', maxLength: MAX_PROTOCOL_STRING },
-    ownerUUID: { type: 'string', pattern: UUID_PATTERN },
-  },
-};
-
-const adminPrivateDataSchema: JSONSchemaType<AdminClientPrivateData> = {
-  type: 'object',
-  additionalProperties: false,
-  required: [],
-  properties: {},
-};
-
-const clientHoldfastSchema: JSONSchemaType<ClientHoldfastState> = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['peerPid', 'peerUid', 'registeredAt', 'connectedAt'],
-  properties: {
-    peerPid: pid,
-    // uid_t; (uid_t)-1 is not a uid.
-    peerUid: { type: 'integer', minimum: 0, maximum: UINT_MAX - 1 },
-    registeredAt: timeMs,
-    connectedAt: timeMs,
-  },
-};
-
-function clientSchema<P>(privateData: JSONSchemaType<P>): JSONSchemaType<ClientState<P>> {
-  // The generic P defeats JSONSchemaType's structural check; the shape is spelled out once, right here.
-  return {
-    type: 'object',
-    additionalProperties: false,
-    required: ['id', 'auth', 'auth_pending', 'readonly', 'nrequests_max', 'sock', 'privateData'],
-    properties: {
-      id: safeUint,
-      auth,
-      auth_pending: { type: 'boolean' },
-      readonly: { type: 'boolean' },
-      nrequests_max: uint,
-      // seconds since the epoch (a C long long); virtlockd omits it when 0
-      conn_time: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, nullable: true, ...notNull },
-      sock: socketSchema,
-      privateData,
-      holdfast: { ...clientHoldfastSchema, nullable: true, ...notNull },
-    },
-  } as unknown as JSONSchemaType<ClientState<P>>;
-}
 
 function serverSchema<C>(client: JSONSchemaType<C>): JSONSchemaType<ServerState<C>> {
   return {
@@ -193,59 +90,6 @@ function serverSchema<C>(client: JSONSchemaType<C>): JSONSchemaType<ServerState<
     },
   } as unknown as JSONSchemaType<ServerState<C>>;
 }
-
-const resourceSchema: JSONSchemaType<ResourceState> = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'path', 'fd', 'lockHeld', 'flags', 'owners'],
-  properties: {
-    name: { type: 'string', minLength: 1, maxLength: MAX_PROTOCOL_STRING },
-    path: { type: 'string', minLength: 1, maxLength: MAX_RESOURCE_PATH },
-    fd,
-    lockHeld: { type: 'boolean' },
-    // SHARED (1) | AUTOCREATE (2): the only flags ACQUIRE accepts
-    flags: { type: 'integer', minimum: 0, maximum: 3 },
-    owners: { type: 'array', maxItems: MAX_OWNERS_PER_RESOURCE, items: ownerPid },
-    holdfast: {
-      type: 'object',
-      nullable: true,
-      ...notNull,
-      additionalProperties: false,
-      required: ['acquiredAt', 'lockKind'],
-      properties: {
-        acquiredAt: timeMs,
-        lockKind: { type: 'string', enum: ['ofd', 'posix'] },
-        detachedOwners: { type: 'array', maxItems: MAX_OWNERS_PER_RESOURCE, items: ownerPid, nullable: true, ...notNull },
-        detachedOwnerDetails: {
-          type: 'array',
-          maxItems: MAX_OWNERS_PER_RESOURCE,
-          items: ownerSchema,
-          nullable: true,
-          ...notNull,
-        },
-      },
-    },
-  },
-};
-
-const resourcesSchema = { type: 'array', maxItems: MAX_RESOURCES_PER_LOCKSPACE, items: resourceSchema } as const;
-
-const defaultLockspaceSchema: JSONSchemaType<LockspaceState> = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['resources'],
-  properties: { resources: resourcesSchema },
-};
-
-const directoryLockspaceSchema: JSONSchemaType<DirectoryLockspaceState> = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['directory', 'resources'],
-  properties: {
-    directory: { type: 'string', minLength: 1, maxLength: MAX_DIRECTORY },
-    resources: resourcesSchema,
-  },
-};
 
 const carriedWorkerSchema = {
   type: 'object',
@@ -328,14 +172,14 @@ export const STATE_DOCUMENT_SCHEMA: JSONSchemaType<StateDocument> = {
           additionalProperties: false,
           required: ['virtlockd'],
           properties: {
-            virtlockd: serverSchema(clientSchema(lockPrivateDataSchema)),
-            admin: { ...serverSchema(clientSchema(adminPrivateDataSchema)), nullable: true, ...notNull },
+            virtlockd: serverSchema(clientRowSchema(lockPrivateDataSchema)),
+            admin: { ...serverSchema(clientRowSchema(adminPrivateDataSchema)), nullable: true, ...notNull },
           },
         },
       },
     },
-    defaultLockspace: defaultLockspaceSchema,
-    lockspaces: { type: 'array', maxItems: MAX_LOCKSPACES, items: directoryLockspaceSchema },
+    defaultLockspace: defaultLockspaceRowSchema,
+    lockspaces: { type: 'array', maxItems: MAX_LOCKSPACES, items: lockspaceRowSchema },
     magic: { type: 'string', pattern: MAGIC_PATTERN },
     holdfast: { ...holdfastSchema, nullable: true, ...notNull },
   },

@@ -2,7 +2,7 @@
 // their clients and client limits, thread-pool numbers, log settings — over the worker's RPC servers.
 // Answers come from the live servers; the only thing an admin call can end is a connection (client close).
 import type { Logger } from 'pino';
-import { clientKey, type ClientRecord } from '../../shared/custody/records';
+import { clientKey, type ClientRecord } from '../../shared/custody/records/client-record';
 import { LogSpecError, formatLogOutputs, parseLogFilters, parseLogOutputs } from '../../shared/platform/log-spec';
 import { getLogSettings, setFilters } from '../../shared/platform/log';
 import {

@@ -15,7 +15,8 @@ import { bytesToUuid } from '../../shared/protocol/uuid';
 import { exactName } from './exact-name';
 import { LockClientState } from './lock-client-state';
 import { LockspaceRegistry } from './registry';
-import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource, cannotOpen } from './resource';
+import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED } from '../../shared/custody/records/resource-record';
+import { LockResource, cannotOpen } from './resource';
 
 const EMFILE = osConstants.errno.EMFILE;
 import { ReleaseOutcome } from './lockspace';

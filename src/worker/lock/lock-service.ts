@@ -2,7 +2,9 @@
 // what a request changed into custody records, and the client hooks that apply virtlockd's disconnect
 // rule (release the owner's locks, then kill it) without stalling anyone else.
 import type { Logger } from 'pino';
-import { ClientRecord, ResourceRecordState, clientKey, resourceKey } from '../../shared/custody/records';
+import { type ClientRecord, clientKey } from '../../shared/custody/records/client-record';
+import { lockspaceRecord } from '../../shared/custody/records/lockspace-record';
+import { resourceKey } from '../../shared/custody/records/resource-record';
 import { LOCK_PROGRAM, LOCK_PROGRAM_VERSION, LOCK_PROCEDURES, LockProcedure } from '../../shared/protocol/lock-program';
 import type { Change } from '../custody-link';
 import type { Connection } from '../rpc/connection';
@@ -64,16 +66,12 @@ export class LockService {
   open(connection: Connection): Change[] {
     const client = new LockClientState(connection.id, connection.peer, connection.connectedAt);
     this.#clients.set(connection.id, client);
-    return [{ op: 'put', record: this.#clientRecord(client), fd: connection.fd }];
+    return [{ op: 'put', record: client.toRecord(), fd: connection.fd }];
   }
 
   /** Restores a connection's lock state from its custody record. */
   adoptClient(connection: Connection, record: ClientRecord): void {
-    const client = new LockClientState(connection.id, record.peer, record.connectedAt);
-    client.restricted = record.restricted;
-    client.owner = record.owner;
-    client.registeredAt = record.registeredAt;
-    this.#clients.set(connection.id, client);
+    this.#clients.set(connection.id, LockClientState.fromRecord(connection.id, record));
   }
 
   /** A connection closed for good: virtlockd's disconnect rule, then the record leaves custody. */
@@ -122,31 +120,18 @@ export class LockService {
       // shared acquire, and restating it each time would make N acquires cost N² (and outgrow a commit).
       acquired: (resource: LockResource, lockspace: string, created: boolean, joined: number | null) => {
         if (joined !== null) changes.push({ op: 'join', key: resourceKey(lockspace, resource.name), pid: joined });
-        else changes.push({ op: 'put', record: resourceRecord(resource, lockspace), fd: created ? resource.fd : null });
+        else changes.push({ op: 'put', record: resource.toRecord(lockspace), fd: created ? resource.fd : null });
       },
       released: (outcome: ReleaseOutcome, lockspace: string) => {
         const key = resourceKey(lockspace, outcome.resource.name);
         if (outcome.freed) changes.push({ op: 'drop', key });
         else if (outcome.left !== undefined) changes.push({ op: 'leave', key, pid: outcome.left });
-        else changes.push({ op: 'put', record: resourceRecord(outcome.resource, lockspace), fd: null });
+        else changes.push({ op: 'put', record: outcome.resource.toRecord(lockspace), fd: null });
       },
-      clientChanged: (client: LockClientState) => changes.push({ op: 'put', record: this.#clientRecord(client), fd: null }),
-      lockspaceCreated: (directory: string) => changes.push({ op: 'put', record: { kind: 'lockspace', directory }, fd: null }),
+      clientChanged: (client: LockClientState) => changes.push({ op: 'put', record: client.toRecord(), fd: null }),
+      lockspaceCreated: (directory: string) => changes.push({ op: 'put', record: lockspaceRecord(directory), fd: null }),
     };
     return { registry: this.registry, journal, roomForFile: () => this.roomForFile() };
-  }
-
-  #clientRecord(client: LockClientState): ClientRecord {
-    return {
-      kind: 'client',
-      server: 'virtlockd',
-      id: client.id,
-      connectedAt: client.connectedAt,
-      peer: client.peer,
-      restricted: client.restricted,
-      owner: client.owner,
-      registeredAt: client.registeredAt,
-    };
   }
 
   #procedures(): Map<number, Procedure<LockRequest>> {
@@ -162,20 +147,4 @@ export class LockService {
     }
     return table;
   }
-}
-
-function resourceRecord(resource: LockResource, lockspace: string): ResourceRecordState {
-  const details = resource.detachedDetails();
-  return {
-    kind: 'resource',
-    lockspace,
-    name: resource.name,
-    path: resource.path,
-    flags: resource.flags,
-    owners: [...resource.owners],
-    acquiredAt: resource.acquiredAt,
-    lockKind: resource.lockKind,
-    ...(resource.detachedOwners.length > 0 ? { detachedOwners: [...resource.detachedOwners] } : {}),
-    ...(details.length > 0 ? { detachedOwnerDetails: details } : {}),
-  };
 }

@@ -3,7 +3,9 @@
 import * as fs from 'node:fs';
 import { VirError, VirErrorDomain } from '../../shared/protocol/vir-error';
 import * as native from '../../shared/platform/native';
-import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED, LockResource, ResourceRecord, errnoOf } from './resource';
+import type { LockspaceRecord } from '../../shared/custody/records/lockspace-record';
+import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED } from '../../shared/custody/records/resource-record';
+import { LockResource, errnoOf } from './resource';
 
 /** What a release did, for logs, metrics and custody. */
 export interface ReleaseOutcome {
@@ -21,6 +23,11 @@ export class Lockspace {
 
   constructor(directory: string | null) {
     this.directory = directory;
+  }
+
+  /** A directory lockspace from its custody record, without touching the filesystem (its resources come after). */
+  static fromRecord(record: LockspaceRecord): Lockspace {
+    return new Lockspace(record.directory);
   }
 
   /**
@@ -201,8 +208,7 @@ export class Lockspace {
   }
 
   /** Re-inserts a resource whose fd survived a handoff or re-exec. */
-  adopt(record: ResourceRecord): LockResource {
-    const resource = new LockResource(record);
+  adopt(resource: LockResource): LockResource {
     this.#resources.set(resource.name, resource);
     return resource;
   }

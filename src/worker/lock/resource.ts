@@ -4,36 +4,21 @@ import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import * as native from '../../shared/platform/native';
 import { VirError, VirErrorDomain } from '../../shared/protocol/vir-error';
-import type { OwnerRecord } from '../../shared/custody/records';
+import type { OwnerRecord } from '../../shared/custody/records/owner-record';
+import {
+  ACQUIRE_AUTOCREATE,
+  LOCK_LENGTH,
+  LOCK_START,
+  type LockKind,
+  type ResourceRecord,
+  isShared,
+  tryTakeLock,
+} from '../../shared/custody/records/resource-record';
 
-/** ACQUIRE flag: take a shared (read) lock instead of an exclusive one. */
-export const ACQUIRE_SHARED = 1;
-/** ACQUIRE flag: create the file (mode 0600) if missing, and unlink it on the last release. */
-export const ACQUIRE_AUTOCREATE = 2;
-
-// The lock lives on byte 0, length 1: the range virtlockd locks, so the two daemons exclude each other.
-const LOCK_START = 0;
-const LOCK_LENGTH = 1;
 // An AUTOCREATE file replaced under us is retried; a hostile racer must not spin us forever.
 const MAX_RECREATE_RETRIES = 16;
 
-/** A resource as held in memory (and, with its lockspace, as filed in custody). */
-export interface ResourceRecord {
-  name: string;
-  path: string;
-  fd: number;
-  lockHeld: boolean;
-  flags: number;
-  owners: number[];
-  acquiredAt: number;
-  /** 'ofd' for locks taken by holdfast; 'posix' for locks inherited from a virtlockd process image. */
-  lockKind: 'ofd' | 'posix';
-  /** Owner pids without a connection (the lock came back from systemd's fd store): released when they exit. */
-  detachedOwners?: number[];
-  detachedOwnerDetails?: OwnerRecord[];
-}
-
-export class LockResource implements ResourceRecord {
+export class LockResource {
   readonly name: string;
   readonly path: string;
   fd: number;
@@ -41,22 +26,47 @@ export class LockResource implements ResourceRecord {
   readonly flags: number;
   owners: number[];
   readonly acquiredAt: number;
-  readonly lockKind: 'ofd' | 'posix';
+  /** 'ofd' for locks taken by holdfast; 'posix' for locks inherited from a virtlockd process image. */
+  readonly lockKind: LockKind;
+  /** Owner pids without a connection (the lock came back from systemd's fd store): released when they exit. */
   detachedOwners: number[];
   /** What the detached owners registered as, where known (kept by pid; shown only while a pid is detached). */
   readonly detachedOwnerInfo: ReadonlyMap<number, OwnerRecord>;
 
-  constructor(record: ResourceRecord) {
+  private constructor(record: Omit<ResourceRecord, 'kind' | 'lockspace'>, fd: number, lockHeld: boolean) {
+    // Field by field, not a spread of the record: the spread made a 10,000-lock swap ~60 ms slower (measured).
     this.name = record.name;
     this.path = record.path;
-    this.fd = record.fd;
-    this.lockHeld = record.lockHeld;
+    this.fd = fd;
+    this.lockHeld = lockHeld;
     this.flags = record.flags;
     this.owners = [...record.owners];
     this.acquiredAt = record.acquiredAt;
     this.lockKind = record.lockKind;
     this.detachedOwners = [...(record.detachedOwners ?? [])];
     this.detachedOwnerInfo = new Map((record.detachedOwnerDetails ?? []).map((o) => [o.pid, o]));
+  }
+
+  /** The resource a custody record describes, held through `fd` (whose lock the caller has re-checked). */
+  static fromRecord(record: ResourceRecord, fd: number, lockHeld: boolean): LockResource {
+    return new LockResource(record, fd, lockHeld);
+  }
+
+  /** The custody record of this resource in `lockspace` ("" for the default one). */
+  toRecord(lockspace: string): ResourceRecord {
+    const details = this.detachedDetails();
+    return {
+      kind: 'resource',
+      lockspace,
+      name: this.name,
+      path: this.path,
+      flags: this.flags,
+      owners: [...this.owners],
+      acquiredAt: this.acquiredAt,
+      lockKind: this.lockKind,
+      ...(this.detachedOwners.length > 0 ? { detachedOwners: [...this.detachedOwners] } : {}),
+      ...(details.length > 0 ? { detachedOwnerDetails: details } : {}),
+    };
   }
 
   /** Details of the owners still detached, for the custody record. */
@@ -68,7 +78,7 @@ export class LockResource implements ResourceRecord {
   }
 
   get shared(): boolean {
-    return (this.flags & ACQUIRE_SHARED) !== 0;
+    return isShared(this.flags);
   }
 
   /**
@@ -80,7 +90,7 @@ export class LockResource implements ResourceRecord {
   static acquire(name: string, path: string, flags: number, owner: number, dirFd: number | null = null): LockResource {
     const at: FileAt = { name, path, dirFd };
     const fd = (flags & ACQUIRE_AUTOCREATE) !== 0 ? openCreatedAndLocked(at, flags) : openExistingAndLocked(at, flags);
-    return new LockResource({ name, path, fd, lockHeld: true, flags, owners: [owner], acquiredAt: Date.now(), lockKind: 'ofd' });
+    return new LockResource({ name, path, flags, owners: [owner], acquiredAt: Date.now(), lockKind: 'ofd' }, fd, true);
   }
 
   /** Removes one occurrence of `owner`; returns false if it held none. */
@@ -127,10 +137,6 @@ export class LockResource implements ResourceRecord {
       return false;
     }
   }
-}
-
-function lockType(flags: number): 'read' | 'write' {
-  return (flags & ACQUIRE_SHARED) !== 0 ? 'read' : 'write';
 }
 
 /** The error of an ACQUIRE whose open failed with `errno`, worded as virtlockd words it. */
@@ -197,7 +203,7 @@ function openOrReport(at: FileAt, flags: number, what: string, mode = 0o600): nu
 function lockOrReport(fd: number, at: FileAt, flags: number): void {
   let locked: boolean;
   try {
-    locked = native.ofdTryLock(fd, lockType(flags), LOCK_START, LOCK_LENGTH);
+    locked = tryTakeLock(fd, flags);
   } catch (err) {
     throw VirError.systemError(VirErrorDomain.LOCKSPACE, errnoOf(err), `Unable to acquire lock on '${at.path}'`);
   }
