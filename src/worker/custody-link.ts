@@ -81,11 +81,19 @@ export class CustodyLink {
   #sending: Pending[] | null = null;
   /** Clients whose next request goes in a batch of its own (it was in progress when a worker crashed). */
   readonly #isolated = new Set<string>();
+  #log: Logger;
 
   constructor(
     private readonly channel: ControlChannel<SupervisorMessage, WorkerMessage>,
-    private readonly log: Logger,
-  ) {}
+    log: Logger,
+  ) {
+    this.#log = log;
+  }
+
+  /** Logs through `log` from now on (the worker's configured logger replaces its bootstrap one at `init`). */
+  logTo(log: Logger): void {
+    this.#log = log;
+  }
 
   /** Takes the reply pipe from `init` (nothing is committed before it). */
   usePipe(pipe: ReplyPipe): void {
@@ -135,7 +143,7 @@ export class CustodyLink {
     for (const seq of seqs) {
       const resolve = this.#waitingAck.get(seq);
       if (!resolve) {
-        this.log.warn({ seq }, 'acknowledgement for an unknown commit');
+        this.#log.warn({ seq }, 'acknowledgement for an unknown commit');
         continue;
       }
       this.#waitingAck.delete(seq);
@@ -264,12 +272,12 @@ export class CustodyLink {
         n = native.splice(this.#pipe!.read, fd, left);
       } catch (err) {
         // The client is gone (EPIPE, ECONNRESET): its reply goes nowhere, but must leave the pipe.
-        this.log.debug({ code: (err as { code?: string }).code }, 'reply not delivered: client gone');
+        this.#log.debug({ code: (err as { code?: string }).code }, 'reply not delivered: client gone');
         return skip(this.#pipe!.read, left);
       }
       if (n === null) {
         // Cannot happen while unread output is bounded; if it does, this client loses its reply.
-        this.log.error({ fd, left }, 'client socket full while sending a reply; dropping the rest of it');
+        this.#log.error({ fd, left }, 'client socket full while sending a reply; dropping the rest of it');
         return skip(this.#pipe!.read, left);
       }
       left -= n;

@@ -80,6 +80,9 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
         case 'init': {
           const { logLevel, logFormat, logOutputs, logFilters } = message.settings;
           log = createLogger({ name: 'holdfastd-worker', level: logLevel as 1 | 2 | 3 | 4, format: logFormat, outputs: logOutputs, filters: logFilters });
+          // The channel and the link were made with the bootstrap logger: from here on they log as configured.
+          channel.logTo(log);
+          link.logTo(log);
           link.usePipe({ read: fds[message.replyPipe.read]!, write: fds[message.replyPipe.write]!, capacity: message.replyPipe.capacity });
           worker = new Worker(message.settings, link, log, bridge);
           if (inheritedCounters) worker.metrics.restore(inheritedCounters);
