@@ -68,8 +68,8 @@ export class Supervisor {
   #swapping: Promise<SwapResult> | null = null;
   #quickDeaths = 0;
   #respawnTimer: NodeJS.Timeout | null = null;
-  /** Counters for status and metrics. */
-  readonly stats = { workerRestarts: 0, upgrades: 0, upgradeRefusals: 0, workerSwaps: 0, swapFailures: 0 };
+  /** The supervisor's counters, reported in its status and carried across upgrades. */
+  readonly counters = { workerRestarts: 0, upgrades: 0, upgradeRefusals: 0, workerSwaps: 0, swapFailures: 0 };
   #lastUpgrade: ActionOutcome | null = null;
   #lastSwap: ActionOutcome | null = null;
   #upgrading: Promise<string> | null = null;
@@ -95,9 +95,9 @@ export class Supervisor {
     private readonly log: Logger,
   ) {
     this.custody = new Custody(log.child({ component: 'custody' }));
-    this.stats.upgrades = options.upgrades ?? 0;
-    this.stats.workerRestarts = options.workerRestarts ?? 0;
-    Object.assign(this.stats, options.counters ?? {});
+    this.counters.upgrades = options.upgrades ?? 0;
+    this.counters.workerRestarts = options.workerRestarts ?? 0;
+    Object.assign(this.counters, options.counters ?? {});
     if (options.adminLogLevel) this.#logLevelChanged(options.adminLogLevel, 'kept from before the upgrade');
     this.#poison = new PoisonRequests(this.custody, log);
     this.#watchdog = new StallWatchdog(
@@ -116,13 +116,13 @@ export class Supervisor {
     );
   }
 
-  /** What the worker reports about us (holdfast STATUS and METRICS). */
-  #facts(): SupervisorStatus {
-    return { version: HOLDFAST_VERSION, pid: process.pid, ...this.stats, lastUpgrade: this.#lastUpgrade, lastSwap: this.#lastSwap };
+  /** Our status, which the worker reports (holdfast STATUS and METRICS). */
+  #status(): SupervisorStatus {
+    return { version: HOLDFAST_VERSION, pid: process.pid, ...this.counters, lastUpgrade: this.#lastUpgrade, lastSwap: this.#lastSwap };
   }
 
-  #publishFacts(): void {
-    this.#worker?.sendFacts(this.#facts(), null);
+  #publishStatus(): void {
+    this.#worker?.sendStatus(this.#status(), null);
   }
 
   // The level set through `holdfast log-level` outlives the worker that took it: a swap, a respawn and an
@@ -134,10 +134,10 @@ export class Supervisor {
     this.log.info({ level }, `log level ${why}`);
   }
 
-  // An admin client's request, relayed by the worker: answered at once with the facts before it (the
+  // An admin client's request, relayed by the worker: answered at once with the status before it (the
   // asker waits for a counter to move past them), carried out right after (the worker must be free to drain).
   #requested(action: 'upgrade' | 'swap'): { accepted: boolean; reason: string | null; supervisor: SupervisorStatus } {
-    const supervisor = this.#facts();
+    const supervisor = this.#status();
     if (this.#stopping) return { accepted: false, reason: STOPPING_REFUSAL, supervisor };
     if (action === 'swap' && this.#upgrading) return { accepted: false, reason: 'an upgrade is in progress', supervisor };
     setImmediate(() => void (action === 'swap' ? this.swap() : this.upgrade()));
@@ -157,9 +157,9 @@ export class Supervisor {
     this.#upgrading = this.#upgrade()
       .then((reason) => {
         // Resolving means refused: record it for status.
-        this.stats.upgradeRefusals++;
+        this.counters.upgradeRefusals++;
         this.#lastUpgrade = { at: Date.now(), ok: false, reason };
-        this.#publishFacts();
+        this.#publishStatus();
         return reason;
       })
       .finally(() => {
@@ -253,9 +253,9 @@ export class Supervisor {
         pidFileFd: this.options.pidFile?.fd ?? null,
         childPids: children.map((w) => w.pid).filter((pid): pid is number => pid !== undefined),
         generation: this.#generation,
-        upgrades: this.stats.upgrades + 1,
-        workerRestarts: this.stats.workerRestarts,
-        counters: { upgradeRefusals: this.stats.upgradeRefusals, workerSwaps: this.stats.workerSwaps, swapFailures: this.stats.swapFailures },
+        upgrades: this.counters.upgrades + 1,
+        workerRestarts: this.counters.workerRestarts,
+        counters: { upgradeRefusals: this.counters.upgradeRefusals, workerSwaps: this.counters.workerSwaps, swapFailures: this.counters.swapFailures },
         adminLogLevel: this.#adminLogLevel,
         carriedWorker: carried ?? null,
       },
@@ -278,7 +278,7 @@ export class Supervisor {
     const worker = WorkerProcess.adopt(this.custody, this.log, this.#adminRequests, carried);
     this.#worker = worker;
     this.#readyWorker = worker;
-    this.#publishFacts();
+    this.#publishStatus();
     this.#generation = Math.max(this.#generation, carried.generation);
     void worker.exited.then((exit) => this.#onWorkerExit(worker, exit, Number.POSITIVE_INFINITY));
     const result = await this.swap();
@@ -290,7 +290,7 @@ export class Supervisor {
   #upgradeSettled(note: string | null): void {
     if (!this.options.upgraded) return;
     this.#lastUpgrade = { at: Date.now(), ok: true, reason: note };
-    this.#publishFacts();
+    this.#publishStatus();
   }
 
   /**
@@ -301,10 +301,10 @@ export class Supervisor {
     if (this.#swapping) return this.#swapping;
     this.#swapping = this.#swap()
       .then((result) => {
-        if (result.ok) this.stats.workerSwaps++;
-        else this.stats.swapFailures++;
+        if (result.ok) this.counters.workerSwaps++;
+        else this.counters.swapFailures++;
         this.#lastSwap = { at: Date.now(), ok: result.ok, reason: result.ok ? null : result.reason ?? 'unknown' };
-        this.#publishFacts();
+        this.#publishStatus();
         return result;
       })
       .finally(() => (this.#swapping = null));
@@ -371,7 +371,7 @@ export class Supervisor {
         }
         // It died while draining: once its last commits and unsent replies are settled, the swap doubles
         // as its replacement.
-        current.dispose();
+        current.applyLastCommitsAndResendReplies();
       }
     }
     try {
@@ -396,8 +396,8 @@ export class Supervisor {
     const generation = ++this.#generation;
     const startedAt = Date.now();
     // The predecessor's metrics if it drained (a swap); none after a crash.
-    const counters = this.#worker?.counters ?? null;
-    worker.sendFacts(this.#facts(), counters);
+    const predecessorMetrics = this.#worker?.metricsAtDrain ?? null;
+    worker.sendStatus(this.#status(), predecessorMetrics);
     this.#worker = worker;
     try {
       // Only while something is under suspicion: otherwise commits pay nothing for it.
@@ -428,7 +428,7 @@ export class Supervisor {
     void standby.exited.then((exit) => {
       if (this.#standby !== standby) return;
       this.#standby = null;
-      standby.dispose();
+      standby.applyLastCommitsAndResendReplies();
       this.log.warn({ code: exit.code, signal: exit.signal }, 'standby worker died before use');
     });
   }
@@ -440,10 +440,10 @@ export class Supervisor {
   }
 
   #onWorkerExit(worker: WorkerProcess, exit: { code: number | null; signal: string | null }, livedMs: number): void {
-    worker.dispose();
+    worker.applyLastCommitsAndResendReplies();
     if (this.#stopping || this.#worker !== worker || this.#swapping) return;
     this.#worker = null;
-    this.stats.workerRestarts++;
+    this.counters.workerRestarts++;
     this.log.warn({ generation: worker.generation, code: exit.code, signal: exit.signal, records: this.custody.size }, 'worker died; every lock and connection is still held, starting a new worker');
     const stalled = this.#stalled.get(worker);
     if (worker.fault) this.#poison.faulted(worker.fault.requests, worker.fault.error);

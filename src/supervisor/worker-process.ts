@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
 import { SNAPSHOT_FDS_MAX } from '../shared/platform/fd-budget';
 import type { ClientRecord } from '../shared/custody/records';
-import { CommitEntry, FaultRequest, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/custody/messages';
+import { CommitEntry, FaultRequest, RecordWithFd, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/custody/messages';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 import { ReplyBatch, unsentReplies } from '../shared/custody/reply-batch';
 import type { CarriedWorkerState } from './upgrade/state-document';
@@ -48,7 +48,7 @@ interface ProcessHandle {
 
 /** What an admin client asks the supervisor for through a worker (see holdfast's admin program). */
 export interface AdminRequests {
-  /** An upgrade or a swap: taken or refused (and why), with the supervisor's facts from before it acted. */
+  /** An upgrade or a swap: taken or refused (and why), with the supervisor's status from before it acted. */
   action(action: 'upgrade' | 'swap'): { accepted: boolean; reason: string | null; supervisor: SupervisorStatus };
   /** The log level changed: workers started later keep it. */
   logLevel(level: 1 | 2 | 3 | 4): void;
@@ -74,7 +74,7 @@ export class WorkerProcess {
   readonly #sent = new Map<string, CustodyEntry>();
   generation = 0;
   /** The metrics this worker reported when it last drained, for its successor. */
-  counters: WorkerCounters | null = null;
+  metricsAtDrain: WorkerMetricsSnapshot | null = null;
   /** What the worker said it was doing when an uncaught exception killed it (null: it never said). */
   fault: { error: string; requests: FaultRequest[] } | null = null;
   /** Told of every client whose request a commit answers (set while some request is under suspicion). */
@@ -203,9 +203,9 @@ export class WorkerProcess {
     await ready;
   }
 
-  /** Tells the worker what the supervisor knows (status, metrics), and its predecessor's counters if any. */
-  sendFacts(supervisor: SupervisorStatus, counters: WorkerCounters | null): void {
-    if (!this.#channel.closed && this.alive) this.#channel.send({ type: 'facts', supervisor, counters });
+  /** Tells the worker the supervisor's status, and its predecessor's metrics if any. */
+  sendStatus(status: SupervisorStatus, predecessorMetrics: WorkerMetricsSnapshot | null): void {
+    if (!this.#channel.closed && this.alive) this.#channel.send({ type: 'facts', supervisor: status, counters: predecessorMetrics });
   }
 
   /** Asks the worker to stop at a message boundary; resolves once nothing of it is in flight. */
@@ -252,7 +252,7 @@ export class WorkerProcess {
     const timer = setTimeout(() => this.kill('SIGKILL'), timeoutMs);
     const exit = await this.exited;
     clearTimeout(timer);
-    this.dispose();
+    this.applyLastCommitsAndResendReplies();
     return exit;
   }
 
@@ -270,7 +270,7 @@ export class WorkerProcess {
    * still queued in the channel, then sends the replies its pipe shows it never sent, and lets both go.
    * Must run before another worker reads the same clients. Idempotent.
    */
-  dispose(): void {
+  applyLastCommitsAndResendReplies(): void {
     if (this.#settled) return;
     this.#settled = true;
     this.#channel.drainAndClose();
@@ -280,7 +280,7 @@ export class WorkerProcess {
     const left = readAll(pipe.read);
     const { unsent, discarded } = unsentReplies(left, this.#lastBatch);
     let delivered = 0;
-    for (const reply of unsent) if (this.custody.deliver(reply.client, reply.bytes)) delivered++;
+    for (const reply of unsent) if (this.custody.writeUnsentReply(reply.client, reply.bytes)) delivered++;
     if (unsent.length > 0 || discarded > 0) {
       this.log.info({ generation: this.generation, delivered, discardedBytes: discarded }, 'sent the replies a dead worker left in its pipe');
     }
@@ -397,7 +397,7 @@ export class WorkerProcess {
       case 'booted':
       case 'ready':
       case 'drained':
-        if (message.type === 'drained' && message.counters) this.counters = message.counters;
+        if (message.type === 'drained' && message.counters) this.metricsAtDrain = message.counters;
         fds.forEach((fd) => native.close(fd));
         this.#waiters.get(message.type)?.();
         return;

@@ -209,7 +209,7 @@ export class CustodyLink {
       const inKernel = this.channel.send({ type: 'commit', batch, entries }, fds);
       this.#sending = null;
       if (inKernel) {
-        this.#deliver(pending, piped, batch);
+        this.#spliceRepliesAndSettle(pending, piped, batch);
         continue;
       }
       // The supervisor is not reading (it may be re-executing): replies wait until the commit is queued.
@@ -217,7 +217,7 @@ export class CustodyLink {
       void this.channel.flushed().then(() => {
         this.#flushing = false;
         if (this.channel.closed) return;
-        this.#deliver(pending, piped, batch);
+        this.#spliceRepliesAndSettle(pending, piped, batch);
         this.#flush();
       });
     }
@@ -253,7 +253,9 @@ export class CustodyLink {
     if (written !== bytes.length) throw new Error(`reply pipe took ${written ?? 0} of ${bytes.length} bytes`);
   }
 
-  #deliver(pending: Pending[], piped: Pending[], batch: number | null): void {
+  // The batch's commit is in the supervisor's queue: splice its replies from the pipe into their clients,
+  // then settle each entry's caller (at once, or on the supervisor's acknowledgement where it asked for one).
+  #spliceRepliesAndSettle(pending: Pending[], piped: Pending[], batch: number | null): void {
     if (batch !== null) {
       skip(this.#pipe!.read, REPLY_BATCH_HEADER_BYTES);
       for (const p of piped) this.#splice(p.fd, p.piped!.length);

@@ -75,7 +75,7 @@ export interface SetLogLevelArgs {
 
 /** STATUS reply. */
 export interface StatusReply {
-  /** null only in the moment before the supervisor's facts reach a new worker. */
+  /** null only in the moment before the supervisor's status reaches a new worker. */
   supervisor: SupervisorStatus | null;
   worker: { version: string; pid: number; generation: number; startedAt: number };
   /** When the daemon process (the supervisor's pid) started, ms since the epoch; null if unknown. */

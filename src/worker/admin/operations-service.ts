@@ -36,9 +36,9 @@ import type { AdminRequest } from './admin-service';
 
 /** The worker's line to its supervisor, as this service needs it. */
 export interface SupervisorBridge {
-  /** The supervisor's latest facts; null before the first arrive. */
-  facts(): SupervisorStatus | null;
-  /** Asks the supervisor to upgrade or swap; resolves with whether it took the request, and its facts before. */
+  /** The supervisor's latest status; null before the first arrives. */
+  supervisorStatus(): SupervisorStatus | null;
+  /** Asks the supervisor to upgrade or swap; resolves with whether it took the request, and its status before. */
   request(action: 'upgrade' | 'swap'): Promise<{ accepted: boolean; reason: string | null; supervisor: SupervisorStatus }>;
   /** The log level changed: the supervisor keeps it for the workers that come after this one. */
   logLevelChanged(level: 1 | 2 | 3 | 4): void;
@@ -77,7 +77,7 @@ export class HoldfastService {
   status(): StatusReply {
     const lock = this.sources.lock;
     return {
-      supervisor: this.sources.supervisor.facts(),
+      supervisor: this.sources.supervisor.supervisorStatus(),
       worker: { version: HOLDFAST_VERSION, pid: process.pid, generation: this.sources.generation(), startedAt: this.#startedAt },
       daemonStartedAt: this.#daemonStartedAt,
       uptimeSeconds: this.#daemonStartedAt === null ? null : Math.max(0, (Date.now() - this.#daemonStartedAt) / 1000),
@@ -85,7 +85,7 @@ export class HoldfastService {
       locksHeld: lock.locksHeld,
       lockspaces: lock.registry.all().length - 1,
       logLevel: getLogSettings(this.sources.rootLog).level,
-      fds: { supervisor: supervisorFdUse(this.sources.supervisor.facts()?.pid ?? process.ppid), worker: this.sources.fds.use() },
+      fds: { supervisor: supervisorFdUse(this.sources.supervisor.supervisorStatus()?.pid ?? process.ppid), worker: this.sources.fds.use() },
     };
   }
 
@@ -157,7 +157,7 @@ export class HoldfastService {
   }
 
   async #action(action: 'upgrade' | 'swap'): Promise<ActionReply> {
-    // The counters come with the answer, from before the supervisor acted: newer facts may already be here.
+    // The counters come with the answer, from before the supervisor acted: a newer status may already be here.
     const { accepted, reason, supervisor: before } = await this.sources.supervisor.request(action);
     this.log.info({ action, accepted, reason }, `${action} requested by an admin client`);
     return {
