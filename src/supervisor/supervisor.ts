@@ -1,21 +1,22 @@
 // The supervisor: owns the listening sockets, the pid file and custody of every lock and connection; runs
 // one serving worker at a time (plus a warm standby) and replaces it live on request or when it dies.
-// It never parses the lock protocol.
+// It never parses the lock protocol. Its status (status-keeper.ts), the upgrade in place
+// (in-place-upgrade.ts) and when to respawn a dead worker (respawn-policy.ts) have files of their own.
 import type { Logger } from 'pino';
 import type { FaultRequest, WorkerSettings } from '../shared/custody/messages';
 import * as native from '../shared/platform/native';
 import { setLevel } from '../shared/platform/log';
-import { redeliver } from '../shared/platform/signal-intake';
 import { Custody } from './custody';
+import { InPlaceUpgrade, STOPPING_REFUSAL } from './in-place-upgrade';
 import { Listener, unlinkBoundSocket } from './listeners';
 import { PidFile } from './pid-file';
 import type { CarriedCounters, CarriedWorkerState, StateDocument } from './upgrade/state-document';
-import { checkWithBinaryOnDisk, reexec } from './upgrade/reexec';
-import type { ActionOutcome, SupervisorStatus } from '../shared/custody/supervisor-status';
-import { HOLDFAST_VERSION } from '../shared/platform/version';
+import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 import { documentFromCustody } from './upgrade/state-snapshot';
 import { PoisonRequests } from './poison-requests';
+import { RespawnPolicy, diedOfItsOwnFault } from './respawn-policy';
 import { StallWatchdog } from './stall-watchdog';
+import { StatusKeeper, type SupervisorCounters } from './status-keeper';
 import { type AdminRequests, WorkerProcess } from './worker-process';
 
 export interface SupervisorOptions {
@@ -47,15 +48,6 @@ export interface SwapResult {
   reason?: string;
 }
 
-const STOPPING_REFUSAL = 'the daemon is stopping';
-// A worker that dies within this long of its start died young; several in a row is a crash loop.
-const CRASH_LOOP_WINDOW_MS = 100;
-// A worker that dies of its own fault (an uncaught exception, a fatal signal, a stall) this soon after its
-// start counts too, however long it served first: a request that kills every worker taking it up is a
-// crash loop even when each worker serves a while before reaching it.
-const FAULT_LOOP_WINDOW_MS = 60_000;
-const CRASH_LOOP_TOLERANCE = 5;
-const BACKOFF_MAX_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
 const DRAIN_TIMEOUT_MS = 2_000;
 
@@ -66,18 +58,14 @@ export class Supervisor {
   #generation = 0;
   #stopping = false;
   #swapping: Promise<SwapResult> | null = null;
-  #quickDeaths = 0;
+  readonly #respawn = new RespawnPolicy();
   #respawnTimer: NodeJS.Timeout | null = null;
-  /** The supervisor's counters, reported in its status and carried across upgrades. */
-  readonly counters = { workerRestarts: 0, upgrades: 0, upgradeRefusals: 0, workerSwaps: 0, swapFailures: 0 };
-  #lastUpgrade: ActionOutcome | null = null;
-  #lastSwap: ActionOutcome | null = null;
-  #upgrading: Promise<string> | null = null;
+  readonly #statusKeeper: StatusKeeper;
+  readonly #upgrade: InPlaceUpgrade;
   readonly #adminRequests: AdminRequests = {
     action: (action) => this.#requested(action),
     logLevel: (level) => this.#logLevelChanged(level),
   };
-  #upgradeQueued = false;
   /** The level an admin client chose, if one did: it outlives workers and upgrades. */
   #adminLogLevel: 1 | 2 | 3 | 4 | null = null;
   /** The worker that reported ready and has served since (the one the stall watchdog may judge). */
@@ -95,9 +83,22 @@ export class Supervisor {
     private readonly log: Logger,
   ) {
     this.custody = new Custody(log.child({ component: 'custody' }));
-    this.counters.upgrades = options.upgrades ?? 0;
-    this.counters.workerRestarts = options.workerRestarts ?? 0;
-    Object.assign(this.counters, options.counters ?? {});
+    this.#statusKeeper = new StatusKeeper(options);
+    this.#upgrade = new InPlaceUpgrade({
+      custody: this.custody,
+      log,
+      stateFile: options.stateFile,
+      beforeExec: options.beforeExec,
+      stopping: () => this.#stopping,
+      swapping: () => this.#swapping,
+      serving: () => this.#worker,
+      keptFds: () => this.#keptFds(),
+      document: (carried) => this.#document(carried),
+      refused: (reason) => {
+        this.#statusKeeper.upgradeRefused(reason);
+        this.#publishStatus();
+      },
+    });
     if (options.adminLogLevel) this.#logLevelChanged(options.adminLogLevel, 'kept from before the upgrade');
     this.#poison = new PoisonRequests(this.custody, log);
     this.#watchdog = new StallWatchdog(
@@ -105,7 +106,7 @@ export class Supervisor {
         timeoutMs: options.workerStallTimeoutMs,
         custody: this.custody,
         // Never during a swap's drain or an upgrade (the worker is paused or carried on purpose).
-        watched: () => (this.#stopping || this.#swapping || this.#upgrading || this.#worker !== this.#readyWorker ? null : this.#worker),
+        watched: () => (this.#stopping || this.#swapping || this.#upgrade.inProgress || this.#worker !== this.#readyWorker ? null : this.#worker),
         stalled: (worker) => {
           const running = worker.running;
           this.#stalled.set(worker, { running, waiting: running ? [] : this.custody.clientsWithUnansweredInput(1024) });
@@ -118,7 +119,12 @@ export class Supervisor {
 
   /** Our status, which the worker reports (holdfast STATUS and METRICS). */
   #status(): SupervisorStatus {
-    return { version: HOLDFAST_VERSION, pid: process.pid, ...this.counters, lastUpgrade: this.#lastUpgrade, lastSwap: this.#lastSwap };
+    return this.#statusKeeper.status();
+  }
+
+  /** The supervisor's counters, reported in its status and carried across upgrades. */
+  get counters(): Readonly<SupervisorCounters> {
+    return this.#statusKeeper.counters;
   }
 
   #publishStatus(): void {
@@ -139,7 +145,7 @@ export class Supervisor {
   #requested(action: 'upgrade' | 'swap'): { accepted: boolean; reason: string | null; supervisor: SupervisorStatus } {
     const supervisor = this.#status();
     if (this.#stopping) return { accepted: false, reason: STOPPING_REFUSAL, supervisor };
-    if (action === 'swap' && this.#upgrading) return { accepted: false, reason: 'an upgrade is in progress', supervisor };
+    if (action === 'swap' && this.#upgrade.inProgress) return { accepted: false, reason: 'an upgrade is in progress', supervisor };
     setImmediate(() => void (action === 'swap' ? this.swap() : this.upgrade()));
     return { accepted: true, reason: null, supervisor };
   }
@@ -150,87 +156,7 @@ export class Supervisor {
    * is in progress queues at most one more.
    */
   upgrade(): Promise<string> {
-    if (this.#upgrading) {
-      this.#upgradeQueued = true;
-      return this.#upgrading;
-    }
-    this.#upgrading = this.#upgrade()
-      .then((reason) => {
-        // Resolving means refused: record it for status.
-        this.counters.upgradeRefusals++;
-        this.#lastUpgrade = { at: Date.now(), ok: false, reason };
-        this.#publishStatus();
-        return reason;
-      })
-      .finally(() => {
-      this.#upgrading = null;
-      if (this.#upgradeQueued && !this.#stopping) {
-        this.#upgradeQueued = false;
-        void this.upgrade();
-      }
-    });
-    return this.#upgrading;
-  }
-
-  async #upgrade(): Promise<string> {
-    if (this.#swapping) await this.#swapping;
-    if (this.#stopping) return STOPPING_REFUSAL;
-    // The new code must accept our document before anything stops: check a copy while the worker serves.
-    const refusal = await checkWithBinaryOnDisk(this.options.stateFile, this.#document());
-    if (refusal) {
-      this.log.error({ reason: refusal }, 'upgrade refused; serving on with the running code');
-      return refusal;
-    }
-    // A stop that began while the check ran wins: an exec now would bring back what is being shut down.
-    if (this.#stopping) return STOPPING_REFUSAL;
-    const current = this.#worker;
-    // Best case: the worker serves on through our exec (its commits wait in the channel for the next
-    // image), so clients see no pause at all until the next image swaps in a worker of the new code.
-    // Otherwise (a reply we write ourselves still waits for its client) it stops at a message boundary.
-    const carried = !this.custody.hasQueuedReplies() ? current?.carry() ?? null : null;
-    if (!carried && current) {
-      try {
-        await current.drain(DRAIN_TIMEOUT_MS);
-        if (this.#stopping) return STOPPING_REFUSAL;
-      } catch (err) {
-        if (current.alive) {
-          current.resume();
-          this.log.error({ err }, 'upgrade refused: the worker did not drain');
-          return `the worker did not drain: ${(err as Error).message}`;
-        }
-      }
-    }
-    // From here to the exec no JS handler can run: a signal is latched by the addon instead of being lost
-    // with libuv's signal pipe; a stop cancels the exec, any other crosses it (see execLatch).
-    native.execLatch.arm();
-    try {
-      // A signal libuv caught before the latch was armed reaches its handler now.
-      await new Promise((resolve) => setImmediate(resolve));
-      if (this.#stopping) return STOPPING_REFUSAL;
-      return this.#reexec(current, carried);
-    } finally {
-      // Still here: the exec did not happen. What the latch caught goes its usual way.
-      redeliver(native.execLatch.disarm());
-    }
-  }
-
-  /** The synchronous tail of an upgrade: nothing may run between its last check and the exec. */
-  #reexec(current: WorkerProcess | null, carried: ReturnType<WorkerProcess['carry']> | null): string {
-    // The next image's worker reads every client socket from its head.
-    this.custody.consumeAll();
-    const document = this.#document(carried?.state);
-    const keepFds = [...this.#keptFds(), ...(carried?.fds ?? [])];
-    this.log.info(
-      { records: this.custody.size, fds: keepFds.length, workerPid: carried?.state.pid },
-      carried ? 'upgrading: re-executing from the code on disk; the worker serves on meanwhile' : 'upgrading: re-executing from the code on disk',
-    );
-    this.options.beforeExec?.();
-    const reason = reexec({ stateFile: this.options.stateFile, document, keepFds });
-    // Still here: nothing changed. Serve on with the old code.
-    this.log.error({ reason }, 'upgrade refused; serving on with the running code');
-    if (!carried) current?.resume();
-    else current?.keep();
-    return reason;
+    return this.#upgrade.run();
   }
 
   #keptFds(): number[] {
@@ -243,6 +169,7 @@ export class Supervisor {
 
   #document(carried?: CarriedWorkerState): StateDocument {
     // The next image reaps our children by pid, except a carried worker, which it adopts.
+    const counters = this.#statusKeeper.counters;
     const children = [this.#worker, this.#standby].filter((w): w is WorkerProcess => w !== null && w.alive && w.pid !== carried?.pid);
     return documentFromCustody(
       {
@@ -253,9 +180,9 @@ export class Supervisor {
         pidFileFd: this.options.pidFile?.fd ?? null,
         childPids: children.map((w) => w.pid).filter((pid): pid is number => pid !== undefined),
         generation: this.#generation,
-        upgrades: this.counters.upgrades + 1,
-        workerRestarts: this.counters.workerRestarts,
-        counters: { upgradeRefusals: this.counters.upgradeRefusals, workerSwaps: this.counters.workerSwaps, swapFailures: this.counters.swapFailures },
+        upgrades: counters.upgrades + 1,
+        workerRestarts: counters.workerRestarts,
+        counters: { upgradeRefusals: counters.upgradeRefusals, workerSwaps: counters.workerSwaps, swapFailures: counters.swapFailures },
         adminLogLevel: this.#adminLogLevel,
         carriedWorker: carried ?? null,
       },
@@ -289,7 +216,7 @@ export class Supervisor {
   // An upgrade that started this image is complete once a worker of the new code serves (or failed to).
   #upgradeSettled(note: string | null): void {
     if (!this.options.upgraded) return;
-    this.#lastUpgrade = { at: Date.now(), ok: true, reason: note };
+    this.#statusKeeper.upgradeSettled(note);
     this.#publishStatus();
   }
 
@@ -301,9 +228,7 @@ export class Supervisor {
     if (this.#swapping) return this.#swapping;
     this.#swapping = this.#swap()
       .then((result) => {
-        if (result.ok) this.counters.workerSwaps++;
-        else this.counters.swapFailures++;
-        this.#lastSwap = { at: Date.now(), ok: result.ok, reason: result.ok ? null : result.reason ?? 'unknown' };
+        this.#statusKeeper.swapEnded(result.ok, result.reason);
         this.#publishStatus();
         return result;
       })
@@ -443,7 +368,7 @@ export class Supervisor {
     worker.applyLastCommitsAndResendReplies();
     if (this.#stopping || this.#worker !== worker || this.#swapping) return;
     this.#worker = null;
-    this.counters.workerRestarts++;
+    this.#statusKeeper.workerRestarted();
     this.log.warn({ generation: worker.generation, code: exit.code, signal: exit.signal, records: this.custody.size }, 'worker died; every lock and connection is still held, starting a new worker');
     const stalled = this.#stalled.get(worker);
     if (worker.fault) this.#poison.faulted(worker.fault.requests, worker.fault.error);
@@ -455,11 +380,8 @@ export class Supervisor {
   // A worker that keeps dying young (or of its own fault) is restarted with exponential backoff, with a
   // clear log line each time.
   #scheduleRespawn(livedMs: number, ownFault = false): void {
-    const counts = livedMs < CRASH_LOOP_WINDOW_MS || (ownFault && livedMs < FAULT_LOOP_WINDOW_MS);
-    this.#quickDeaths = counts ? this.#quickDeaths + 1 : 0;
-    const excess = this.#quickDeaths - CRASH_LOOP_TOLERANCE;
-    const delay = excess <= 0 ? 0 : Math.min(BACKOFF_MAX_MS, 100 * 2 ** (excess - 1));
-    if (delay > 0) this.log.error({ failures: this.#quickDeaths, respawnInMs: delay }, 'worker crash-looping; backing off before the next start (locks stay held)');
+    const delay = this.#respawn.delayAfter(livedMs, ownFault);
+    if (delay > 0) this.log.error({ failures: this.#respawn.failures, respawnInMs: delay }, 'worker crash-looping; backing off before the next start (locks stay held)');
     this.#respawnTimer = setTimeout(() => {
       this.#respawnTimer = null;
       if (this.#stopping) return;
@@ -478,11 +400,4 @@ export class Supervisor {
       });
     }, delay);
   }
-}
-
-// Exiting non-zero, or killed by a signal nobody outside sends to end a process (SIGSEGV, SIGABRT, ...):
-// a crash. SIGKILL and SIGTERM come from someone else (an operator, a test, the OOM killer).
-function diedOfItsOwnFault(exit: { code: number | null; signal: string | null }): boolean {
-  if (exit.signal !== null) return exit.signal !== 'SIGKILL' && exit.signal !== 'SIGTERM';
-  return exit.code !== null && exit.code !== 0;
 }
