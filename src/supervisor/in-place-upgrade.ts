@@ -6,12 +6,12 @@ import type { Logger } from 'pino';
 import * as native from '../shared/platform/native';
 import { redeliver } from '../shared/platform/signal-intake';
 import type { Custody } from './custody';
+import { DRAIN_TIMEOUT_MS } from './live-swap';
 import { checkWithBinaryOnDisk, reexec } from './upgrade/reexec';
 import type { CarriedWorkerState, StateDocument } from './upgrade/state-document';
 import type { WorkerProcess } from './worker-process';
 
 export const STOPPING_REFUSAL = 'the daemon is stopping';
-const DRAIN_TIMEOUT_MS = 2_000;
 
 /** What an upgrade needs of the supervisor. */
 export interface UpgradeHost {

@@ -1,7 +1,8 @@
 // The supervisor: owns the listening sockets, the pid file and custody of every lock and connection; runs
 // one serving worker at a time (plus a warm standby) and replaces it live on request or when it dies.
 // It never parses the lock protocol. Its status (status-keeper.ts), the upgrade in place
-// (in-place-upgrade.ts) and when to respawn a dead worker (respawn-policy.ts) have files of their own.
+// (in-place-upgrade.ts), the live swap (live-swap.ts) and when to respawn a dead worker
+// (respawn-policy.ts) have files of their own; this file holds the workers' succession.
 import type { Logger } from 'pino';
 import type { FaultRequest, WorkerSettings } from '../shared/custody/messages';
 import * as native from '../shared/platform/native';
@@ -9,6 +10,7 @@ import { setLevel } from '../shared/platform/log';
 import { Custody } from './custody';
 import { InPlaceUpgrade, STOPPING_REFUSAL } from './in-place-upgrade';
 import { Listener, unlinkBoundSocket } from './listeners';
+import { STOP_TIMEOUT_MS, type SwapResult, swapWorkers } from './live-swap';
 import { PidFile } from './pid-file';
 import type { CarriedCounters, CarriedWorkerState, StateDocument } from './upgrade/state-document';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
@@ -41,15 +43,8 @@ export interface SupervisorOptions {
   upgraded?: boolean;
 }
 
-export interface SwapResult {
-  ok: boolean;
-  /** Trigger to first moment the new worker serves. */
-  pauseMs: number;
-  reason?: string;
-}
+export type { SwapResult };
 
-const STOP_TIMEOUT_MS = 5_000;
-const DRAIN_TIMEOUT_MS = 2_000;
 
 export class Supervisor {
   readonly custody: Custody;
@@ -259,62 +254,16 @@ export class Supervisor {
     this.options.pidFile?.release();
   }
 
-  async #swap(): Promise<SwapResult> {
-    const started = process.hrtime.bigint();
-    const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e6;
-    const current = this.#worker;
-    let next: WorkerProcess;
-    try {
-      next = this.#takeStandby();
-    } catch (err) {
-      // Out of fds or processes: the serving worker serves on.
-      this.log.error({ err }, 'worker swap refused: cannot spawn a worker now');
-      return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
-    }
-    // Let node boot the new worker, and hand it the custody snapshot, while the old one still serves: the
-    // pause starts only after that, and covers only what changed meanwhile.
-    try {
-      await next.booted;
-      await next.stage();
-    } catch (err) {
-      next.kill('SIGKILL');
-      this.#spawnStandby();
-      this.log.error({ err }, 'worker swap refused: the new worker did not boot');
-      return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
-    }
-    const pauseStarted = process.hrtime.bigint();
-    if (current) {
-      try {
-        await current.drain(DRAIN_TIMEOUT_MS);
-      } catch (err) {
-        if (current.alive) {
-          next.kill('SIGKILL');
-          current.resume();
-          this.log.error({ err }, 'worker swap refused: the serving worker did not drain');
-          this.#spawnStandby();
-          return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
-        }
-        // It died while draining: once its last commits and unsent replies are settled, the swap doubles
-        // as its replacement.
-        current.applyLastCommitsAndResendReplies();
-      }
-    }
-    try {
-      await this.#startWorker(next);
-    } catch (err) {
-      next.kill('SIGKILL');
-      if (current?.alive) {
-        current.resume();
-        this.#worker = current;
-      }
-      this.log.error({ err }, 'worker swap failed: the new worker did not become ready; the old one serves on');
-      this.#spawnStandby();
-      return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
-    }
-    const pauseMs = Number(process.hrtime.bigint() - pauseStarted) / 1e6;
-    this.log.info({ generation: this.#generation, workerPid: next.pid, pauseMs }, 'worker swapped');
-    if (current?.alive) void current.stop(STOP_TIMEOUT_MS);
-    return { ok: true, pauseMs };
+  #swap(): Promise<SwapResult> {
+    return swapWorkers({
+      log: this.log,
+      serving: () => this.#worker,
+      servingAgain: (worker) => (this.#worker = worker),
+      takeStandby: () => this.#takeStandby(),
+      spawnStandby: () => this.#spawnStandby(),
+      startWorker: (worker) => this.#startWorker(worker),
+      generation: () => this.#generation,
+    });
   }
 
   async #startWorker(worker: WorkerProcess): Promise<void> {
