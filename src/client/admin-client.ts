@@ -6,19 +6,10 @@ import {
   HOLDFAST_PROGRAM,
   HOLDFAST_PROGRAM_VERSION,
   HoldfastProcedure,
-  decodeActionRet,
-  decodeClientsRet,
-  decodeLockspacesRet,
-  decodeLocksRet,
-  decodeSetLogLevelRet,
-  decodeStatusRet,
-  decodeTextRet,
-  decodeWhoRet,
-  encodeClientsArgs,
-  encodeHoldfastFlagsArgs,
-  encodeLocksArgs,
-  encodeSetLogLevelArgs,
-  encodeWhoArgs,
+  OPERATIONS_PROCEDURES,
+  type OperationsProcedureArgs,
+  type OperationsProcedureEntry,
+  type OperationsProcedureReplies,
   type ActionOutcome,
   type ActionReply,
   type ClientInfo,
@@ -108,40 +99,34 @@ export class AdminClient {
 
   /** STATUS: versions, pids, uptime, counts and the last upgrade/swap outcomes. */
   async status(): Promise<StatusReply> {
-    return decodeStatusRet(await this.#call(HoldfastProcedure.STATUS, encodeHoldfastFlagsArgs({ flags: 0 })));
+    return this.#call(HoldfastProcedure.STATUS, { flags: 0 });
   }
 
   /** LOCKS: every held resource (all pages), optionally filtered. */
   async locks(filter: LocksFilter = {}): Promise<LockInfo[]> {
     return this.#allPages(
       HoldfastProcedure.LOCKS,
-      (after) => encodeLocksArgs({ path: filter.path ?? null, owner: filter.owner ?? null, after, flags: 0 }),
-      (payload) => {
-        const page = decodeLocksRet(payload);
-        return { items: page.locks, next: page.next };
-      },
+      (after) => ({ path: filter.path ?? null, owner: filter.owner ?? null, after, flags: 0 }),
+      (page) => ({ items: page.locks, next: page.next }),
     );
   }
 
   /** CLIENTS: every connection of the lock and admin servers (all pages). */
   async clients(): Promise<ClientInfo[]> {
-    return this.#allPages(
-      HoldfastProcedure.CLIENTS,
-      (after) => encodeClientsArgs({ after, flags: 0 }),
-      (payload) => {
-        const page = decodeClientsRet(payload);
-        return { items: page.clients, next: page.next };
-      },
-    );
+    return this.#allPages(HoldfastProcedure.CLIENTS, (after) => ({ after, flags: 0 }), (page) => ({ items: page.clients, next: page.next }));
   }
 
   // Follows the pages' cursors to the end. A cursor that does not move on is the daemon's error, not a
   // reason to ask forever.
-  async #allPages<T>(proc: HoldfastProcedure, args: (after: string | null) => Buffer, decode: (payload: Buffer) => { items: T[]; next: string | null }): Promise<T[]> {
+  async #allPages<T, P extends HoldfastProcedure.LOCKS | HoldfastProcedure.CLIENTS>(
+    proc: P,
+    args: (after: string | null) => OperationsProcedureArgs[P],
+    items: (reply: OperationsProcedureReplies[P]) => { items: T[]; next: string | null },
+  ): Promise<T[]> {
     const all: T[] = [];
     let after: string | null = null;
     do {
-      const page = decode(await this.#call(proc, args(after)));
+      const page = items(await this.#call(proc, args(after)));
       all.push(...page.items);
       if (page.next !== null && after !== null && page.next <= after) throw new ProtocolError(`holdfastd's ${HoldfastProcedure[proc]} pages do not advance (cursor ${JSON.stringify(page.next)})`);
       after = page.next;
@@ -151,32 +136,32 @@ export class AdminClient {
 
   /** LOCKSPACES: the default lockspace ("") and every directory lockspace. */
   async lockspaces(): Promise<LockspaceInfo[]> {
-    return decodeLockspacesRet(await this.#call(HoldfastProcedure.LOCKSPACES, encodeHoldfastFlagsArgs({ flags: 0 }))).lockspaces;
+    return (await this.#call(HoldfastProcedure.LOCKSPACES, { flags: 0 })).lockspaces;
   }
 
   /** WHO: who holds the file at `path` (an absolute path), in any lockspace. */
   async who(path: string): Promise<WhoReply> {
-    return decodeWhoRet(await this.#call(HoldfastProcedure.WHO, encodeWhoArgs({ path, flags: 0 })));
+    return this.#call(HoldfastProcedure.WHO, { path, flags: 0 });
   }
 
   /** METRICS: the OpenMetrics text exposition. */
   async metrics(): Promise<string> {
-    return decodeTextRet(await this.#call(HoldfastProcedure.METRICS, encodeHoldfastFlagsArgs({ flags: 0 })));
+    return this.#call(HoldfastProcedure.METRICS, { flags: 0 });
   }
 
   /** SET_LOG_LEVEL: a libvirt priority "1".."4" or a level name (debug, info, warn, error). */
   async setLogLevel(level: string): Promise<SetLogLevelReply> {
-    return decodeSetLogLevelRet(await this.#call(HoldfastProcedure.SET_LOG_LEVEL, encodeSetLogLevelArgs({ level, flags: 0 })));
+    return this.#call(HoldfastProcedure.SET_LOG_LEVEL, { level, flags: 0 });
   }
 
   /** UPGRADE without waiting: whether the supervisor took the request (the SIGUSR1 path). */
   async requestUpgrade(): Promise<ActionReply> {
-    return decodeActionRet(await this.#call(HoldfastProcedure.UPGRADE, encodeHoldfastFlagsArgs({ flags: 0 })));
+    return this.#call(HoldfastProcedure.UPGRADE, { flags: 0 });
   }
 
   /** SWAP_WORKER without waiting. */
   async requestSwap(): Promise<ActionReply> {
-    return decodeActionRet(await this.#call(HoldfastProcedure.SWAP_WORKER, encodeHoldfastFlagsArgs({ flags: 0 })));
+    return this.#call(HoldfastProcedure.SWAP_WORKER, { flags: 0 });
   }
 
   /** Upgrades the daemon in place (re-exec from the code on disk) and waits until it completed or was refused. */
@@ -220,7 +205,10 @@ export class AdminClient {
     }
   }
 
-  async #call(proc: HoldfastProcedure, payload: Buffer): Promise<Buffer> {
-    return okPayload(await this.#client.call(proc, payload, { prog: HOLDFAST_PROGRAM, vers: HOLDFAST_PROGRAM_VERSION }), proc, AdminError);
+  // Args encoded and the reply decoded (and schema-checked) as the program's table says.
+  async #call<P extends HoldfastProcedure>(proc: P, args: OperationsProcedureArgs[P]): Promise<OperationsProcedureReplies[P]> {
+    const spec = OPERATIONS_PROCEDURES[proc] as OperationsProcedureEntry<P>;
+    const reply = await this.#client.call(proc, spec.encode(args), { prog: HOLDFAST_PROGRAM, vers: HOLDFAST_PROGRAM_VERSION });
+    return spec.decodeReply(okPayload(reply, proc, AdminError));
   }
 }

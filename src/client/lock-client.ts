@@ -6,14 +6,12 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { FrameReader } from './frame-reader';
 import {
+  LOCK_PROCEDURES,
   LOCK_PROGRAM,
   LOCK_PROGRAM_VERSION,
   LockProcedure,
-  encodeCreateLockspaceArgs,
-  encodeNewArgs,
-  encodeRegisterArgs,
-  encodeResourceArgs,
-  encodeRestrictArgs,
+  type LockProcedureInputs,
+  type ProcedureEntry,
 } from '../shared/protocol/lock-program';
 import {
   MessageStatus,
@@ -242,43 +240,42 @@ export class LockClient extends EventEmitter {
   /** REGISTER: identify the lock owner of this connection. */
   async register(owner: LockOwnerSpec, flags = 0): Promise<void> {
     const uuid = typeof owner.uuid === 'string' ? uuidToBytes(owner.uuid) : owner.uuid;
-    const payload = encodeRegisterArgs({ owner: { uuid, name: owner.name, id: owner.id, pid: owner.pid }, flags });
-    return this.#invoke(LockProcedure.REGISTER, payload);
+    return this.#invoke(LockProcedure.REGISTER, { owner: { uuid, name: owner.name, id: owner.id, pid: owner.pid }, flags });
   }
 
   /** RESTRICT: refuse every further call on this connection. */
   async restrict(flags = 0): Promise<void> {
-    return this.#invoke(LockProcedure.RESTRICT, encodeRestrictArgs({ flags }));
+    return this.#invoke(LockProcedure.RESTRICT, { flags });
   }
 
   /** NEW: create a directory lockspace (needs REGISTER first). */
   async newLockspace(path: XdrString, flags = 0): Promise<void> {
-    return this.#invoke(LockProcedure.NEW, encodeNewArgs({ path, flags }));
+    return this.#invoke(LockProcedure.NEW, { path, flags });
   }
 
   /** CREATE_RESOURCE: create (touch) the resource file `name` in `lockspace`. */
   async createResource(lockspace: XdrString, name: XdrString, flags = 0): Promise<void> {
-    return this.#invoke(LockProcedure.CREATE_RESOURCE, encodeResourceArgs({ path: lockspace, name, flags }));
+    return this.#invoke(LockProcedure.CREATE_RESOURCE, { path: lockspace, name, flags });
   }
 
   /** DELETE_RESOURCE: unlink the resource file `name` in `lockspace`. */
   async deleteResource(lockspace: XdrString, name: XdrString, flags = 0): Promise<void> {
-    return this.#invoke(LockProcedure.DELETE_RESOURCE, encodeResourceArgs({ path: lockspace, name, flags }));
+    return this.#invoke(LockProcedure.DELETE_RESOURCE, { path: lockspace, name, flags });
   }
 
   /** ACQUIRE_RESOURCE: lock `name` in `lockspace` for the registered owner pid (flags: AcquireFlags). */
   async acquire(lockspace: XdrString, name: XdrString, flags = 0): Promise<void> {
-    return this.#invoke(LockProcedure.ACQUIRE_RESOURCE, encodeResourceArgs({ path: lockspace, name, flags }));
+    return this.#invoke(LockProcedure.ACQUIRE_RESOURCE, { path: lockspace, name, flags });
   }
 
   /** RELEASE_RESOURCE: drop the registered owner pid's hold on `name` in `lockspace`. */
   async release(lockspace: XdrString, name: XdrString, flags = 0): Promise<void> {
-    return this.#invoke(LockProcedure.RELEASE_RESOURCE, encodeResourceArgs({ path: lockspace, name, flags }));
+    return this.#invoke(LockProcedure.RELEASE_RESOURCE, { path: lockspace, name, flags });
   }
 
   /** CREATE_LOCKSPACE: create a directory lockspace; idempotent, needs no REGISTER. */
   async createLockspace(path: XdrString): Promise<void> {
-    return this.#invoke(LockProcedure.CREATE_LOCKSPACE, encodeCreateLockspaceArgs({ path }));
+    return this.#invoke(LockProcedure.CREATE_LOCKSPACE, { path });
   }
 
   // --- raw access ----------------------------------------------------------------------
@@ -358,8 +355,10 @@ export class LockClient extends EventEmitter {
 
   // --- internals -----------------------------------------------------------------------
 
-  async #invoke(proc: LockProcedure, payload: Buffer): Promise<void> {
-    okPayload(await this.call(proc, payload), proc, LockError);
+  // Args encoded as the lock program's table says.
+  async #invoke<P extends LockProcedure>(proc: P, args: LockProcedureInputs[P]): Promise<void> {
+    const spec = LOCK_PROCEDURES[proc] as ProcedureEntry<P>;
+    okPayload(await this.call(proc, spec.encode(args)), proc, LockError);
   }
 
   #pump(): void {

@@ -182,8 +182,8 @@ export class Custody {
     }
   }
 
-  /** Sends bytes a dead worker left unsent to a client, after anything already queued for it. */
-  deliver(clientKey: string, bytes: Buffer): boolean {
+  /** Writes reply bytes a dead worker left unsent to their client, after anything already queued for it. */
+  writeUnsentReply(clientKey: string, bytes: Buffer): boolean {
     const client = this.#entries.get(clientKey);
     if (!client || client.fd === null) return false;
     this.#writerFor(clientKey, client.fd).write(bytes, noop);

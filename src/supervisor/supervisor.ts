@@ -1,21 +1,24 @@
 // The supervisor: owns the listening sockets, the pid file and custody of every lock and connection; runs
 // one serving worker at a time (plus a warm standby) and replaces it live on request or when it dies.
-// It never parses the lock protocol.
+// It never parses the lock protocol. Its status (status-keeper.ts), the upgrade in place
+// (in-place-upgrade.ts), the live swap (live-swap.ts) and when to respawn a dead worker
+// (respawn-policy.ts) have files of their own; this file holds the workers' succession.
 import type { Logger } from 'pino';
 import type { FaultRequest, WorkerSettings } from '../shared/custody/messages';
 import * as native from '../shared/platform/native';
 import { setLevel } from '../shared/platform/log';
-import { redeliver } from '../shared/platform/signal-intake';
 import { Custody } from './custody';
+import { InPlaceUpgrade, STOPPING_REFUSAL } from './in-place-upgrade';
 import { Listener, unlinkBoundSocket } from './listeners';
+import { STOP_TIMEOUT_MS, type SwapResult, swapWorkers } from './live-swap';
 import { PidFile } from './pid-file';
 import type { CarriedCounters, CarriedWorkerState, StateDocument } from './upgrade/state-document';
-import { checkWithBinaryOnDisk, reexec } from './upgrade/reexec';
-import type { ActionOutcome, SupervisorStatus } from '../shared/custody/supervisor-status';
-import { HOLDFAST_VERSION } from '../shared/platform/version';
+import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 import { documentFromCustody } from './upgrade/state-snapshot';
 import { PoisonRequests } from './poison-requests';
+import { RespawnPolicy, diedOfItsOwnFault } from './respawn-policy';
 import { StallWatchdog } from './stall-watchdog';
+import { StatusKeeper, type SupervisorCounters } from './status-keeper';
 import { type AdminRequests, WorkerProcess } from './worker-process';
 
 export interface SupervisorOptions {
@@ -40,24 +43,8 @@ export interface SupervisorOptions {
   upgraded?: boolean;
 }
 
-export interface SwapResult {
-  ok: boolean;
-  /** Trigger to first moment the new worker serves. */
-  pauseMs: number;
-  reason?: string;
-}
+export type { SwapResult };
 
-const STOPPING_REFUSAL = 'the daemon is stopping';
-// A worker that dies within this long of its start died young; several in a row is a crash loop.
-const CRASH_LOOP_WINDOW_MS = 100;
-// A worker that dies of its own fault (an uncaught exception, a fatal signal, a stall) this soon after its
-// start counts too, however long it served first: a request that kills every worker taking it up is a
-// crash loop even when each worker serves a while before reaching it.
-const FAULT_LOOP_WINDOW_MS = 60_000;
-const CRASH_LOOP_TOLERANCE = 5;
-const BACKOFF_MAX_MS = 30_000;
-const STOP_TIMEOUT_MS = 5_000;
-const DRAIN_TIMEOUT_MS = 2_000;
 
 export class Supervisor {
   readonly custody: Custody;
@@ -66,18 +53,14 @@ export class Supervisor {
   #generation = 0;
   #stopping = false;
   #swapping: Promise<SwapResult> | null = null;
-  #quickDeaths = 0;
+  readonly #respawn = new RespawnPolicy();
   #respawnTimer: NodeJS.Timeout | null = null;
-  /** Counters for status and metrics. */
-  readonly stats = { workerRestarts: 0, upgrades: 0, upgradeRefusals: 0, workerSwaps: 0, swapFailures: 0 };
-  #lastUpgrade: ActionOutcome | null = null;
-  #lastSwap: ActionOutcome | null = null;
-  #upgrading: Promise<string> | null = null;
+  readonly #statusKeeper: StatusKeeper;
+  readonly #upgrade: InPlaceUpgrade;
   readonly #adminRequests: AdminRequests = {
     action: (action) => this.#requested(action),
     logLevel: (level) => this.#logLevelChanged(level),
   };
-  #upgradeQueued = false;
   /** The level an admin client chose, if one did: it outlives workers and upgrades. */
   #adminLogLevel: 1 | 2 | 3 | 4 | null = null;
   /** The worker that reported ready and has served since (the one the stall watchdog may judge). */
@@ -95,9 +78,22 @@ export class Supervisor {
     private readonly log: Logger,
   ) {
     this.custody = new Custody(log.child({ component: 'custody' }));
-    this.stats.upgrades = options.upgrades ?? 0;
-    this.stats.workerRestarts = options.workerRestarts ?? 0;
-    Object.assign(this.stats, options.counters ?? {});
+    this.#statusKeeper = new StatusKeeper(options);
+    this.#upgrade = new InPlaceUpgrade({
+      custody: this.custody,
+      log,
+      stateFile: options.stateFile,
+      beforeExec: options.beforeExec,
+      stopping: () => this.#stopping,
+      swapping: () => this.#swapping,
+      serving: () => this.#worker,
+      keptFds: () => this.#keptFds(),
+      document: (carried) => this.#document(carried),
+      refused: (reason) => {
+        this.#statusKeeper.upgradeRefused(reason);
+        this.#publishStatus();
+      },
+    });
     if (options.adminLogLevel) this.#logLevelChanged(options.adminLogLevel, 'kept from before the upgrade');
     this.#poison = new PoisonRequests(this.custody, log);
     this.#watchdog = new StallWatchdog(
@@ -105,7 +101,7 @@ export class Supervisor {
         timeoutMs: options.workerStallTimeoutMs,
         custody: this.custody,
         // Never during a swap's drain or an upgrade (the worker is paused or carried on purpose).
-        watched: () => (this.#stopping || this.#swapping || this.#upgrading || this.#worker !== this.#readyWorker ? null : this.#worker),
+        watched: () => (this.#stopping || this.#swapping || this.#upgrade.inProgress || this.#worker !== this.#readyWorker ? null : this.#worker),
         stalled: (worker) => {
           const running = worker.running;
           this.#stalled.set(worker, { running, waiting: running ? [] : this.custody.clientsWithUnansweredInput(1024) });
@@ -116,13 +112,18 @@ export class Supervisor {
     );
   }
 
-  /** What the worker reports about us (holdfast STATUS and METRICS). */
-  #facts(): SupervisorStatus {
-    return { version: HOLDFAST_VERSION, pid: process.pid, ...this.stats, lastUpgrade: this.#lastUpgrade, lastSwap: this.#lastSwap };
+  /** Our status, which the worker reports (holdfast STATUS and METRICS). */
+  #status(): SupervisorStatus {
+    return this.#statusKeeper.status();
   }
 
-  #publishFacts(): void {
-    this.#worker?.sendFacts(this.#facts(), null);
+  /** The supervisor's counters, reported in its status and carried across upgrades. */
+  get counters(): Readonly<SupervisorCounters> {
+    return this.#statusKeeper.counters;
+  }
+
+  #publishStatus(): void {
+    this.#worker?.sendStatus(this.#status(), null);
   }
 
   // The level set through `holdfast log-level` outlives the worker that took it: a swap, a respawn and an
@@ -134,12 +135,12 @@ export class Supervisor {
     this.log.info({ level }, `log level ${why}`);
   }
 
-  // An admin client's request, relayed by the worker: answered at once with the facts before it (the
+  // An admin client's request, relayed by the worker: answered at once with the status before it (the
   // asker waits for a counter to move past them), carried out right after (the worker must be free to drain).
   #requested(action: 'upgrade' | 'swap'): { accepted: boolean; reason: string | null; supervisor: SupervisorStatus } {
-    const supervisor = this.#facts();
+    const supervisor = this.#status();
     if (this.#stopping) return { accepted: false, reason: STOPPING_REFUSAL, supervisor };
-    if (action === 'swap' && this.#upgrading) return { accepted: false, reason: 'an upgrade is in progress', supervisor };
+    if (action === 'swap' && this.#upgrade.inProgress) return { accepted: false, reason: 'an upgrade is in progress', supervisor };
     setImmediate(() => void (action === 'swap' ? this.swap() : this.upgrade()));
     return { accepted: true, reason: null, supervisor };
   }
@@ -150,87 +151,7 @@ export class Supervisor {
    * is in progress queues at most one more.
    */
   upgrade(): Promise<string> {
-    if (this.#upgrading) {
-      this.#upgradeQueued = true;
-      return this.#upgrading;
-    }
-    this.#upgrading = this.#upgrade()
-      .then((reason) => {
-        // Resolving means refused: record it for status.
-        this.stats.upgradeRefusals++;
-        this.#lastUpgrade = { at: Date.now(), ok: false, reason };
-        this.#publishFacts();
-        return reason;
-      })
-      .finally(() => {
-      this.#upgrading = null;
-      if (this.#upgradeQueued && !this.#stopping) {
-        this.#upgradeQueued = false;
-        void this.upgrade();
-      }
-    });
-    return this.#upgrading;
-  }
-
-  async #upgrade(): Promise<string> {
-    if (this.#swapping) await this.#swapping;
-    if (this.#stopping) return STOPPING_REFUSAL;
-    // The new code must accept our document before anything stops: check a copy while the worker serves.
-    const refusal = await checkWithBinaryOnDisk(this.options.stateFile, this.#document());
-    if (refusal) {
-      this.log.error({ reason: refusal }, 'upgrade refused; serving on with the running code');
-      return refusal;
-    }
-    // A stop that began while the check ran wins: an exec now would bring back what is being shut down.
-    if (this.#stopping) return STOPPING_REFUSAL;
-    const current = this.#worker;
-    // Best case: the worker serves on through our exec (its commits wait in the channel for the next
-    // image), so clients see no pause at all until the next image swaps in a worker of the new code.
-    // Otherwise (a reply we write ourselves still waits for its client) it stops at a message boundary.
-    const carried = !this.custody.hasQueuedReplies() ? current?.carry() ?? null : null;
-    if (!carried && current) {
-      try {
-        await current.drain(DRAIN_TIMEOUT_MS);
-        if (this.#stopping) return STOPPING_REFUSAL;
-      } catch (err) {
-        if (current.alive) {
-          current.resume();
-          this.log.error({ err }, 'upgrade refused: the worker did not drain');
-          return `the worker did not drain: ${(err as Error).message}`;
-        }
-      }
-    }
-    // From here to the exec no JS handler can run: a signal is latched by the addon instead of being lost
-    // with libuv's signal pipe; a stop cancels the exec, any other crosses it (see execLatch).
-    native.execLatch.arm();
-    try {
-      // A signal libuv caught before the latch was armed reaches its handler now.
-      await new Promise((resolve) => setImmediate(resolve));
-      if (this.#stopping) return STOPPING_REFUSAL;
-      return this.#reexec(current, carried);
-    } finally {
-      // Still here: the exec did not happen. What the latch caught goes its usual way.
-      redeliver(native.execLatch.disarm());
-    }
-  }
-
-  /** The synchronous tail of an upgrade: nothing may run between its last check and the exec. */
-  #reexec(current: WorkerProcess | null, carried: ReturnType<WorkerProcess['carry']> | null): string {
-    // The next image's worker reads every client socket from its head.
-    this.custody.consumeAll();
-    const document = this.#document(carried?.state);
-    const keepFds = [...this.#keptFds(), ...(carried?.fds ?? [])];
-    this.log.info(
-      { records: this.custody.size, fds: keepFds.length, workerPid: carried?.state.pid },
-      carried ? 'upgrading: re-executing from the code on disk; the worker serves on meanwhile' : 'upgrading: re-executing from the code on disk',
-    );
-    this.options.beforeExec?.();
-    const reason = reexec({ stateFile: this.options.stateFile, document, keepFds });
-    // Still here: nothing changed. Serve on with the old code.
-    this.log.error({ reason }, 'upgrade refused; serving on with the running code');
-    if (!carried) current?.resume();
-    else current?.keep();
-    return reason;
+    return this.#upgrade.run();
   }
 
   #keptFds(): number[] {
@@ -243,6 +164,7 @@ export class Supervisor {
 
   #document(carried?: CarriedWorkerState): StateDocument {
     // The next image reaps our children by pid, except a carried worker, which it adopts.
+    const counters = this.#statusKeeper.counters;
     const children = [this.#worker, this.#standby].filter((w): w is WorkerProcess => w !== null && w.alive && w.pid !== carried?.pid);
     return documentFromCustody(
       {
@@ -253,9 +175,9 @@ export class Supervisor {
         pidFileFd: this.options.pidFile?.fd ?? null,
         childPids: children.map((w) => w.pid).filter((pid): pid is number => pid !== undefined),
         generation: this.#generation,
-        upgrades: this.stats.upgrades + 1,
-        workerRestarts: this.stats.workerRestarts,
-        counters: { upgradeRefusals: this.stats.upgradeRefusals, workerSwaps: this.stats.workerSwaps, swapFailures: this.stats.swapFailures },
+        upgrades: counters.upgrades + 1,
+        workerRestarts: counters.workerRestarts,
+        counters: { upgradeRefusals: counters.upgradeRefusals, workerSwaps: counters.workerSwaps, swapFailures: counters.swapFailures },
         adminLogLevel: this.#adminLogLevel,
         carriedWorker: carried ?? null,
       },
@@ -278,7 +200,7 @@ export class Supervisor {
     const worker = WorkerProcess.adopt(this.custody, this.log, this.#adminRequests, carried);
     this.#worker = worker;
     this.#readyWorker = worker;
-    this.#publishFacts();
+    this.#publishStatus();
     this.#generation = Math.max(this.#generation, carried.generation);
     void worker.exited.then((exit) => this.#onWorkerExit(worker, exit, Number.POSITIVE_INFINITY));
     const result = await this.swap();
@@ -289,8 +211,8 @@ export class Supervisor {
   // An upgrade that started this image is complete once a worker of the new code serves (or failed to).
   #upgradeSettled(note: string | null): void {
     if (!this.options.upgraded) return;
-    this.#lastUpgrade = { at: Date.now(), ok: true, reason: note };
-    this.#publishFacts();
+    this.#statusKeeper.upgradeSettled(note);
+    this.#publishStatus();
   }
 
   /**
@@ -301,10 +223,8 @@ export class Supervisor {
     if (this.#swapping) return this.#swapping;
     this.#swapping = this.#swap()
       .then((result) => {
-        if (result.ok) this.stats.workerSwaps++;
-        else this.stats.swapFailures++;
-        this.#lastSwap = { at: Date.now(), ok: result.ok, reason: result.ok ? null : result.reason ?? 'unknown' };
-        this.#publishFacts();
+        this.#statusKeeper.swapEnded(result.ok, result.reason);
+        this.#publishStatus();
         return result;
       })
       .finally(() => (this.#swapping = null));
@@ -334,70 +254,24 @@ export class Supervisor {
     this.options.pidFile?.release();
   }
 
-  async #swap(): Promise<SwapResult> {
-    const started = process.hrtime.bigint();
-    const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e6;
-    const current = this.#worker;
-    let next: WorkerProcess;
-    try {
-      next = this.#takeStandby();
-    } catch (err) {
-      // Out of fds or processes: the serving worker serves on.
-      this.log.error({ err }, 'worker swap refused: cannot spawn a worker now');
-      return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
-    }
-    // Let node boot the new worker, and hand it the custody snapshot, while the old one still serves: the
-    // pause starts only after that, and covers only what changed meanwhile.
-    try {
-      await next.booted;
-      await next.stage();
-    } catch (err) {
-      next.kill('SIGKILL');
-      this.#spawnStandby();
-      this.log.error({ err }, 'worker swap refused: the new worker did not boot');
-      return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
-    }
-    const pauseStarted = process.hrtime.bigint();
-    if (current) {
-      try {
-        await current.drain(DRAIN_TIMEOUT_MS);
-      } catch (err) {
-        if (current.alive) {
-          next.kill('SIGKILL');
-          current.resume();
-          this.log.error({ err }, 'worker swap refused: the serving worker did not drain');
-          this.#spawnStandby();
-          return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
-        }
-        // It died while draining: once its last commits and unsent replies are settled, the swap doubles
-        // as its replacement.
-        current.dispose();
-      }
-    }
-    try {
-      await this.#startWorker(next);
-    } catch (err) {
-      next.kill('SIGKILL');
-      if (current?.alive) {
-        current.resume();
-        this.#worker = current;
-      }
-      this.log.error({ err }, 'worker swap failed: the new worker did not become ready; the old one serves on');
-      this.#spawnStandby();
-      return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
-    }
-    const pauseMs = Number(process.hrtime.bigint() - pauseStarted) / 1e6;
-    this.log.info({ generation: this.#generation, workerPid: next.pid, pauseMs }, 'worker swapped');
-    if (current?.alive) void current.stop(STOP_TIMEOUT_MS);
-    return { ok: true, pauseMs };
+  #swap(): Promise<SwapResult> {
+    return swapWorkers({
+      log: this.log,
+      serving: () => this.#worker,
+      servingAgain: (worker) => (this.#worker = worker),
+      takeStandby: () => this.#takeStandby(),
+      spawnStandby: () => this.#spawnStandby(),
+      startWorker: (worker) => this.#startWorker(worker),
+      generation: () => this.#generation,
+    });
   }
 
   async #startWorker(worker: WorkerProcess): Promise<void> {
     const generation = ++this.#generation;
     const startedAt = Date.now();
     // The predecessor's metrics if it drained (a swap); none after a crash.
-    const counters = this.#worker?.counters ?? null;
-    worker.sendFacts(this.#facts(), counters);
+    const predecessorMetrics = this.#worker?.metricsAtDrain ?? null;
+    worker.sendStatus(this.#status(), predecessorMetrics);
     this.#worker = worker;
     try {
       // Only while something is under suspicion: otherwise commits pay nothing for it.
@@ -428,7 +302,7 @@ export class Supervisor {
     void standby.exited.then((exit) => {
       if (this.#standby !== standby) return;
       this.#standby = null;
-      standby.dispose();
+      standby.applyLastCommitsAndResendReplies();
       this.log.warn({ code: exit.code, signal: exit.signal }, 'standby worker died before use');
     });
   }
@@ -440,10 +314,10 @@ export class Supervisor {
   }
 
   #onWorkerExit(worker: WorkerProcess, exit: { code: number | null; signal: string | null }, livedMs: number): void {
-    worker.dispose();
+    worker.applyLastCommitsAndResendReplies();
     if (this.#stopping || this.#worker !== worker || this.#swapping) return;
     this.#worker = null;
-    this.stats.workerRestarts++;
+    this.#statusKeeper.workerRestarted();
     this.log.warn({ generation: worker.generation, code: exit.code, signal: exit.signal, records: this.custody.size }, 'worker died; every lock and connection is still held, starting a new worker');
     const stalled = this.#stalled.get(worker);
     if (worker.fault) this.#poison.faulted(worker.fault.requests, worker.fault.error);
@@ -455,11 +329,8 @@ export class Supervisor {
   // A worker that keeps dying young (or of its own fault) is restarted with exponential backoff, with a
   // clear log line each time.
   #scheduleRespawn(livedMs: number, ownFault = false): void {
-    const counts = livedMs < CRASH_LOOP_WINDOW_MS || (ownFault && livedMs < FAULT_LOOP_WINDOW_MS);
-    this.#quickDeaths = counts ? this.#quickDeaths + 1 : 0;
-    const excess = this.#quickDeaths - CRASH_LOOP_TOLERANCE;
-    const delay = excess <= 0 ? 0 : Math.min(BACKOFF_MAX_MS, 100 * 2 ** (excess - 1));
-    if (delay > 0) this.log.error({ failures: this.#quickDeaths, respawnInMs: delay }, 'worker crash-looping; backing off before the next start (locks stay held)');
+    const delay = this.#respawn.delayAfter(livedMs, ownFault);
+    if (delay > 0) this.log.error({ failures: this.#respawn.failures, respawnInMs: delay }, 'worker crash-looping; backing off before the next start (locks stay held)');
     this.#respawnTimer = setTimeout(() => {
       this.#respawnTimer = null;
       if (this.#stopping) return;
@@ -478,11 +349,4 @@ export class Supervisor {
       });
     }, delay);
   }
-}
-
-// Exiting non-zero, or killed by a signal nobody outside sends to end a process (SIGSEGV, SIGABRT, ...):
-// a crash. SIGKILL and SIGTERM come from someone else (an operator, a test, the OOM killer).
-function diedOfItsOwnFault(exit: { code: number | null; signal: string | null }): boolean {
-  if (exit.signal !== null) return exit.signal !== 'SIGKILL' && exit.signal !== 'SIGTERM';
-  return exit.code !== null && exit.code !== 0;
 }

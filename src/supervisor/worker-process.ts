@@ -1,22 +1,23 @@
-// One worker process as the supervisor sees it: spawned with the control channel on its fd 3 (and idle
-// until told to start, so a standby worker costs no start-up time when needed), fed the custody snapshot
-// and the listening sockets, then served: its commits are applied to custody (and acknowledged where it
-// asks). When it is gone, its last commits are read from the channel and the replies it never sent are
-// recovered from its reply pipe.
-import { ChildProcess, spawn } from 'node:child_process';
-import * as path from 'node:path';
+// One worker process as the supervisor sees it, and what the supervisor tells it: spawned with the control
+// channel on its fd 3 (and idle until told to start, so a standby worker costs no start-up time when
+// needed), fed the custody snapshot and the listening sockets, then served, drained, resumed, paced, carried
+// across an exec or stopped. Its process (worker-spawn.ts), the snapshot it is sent (snapshot-sender.ts)
+// and its commits and reply pipe (commit-intake.ts) each have a file of their own. When it is gone, its
+// last commits are read from the channel and the replies it never sent are recovered from its reply pipe.
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
-import { SNAPSHOT_FDS_MAX } from '../shared/platform/fd-budget';
 import type { ClientRecord } from '../shared/custody/records/client-record';
-import { CommitEntry, FaultRequest, RecordWithFd, SupervisorMessage, WorkerCounters, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/custody/messages';
+import { FaultRequest, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/custody/messages';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
-import { ReplyBatch, unsentReplies } from '../shared/custody/reply-batch';
 import type { CarriedWorkerState } from './upgrade/state-document';
 import * as native from '../shared/platform/native';
-import type { Custody, CustodyEntry } from './custody';
-import { guardedNodeFlags, guardedPreload } from './guarded-runtime';
+import { CommitIntake } from './commit-intake';
+import type { Custody } from './custody';
 import type { Listener } from './listeners';
+import { SnapshotSender } from './snapshot-sender';
+import { type ProcessHandle, type WorkerExit, adoptWorker, spawnWorker } from './worker-spawn';
+
+export type { WorkerExit };
 
 // While we re-execute, a carried worker commits at most this often (see PaceMessage): a client's requests
 // then wait up to this long for their replies, instead of piling up until its send buffer fills.
@@ -24,31 +25,16 @@ const CARRIED_COMMIT_EVERY_MS = 2;
 // The worker's side of the channel holds what it commits meanwhile: 4 MiB is about a second of commits
 // from 16 busy clients (the default 208 KiB fills in tens of milliseconds).
 const CHANNEL_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
-const WORKER_MAIN = path.join(__dirname, '..', 'worker', 'main.js');
 // How long node may take to boot a worker before it is considered failed.
 const BOOT_TIMEOUT_MS = 30_000;
-// Keep each snapshot datagram well under the channel's size limit.
-const SNAPSHOT_CHUNK_BYTES = 96 * 1024;
 // How often, at most, the supervisor reads a worker's channel.
 const COMMIT_COALESCE_MS = 1;
 // The reply pipe's size: a turn's replies travel as one batch inside it.
 const REPLY_PIPE_BYTES = 1024 * 1024;
 
-export interface WorkerExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** The process behind a worker: one we spawned, or one a previous image of ours spawned (adopted). */
-interface ProcessHandle {
-  readonly pid: number | undefined;
-  readonly alive: boolean;
-  kill(signal: NodeJS.Signals): void;
-}
-
 /** What an admin client asks the supervisor for through a worker (see holdfast's admin program). */
 export interface AdminRequests {
-  /** An upgrade or a swap: taken or refused (and why), with the supervisor's facts from before it acted. */
+  /** An upgrade or a swap: taken or refused (and why), with the supervisor's status from before it acted. */
   action(action: 'upgrade' | 'swap'): { accepted: boolean; reason: string | null; supervisor: SupervisorStatus };
   /** The log level changed: workers started later keep it. */
   logLevel(level: 1 | 2 | 3 | 4): void;
@@ -64,21 +50,14 @@ export class WorkerProcess {
   // Booted: its signal intake is installed (before that, a signal could meet the default action in the
   // instant between the spawn's fork and the exec of node).
   #listening = false;
-  #acks: number[] = [];
-  #ackScheduled = false;
-  #replyPipe: { read: number; write: number; capacity: number } | null = null;
-  /** The last batch of piped replies the worker committed: what its pipe may still hold. */
-  #lastBatch: ReplyBatch | null = null;
+  readonly #commits: CommitIntake;
+  readonly #snapshot: SnapshotSender;
   #settled = false;
-  /** What this worker has been sent of custody, by key (see stage()): custody's entry objects as they were. */
-  readonly #sent = new Map<string, CustodyEntry>();
   generation = 0;
   /** The metrics this worker reported when it last drained, for its successor. */
-  counters: WorkerCounters | null = null;
+  metricsAtDrain: WorkerMetricsSnapshot | null = null;
   /** What the worker said it was doing when an uncaught exception killed it (null: it never said). */
   fault: { error: string; requests: FaultRequest[] } | null = null;
-  /** Told of every client whose request a commit answers (set while some request is under suspicion). */
-  answered: ((client: string) => void) | null = null;
   /** A suspect request the worker announced and has not returned from yet (see RunningMessage). */
   running: FaultRequest | null = null;
   /** When a message from this worker last arrived (its sign of life for the stall watchdog). */
@@ -86,7 +65,7 @@ export class WorkerProcess {
 
   private constructor(
     private readonly custody: Custody,
-    private readonly log: Logger,
+    log: Logger,
     private readonly requests: AdminRequests,
     carried?: CarriedWorkerState,
   ) {
@@ -95,11 +74,9 @@ export class WorkerProcess {
       // A worker that kept serving while our previous image exec'ed us: its channel and pipe came along.
       for (const fd of [carried.channelFd, carried.replyPipe.read, carried.replyPipe.write]) native.setCloexec(fd, true);
       ours = carried.channelFd;
-      const adopted = adoptedProcess(carried.pid, log);
+      const adopted = adoptWorker(carried.pid, log);
       this.#child = adopted.handle;
       this.exited = adopted.exited;
-      this.#replyPipe = { ...carried.replyPipe };
-      this.#lastBatch = carried.lastBatch;
       this.generation = carried.generation;
     } else {
       let theirs: number;
@@ -110,18 +87,16 @@ export class WorkerProcess {
       } catch (err) {
         log.debug({ err }, 'cannot grow the worker channel\'s send buffer');
       }
-      // The child's end must survive the exec of node: spawn's stdio mapping dup2()s it to fd 3 for us.
-      const child: ChildProcess = spawn(process.execPath, [...guardedNodeFlags(), WORKER_MAIN], {
-        stdio: ['ignore', 'inherit', 'inherit', theirs],
-        env: workerEnvironment(),
-      });
+      const spawned = spawnWorker(theirs);
       native.close(theirs);
-      this.#child = { get pid() { return child.pid; }, get alive() { return child.exitCode === null && child.signalCode === null; }, kill: (signal) => child.kill(signal) };
-      this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+      this.#child = spawned.handle;
+      this.exited = spawned.exited;
     }
     // Commits are off the clients' path (the worker answers as soon as they are queued to us), so read
     // them in bulk rather than take a CPU from the worker for each one.
     this.#channel = new ControlChannel(ours, isWorkerMessage, { message: (m, fds) => this.#onMessage(m, fds), close: () => undefined }, log, { coalesceMs: COMMIT_COALESCE_MS });
+    this.#commits = new CommitIntake(custody, this.#channel, log, () => this.generation, carried ? { replyPipe: carried.replyPipe, lastBatch: carried.lastBatch } : null);
+    this.#snapshot = new SnapshotSender(custody, this.#channel);
     this.booted = carried ? Promise.resolve() : this.#expect('booted', BOOT_TIMEOUT_MS);
     this.booted.then(() => (this.#listening = true), () => undefined);
   }
@@ -143,13 +118,14 @@ export class WorkerProcess {
   carry(): { state: CarriedWorkerState; fds: number[] } | null {
     const pid = this.#child.pid;
     // Fragments of a commit already read would be lost with this image: the worker drains instead.
-    if (!this.#replyPipe || !this.alive || pid === undefined || this.#channel.closed || this.#channel.assembling) return null;
-    this.#flushAcks();
+    const replyPipe = this.#commits.replyPipe;
+    if (!replyPipe || !this.alive || pid === undefined || this.#channel.closed || this.#channel.assembling) return null;
+    this.#commits.flushAcks();
     this.pace(CARRIED_COMMIT_EVERY_MS);
     // From here on everything it commits waits in the channel for the next image, fragments whole.
     this.#channel.pauseReading();
-    const state: CarriedWorkerState = { pid, generation: this.generation, channelFd: this.#channel.fd, replyPipe: { ...this.#replyPipe }, lastBatch: this.#lastBatch };
-    return { state, fds: [this.#channel.fd, this.#replyPipe.read, this.#replyPipe.write] };
+    const state: CarriedWorkerState = { pid, generation: this.generation, channelFd: this.#channel.fd, replyPipe: { ...replyPipe }, lastBatch: this.#commits.lastBatch };
+    return { state, fds: [this.#channel.fd, replyPipe.read, replyPipe.write] };
   }
 
   get pid(): number | undefined {
@@ -158,6 +134,11 @@ export class WorkerProcess {
 
   get alive(): boolean {
     return this.#child.alive;
+  }
+
+  /** Told of every client whose request a commit answers (set while some request is under suspicion). */
+  set answered(listener: ((client: string) => void) | null) {
+    this.#commits.answered = listener;
   }
 
   /**
@@ -182,9 +163,9 @@ export class WorkerProcess {
       if (entry.record.kind === 'client') nextClientId = Math.max(nextClientId, (entry.record as ClientRecord).id + 1);
     }
     // Whatever changed since stage() (everything, if it never ran); custody cannot change meanwhile.
-    await this.#sendSnapshot(false);
+    await this.#snapshot.send(false);
     const pipe = native.pipe(REPLY_PIPE_BYTES);
-    this.#replyPipe = pipe;
+    this.#commits.usePipe(pipe);
     this.#channel.send(
       {
         type: 'init',
@@ -203,9 +184,9 @@ export class WorkerProcess {
     await ready;
   }
 
-  /** Tells the worker what the supervisor knows (status, metrics), and its predecessor's counters if any. */
-  sendFacts(supervisor: SupervisorStatus, counters: WorkerCounters | null): void {
-    if (!this.#channel.closed && this.alive) this.#channel.send({ type: 'facts', supervisor, counters });
+  /** Tells the worker the supervisor's status, and its predecessor's metrics if any. */
+  sendStatus(status: SupervisorStatus, predecessorMetrics: WorkerMetricsSnapshot | null): void {
+    if (!this.#channel.closed && this.alive) this.#channel.send({ type: 'facts', supervisor: status, counters: predecessorMetrics });
   }
 
   /** Asks the worker to stop at a message boundary; resolves once nothing of it is in flight. */
@@ -252,7 +233,7 @@ export class WorkerProcess {
     const timer = setTimeout(() => this.kill('SIGKILL'), timeoutMs);
     const exit = await this.exited;
     clearTimeout(timer);
-    this.dispose();
+    this.applyLastCommitsAndResendReplies();
     return exit;
   }
 
@@ -270,80 +251,20 @@ export class WorkerProcess {
    * still queued in the channel, then sends the replies its pipe shows it never sent, and lets both go.
    * Must run before another worker reads the same clients. Idempotent.
    */
-  dispose(): void {
+  applyLastCommitsAndResendReplies(): void {
     if (this.#settled) return;
     this.#settled = true;
     this.#channel.drainAndClose();
-    const pipe = this.#replyPipe;
-    if (!pipe) return;
-    this.#replyPipe = null;
-    const left = readAll(pipe.read);
-    const { unsent, discarded } = unsentReplies(left, this.#lastBatch);
-    let delivered = 0;
-    for (const reply of unsent) if (this.custody.deliver(reply.client, reply.bytes)) delivered++;
-    if (unsent.length > 0 || discarded > 0) {
-      this.log.info({ generation: this.generation, delivered, discardedBytes: discarded }, 'sent the replies a dead worker left in its pipe');
-    }
-    native.close(pipe.read);
-    native.close(pipe.write);
+    this.#commits.resendUnsentReplies();
   }
 
-  // One chunk in the kernel at a time: a queued chunk holds dups of its fds, and a snapshot of every lock
-  // queued at once would double the supervisor's fd use.
   /**
    * Before a swap stops the serving worker: sends this (booted, not yet serving) worker the whole custody
    * snapshot, while clients are still served. start() then sends only what changed since, so the pause
    * of a swap no longer grows with the number of locks held.
    */
   async stage(): Promise<void> {
-    await this.#sendSnapshot(true);
-  }
-
-  // Sends every custody record that differs from what this worker was sent before (by entry object: custody
-  // replaces the entry on every change), after the keys of those gone since: the worker closes
-  // their fds before it receives new ones (see fd-budget.ts).
-  async #sendSnapshot(whileServing: boolean): Promise<void> {
-    const sent = this.#sent;
-    const drops: string[] = [];
-    for (const key of sent.keys()) {
-      if (this.custody.has(key)) continue;
-      sent.delete(key);
-      drops.push(key);
-    }
-    let chunk: RecordWithFd[] = [];
-    let fds: number[] = [];
-    let bytes = 0;
-    const flush = async (): Promise<void> => {
-      if (chunk.length === 0 && drops.length === 0) return;
-      // While the old worker serves, custody may close an fd before a queued message leaves: send dups
-      // then. Once it has stopped nothing changes custody, and the fds stay open until flushed.
-      this.#channel.send({ type: 'adopt', records: chunk, drops: drops.splice(0) }, fds, { dup: whileServing });
-      chunk = [];
-      fds = [];
-      bytes = 0;
-      await this.#channel.flushed();
-    };
-    // In a message of their own: the worker has closed those fds before any new one arrives.
-    await flush();
-    for (const [key, entry] of [...this.custody.entries()]) {
-      // Custody may have changed while we waited for the channel: send only what it holds now (a
-      // dropped entry's fd is closed, or even reused). What changed later goes out in start()'s delta.
-      if (this.custody.get(key) !== entry) continue;
-      // Custody replaces the entry object on every change (an owner joining changes its record in place).
-      if (sent.get(key) === entry) continue;
-      const size = JSON.stringify(entry.record).length + 32;
-      if (bytes + size > SNAPSHOT_CHUNK_BYTES || (entry.fd !== null && fds.length >= SNAPSHOT_FDS_MAX)) await flush();
-      chunk.push({ record: entry.record, fdIndex: entry.fd === null ? null : fds.push(entry.fd) - 1 });
-      sent.set(key, entry);
-      bytes += size;
-    }
-    // Entries custody dropped while we sent: their records went out before (or never), so drop them too.
-    for (const key of sent.keys()) {
-      if (this.custody.has(key)) continue;
-      sent.delete(key);
-      drops.push(key);
-    }
-    await flush();
+    await this.#snapshot.send(true);
   }
 
   #expect(what: 'booted' | 'ready' | 'drained', timeoutMs: number): Promise<void> {
@@ -378,11 +299,7 @@ export class WorkerProcess {
         this.fault = { error: message.error, requests: message.requests };
         return;
       case 'commit':
-        if (message.batch !== null) {
-          const replies = message.entries.flatMap((e) => (e.reply && e.reply.piped > 0 ? [{ client: e.reply.client, length: e.reply.piped }] : []));
-          this.#lastBatch = { batch: message.batch, replies };
-        }
-        return this.#applyCommit(message.entries, fds);
+        return this.#commits.take(message, fds);
       case 'log-level':
         fds.forEach((fd) => native.close(fd));
         this.requests.logLevel(message.level);
@@ -397,103 +314,10 @@ export class WorkerProcess {
       case 'booted':
       case 'ready':
       case 'drained':
-        if (message.type === 'drained' && message.counters) this.counters = message.counters;
+        if (message.type === 'drained' && message.counters) this.metricsAtDrain = message.counters;
         fds.forEach((fd) => native.close(fd));
         this.#waiters.get(message.type)?.();
         return;
     }
   }
-
-  #applyCommit(entries: CommitEntry[], fds: number[]): void {
-    const used = new Set<number>();
-    try {
-      for (const entry of entries) {
-        this.custody.apply(entry, fds, used, entry.ack ? () => this.#ack(entry.seq) : noop);
-        if (this.answered && entry.reply) this.answered(entry.reply.client);
-      }
-    } catch (err) {
-      // A worker that names fds it did not send is broken; refuse the rest rather than guess.
-      this.log.error({ err, generation: this.generation }, 'refusing a malformed commit from the worker');
-    } finally {
-      for (const fd of fds) if (!used.has(fd)) native.close(fd);
-    }
-  }
-
-  // Acknowledgements go back in batches: one datagram per turn of the event loop.
-  #ack(seq: number): void {
-    this.#acks.push(seq);
-    if (this.#ackScheduled) return;
-    this.#ackScheduled = true;
-    setImmediate(() => this.#flushAcks());
-  }
-
-  #flushAcks(): void {
-    this.#ackScheduled = false;
-    const seqs = this.#acks;
-    this.#acks = [];
-    if (seqs.length > 0 && !this.#channel.closed) this.#channel.send({ type: 'committed', seqs });
-  }
-}
-
-const noop = (): void => undefined;
-
-// A worker we did not spawn (this image did not exist yet): its exit is seen through a pidfd and reaped by
-// pid, never with waitpid(-1).
-function adoptedProcess(pid: number, log: Logger): { handle: ProcessHandle; exited: Promise<WorkerExit> } {
-  let alive = true;
-  const exited = new Promise<WorkerExit>((resolve) => {
-    let pidfd: number;
-    try {
-      pidfd = native.pidfdOpen(pid);
-    } catch (err) {
-      log.error({ err, pid }, 'the carried worker is already gone');
-      alive = false;
-      resolve({ code: null, signal: null });
-      return;
-    }
-    const poller = new native.Poller(pidfd, () => {
-      let status: ReturnType<typeof native.waitpid> = null;
-      try {
-        status = native.waitpid(pid, true);
-        if (status === null) return;
-      } catch (err) {
-        log.debug({ pid, err }, 'the carried worker was not ours to reap');
-      }
-      poller.close();
-      native.close(pidfd);
-      alive = false;
-      resolve({ code: status?.exitCode ?? null, signal: (status?.signal ?? null) as NodeJS.Signals | null });
-    });
-    poller.start(native.Poller.READABLE);
-  });
-  const handle: ProcessHandle = {
-    pid,
-    get alive() {
-      return alive;
-    },
-    kill(signal) {
-      if (alive) process.kill(pid, signal);
-    },
-  };
-  return { handle, exited };
-}
-
-function readAll(fd: number): Buffer {
-  const chunks: Buffer[] = [];
-  const chunk = Buffer.allocUnsafe(64 * 1024);
-  for (;;) {
-    const n = native.read(fd, chunk, 0, chunk.length);
-    if (n === null || n === 0) return Buffer.concat(chunks);
-    chunks.push(Buffer.from(chunk.subarray(0, n)));
-  }
-}
-
-// Workers run guarded like the supervisor (see guarded-runtime): no signal ends one before its first line.
-function workerEnvironment(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: guardedPreload(process.env.LD_PRELOAD) };
-  delete env.LISTEN_PID;
-  delete env.LISTEN_FDS;
-  delete env.LISTEN_FDNAMES;
-  delete env.NOTIFY_SOCKET;
-  return env;
 }

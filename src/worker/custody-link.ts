@@ -81,11 +81,19 @@ export class CustodyLink {
   #sending: Pending[] | null = null;
   /** Clients whose next request goes in a batch of its own (it was in progress when a worker crashed). */
   readonly #isolated = new Set<string>();
+  #log: Logger;
 
   constructor(
     private readonly channel: ControlChannel<SupervisorMessage, WorkerMessage>,
-    private readonly log: Logger,
-  ) {}
+    log: Logger,
+  ) {
+    this.#log = log;
+  }
+
+  /** Logs through `log` from now on (the worker's configured logger replaces its bootstrap one at `init`). */
+  logTo(log: Logger): void {
+    this.#log = log;
+  }
 
   /** Takes the reply pipe from `init` (nothing is committed before it). */
   usePipe(pipe: ReplyPipe): void {
@@ -135,7 +143,7 @@ export class CustodyLink {
     for (const seq of seqs) {
       const resolve = this.#waitingAck.get(seq);
       if (!resolve) {
-        this.log.warn({ seq }, 'acknowledgement for an unknown commit');
+        this.#log.warn({ seq }, 'acknowledgement for an unknown commit');
         continue;
       }
       this.#waitingAck.delete(seq);
@@ -201,7 +209,7 @@ export class CustodyLink {
       const inKernel = this.channel.send({ type: 'commit', batch, entries }, fds);
       this.#sending = null;
       if (inKernel) {
-        this.#deliver(pending, piped, batch);
+        this.#spliceRepliesAndSettle(pending, piped, batch);
         continue;
       }
       // The supervisor is not reading (it may be re-executing): replies wait until the commit is queued.
@@ -209,7 +217,7 @@ export class CustodyLink {
       void this.channel.flushed().then(() => {
         this.#flushing = false;
         if (this.channel.closed) return;
-        this.#deliver(pending, piped, batch);
+        this.#spliceRepliesAndSettle(pending, piped, batch);
         this.#flush();
       });
     }
@@ -245,7 +253,9 @@ export class CustodyLink {
     if (written !== bytes.length) throw new Error(`reply pipe took ${written ?? 0} of ${bytes.length} bytes`);
   }
 
-  #deliver(pending: Pending[], piped: Pending[], batch: number | null): void {
+  // The batch's commit is in the supervisor's queue: splice its replies from the pipe into their clients,
+  // then settle each entry's caller (at once, or on the supervisor's acknowledgement where it asked for one).
+  #spliceRepliesAndSettle(pending: Pending[], piped: Pending[], batch: number | null): void {
     if (batch !== null) {
       skip(this.#pipe!.read, REPLY_BATCH_HEADER_BYTES);
       for (const p of piped) this.#splice(p.fd, p.piped!.length);
@@ -264,12 +274,12 @@ export class CustodyLink {
         n = native.splice(this.#pipe!.read, fd, left);
       } catch (err) {
         // The client is gone (EPIPE, ECONNRESET): its reply goes nowhere, but must leave the pipe.
-        this.log.debug({ code: (err as { code?: string }).code }, 'reply not delivered: client gone');
+        this.#log.debug({ code: (err as { code?: string }).code }, 'reply not delivered: client gone');
         return skip(this.#pipe!.read, left);
       }
       if (n === null) {
         // Cannot happen while unread output is bounded; if it does, this client loses its reply.
-        this.log.error({ fd, left }, 'client socket full while sending a reply; dropping the rest of it');
+        this.#log.error({ fd, left }, 'client socket full while sending a reply; dropping the rest of it');
         return skip(this.#pipe!.read, left);
       }
       left -= n;

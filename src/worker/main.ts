@@ -5,7 +5,7 @@ import { onSignal, REQUEST_SIGNALS } from '../shared/platform/signal-intake';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
 import { custodyKey } from '../shared/custody/records/custody-record';
-import { isSupervisorMessage, SupervisorMessage, WorkerCounters, WorkerMessage } from '../shared/custody/messages';
+import { isSupervisorMessage, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage } from '../shared/custody/messages';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 import { createLogger, reopenLogFiles } from '../shared/platform/log';
 import * as native from '../shared/platform/native';
@@ -44,13 +44,13 @@ function forget(key: string): void {
 }
 // Drained, the worker expects to be replaced: the supervisor's exec closes the channel on purpose.
 let drained = false;
-// What the supervisor told us about itself, and our predecessor's metrics (applied once at init).
-let supervisorFacts: SupervisorStatus | null = null;
-let inheritedCounters: WorkerCounters | null = null;
+// The supervisor's status as it last told us, and our predecessor's metrics (applied once at init).
+let supervisorStatus: SupervisorStatus | null = null;
+let inheritedMetrics: WorkerMetricsSnapshot | null = null;
 let nextActionId = 1;
 const pendingActions = new Map<number, (result: { accepted: boolean; reason: string | null; supervisor: SupervisorStatus }) => void>();
 const bridge: SupervisorBridge = {
-  facts: () => supervisorFacts,
+  supervisorStatus: () => supervisorStatus,
   request(action) {
     const id = nextActionId++;
     return new Promise((resolve) => {
@@ -80,10 +80,13 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
         case 'init': {
           const { logLevel, logFormat, logOutputs, logFilters } = message.settings;
           log = createLogger({ name: 'holdfastd-worker', level: logLevel as 1 | 2 | 3 | 4, format: logFormat, outputs: logOutputs, filters: logFilters });
+          // The channel and the link were made with the bootstrap logger: from here on they log as configured.
+          channel.logTo(log);
+          link.logTo(log);
           link.usePipe({ read: fds[message.replyPipe.read]!, write: fds[message.replyPipe.write]!, capacity: message.replyPipe.capacity });
           worker = new Worker(message.settings, link, log, bridge);
-          if (inheritedCounters) worker.metrics.restore(inheritedCounters);
-          inheritedCounters = null;
+          if (inheritedMetrics) worker.metrics.restore(inheritedMetrics);
+          inheritedMetrics = null;
           try {
             const snapshot = [...adopted.values()];
             adopted.clear();
@@ -120,9 +123,9 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           link.pace(message.commitEveryMs);
           return;
         case 'facts':
-          supervisorFacts = message.supervisor;
-          // Only a worker that has not started yet takes counters: a serving one already counts its own.
-          if (message.counters && worker === null) inheritedCounters = message.counters;
+          supervisorStatus = message.supervisor;
+          // Only a worker that has not started yet takes metrics: a serving one already counts its own.
+          if (message.counters && worker === null) inheritedMetrics = message.counters;
           return;
         case 'action-result': {
           const resolve = pendingActions.get(message.id);

@@ -1,8 +1,8 @@
 // The worker's metrics: requests by server, procedure and outcome, a sampled request-latency histogram and
 // owner kills, plus the OpenMetrics text of `holdfast metrics`. Per request it costs one map lookup and an
 // increment; one request in LATENCY_SAMPLE_EVERY is timed (two hrtime reads). Counters travel to the next
-// worker through an orderly handoff (drain → supervisor → facts) and start again after a worker crash.
-import type { WorkerCounters } from '../shared/custody/messages';
+// worker through an orderly handoff (drain → supervisor → its status message) and start again after a worker crash.
+import type { WorkerMetricsSnapshot } from '../shared/custody/messages';
 import type { FdUse } from '../shared/platform/fd-budget';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 
@@ -71,8 +71,8 @@ export class WorkerMetrics {
   }
 
   /** Everything cumulative, for the next worker. */
-  snapshot(): WorkerCounters {
-    const requests: WorkerCounters['requests'] = [];
+  snapshot(): WorkerMetricsSnapshot {
+    const requests: WorkerMetricsSnapshot['requests'] = [];
     for (const [server, byProcedure] of this.#requests) {
       for (const [procedure, c] of byProcedure) requests.push({ server, procedure, ok: c.ok, error: c.error });
     }
@@ -80,7 +80,7 @@ export class WorkerMetrics {
   }
 
   /** Continues from a predecessor's counters (added to whatever was counted meanwhile). */
-  restore(counters: WorkerCounters): void {
+  restore(counters: WorkerMetricsSnapshot): void {
     for (const r of counters.requests) {
       const count = this.#count(r.server, r.procedure);
       count.ok += r.ok;

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import pino from 'pino';
 import type { CommitEntry, CustodyOp } from '../../src/shared/custody/messages';
-import { clientKey, resourceKey, type ClientRecord, type ResourceRecordState } from '../../src/shared/custody/records';
+import { clientKey, type ClientRecord } from '../../src/shared/custody/records/client-record';
+import { resourceKey, type ResourceRecord } from '../../src/shared/custody/records/resource-record';
 import * as native from '../../src/shared/platform/native';
 import { Custody, type CustodyEntry, type ResourceObserver } from '../../src/supervisor/custody';
 import { calledOnce, waitFor, within } from '../fixtures/deadline';
@@ -26,7 +27,7 @@ function clientRecord(): ClientRecord {
   return { kind: 'client', server: 'virtlockd', id: CLIENT_ID, connectedAt: 1, peer: { pid: 4242, uid: 0, gid: 0 }, restricted: false, owner: null, registeredAt: 0 };
 }
 
-function diskRecord(owners: number[] = [100]): ResourceRecordState {
+function diskRecord(owners: number[] = [100]): ResourceRecord {
   return { kind: 'resource', lockspace: '', name: '/var/lib/disk.img', path: '/var/lib/disk.img', flags: 0, owners, acquiredAt: 1, lockKind: 'ofd' };
 }
 
@@ -155,7 +156,7 @@ test('join and leave change one ownership in place and tell the observer; unknow
   const dropped: string[] = [];
   const observer: ResourceObserver = {
     put: (key: string, e: CustodyEntry, fdChanged: boolean, joined?: number | null) => {
-      puts.push({ key, fdChanged, joined, owners: [...(e.record as ResourceRecordState).owners] });
+      puts.push({ key, fdChanged, joined, owners: [...(e.record as ResourceRecord).owners] });
     },
     dropped: (key: string) => dropped.push(key),
   };
@@ -167,7 +168,7 @@ test('join and leave change one ownership in place and tell the observer; unknow
     apply(custody, entry([{ op: 'join', key: DISK, pid: 101 }]));
     apply(custody, entry([{ op: 'join', key: DISK, pid: 100 }]));
     apply(custody, entry([{ op: 'leave', key: DISK, pid: 100 }]));
-    assert.deepEqual((custody.get(DISK)?.record as ResourceRecordState).owners, [101, 100], 'one occurrence of 100 left');
+    assert.deepEqual((custody.get(DISK)?.record as ResourceRecord).owners, [101, 100], 'one occurrence of 100 left');
     assert.notEqual(custody.get(DISK), before, 'a new entry object, so snapshot deltas see the change');
     assert.equal(custody.get(DISK)?.fd, held.fd);
 
@@ -244,7 +245,7 @@ test('an inline reply is written to the client in order, each done called exactl
     const second = calledOnce('second reply done');
     apply(custody, entry([], { reply: { client: CLIENT, consume: 0, piped: 0, data: Buffer.from('one,').toString('base64') } }), [], first);
     apply(custody, entry([], { reply: { client: CLIENT, consume: 0, piped: 0, data: Buffer.from('two').toString('base64') } }), [], second);
-    assert.equal(custody.deliver(CLIENT, Buffer.from(',three')), true);
+    assert.equal(custody.writeUnsentReply(CLIENT, Buffer.from(',three')), true);
     await waitFor(() => conn.received().toString() === 'one,two,three', 5_000, () => `the replies (got ${JSON.stringify(conn.received().toString())})`);
     first.assertOnce();
     second.assertOnce();
@@ -266,7 +267,7 @@ test('a reply for a client that is gone, or never filed, completes at once and w
     const neverFiled = calledOnce('reply to a client never filed');
     apply(custody, entry([], { reply: { client: clientKey('virtlockd', 99), consume: 0, piped: 0, data: Buffer.from('x').toString('base64') } }), [], neverFiled);
     neverFiled.assertOnce();
-    assert.equal(custody.deliver(CLIENT, Buffer.from('late')), false);
+    assert.equal(custody.writeUnsentReply(CLIENT, Buffer.from('late')), false);
     // The drop closed custody's (only) fd of the connection: the client sees the end, and no bytes before it.
     await within(5_000, 'the client to see its connection end', new Promise((resolve) => conn.peer.once('close', resolve)));
     assert.equal(conn.received().length, 0);

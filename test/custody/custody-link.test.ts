@@ -11,7 +11,8 @@ import { ControlChannel } from '../../src/shared/custody/channel';
 import {
   isSupervisorMessage, isWorkerMessage, type CommitMessage, type SupervisorMessage, type WorkerMessage,
 } from '../../src/shared/custody/messages';
-import { clientKey, resourceKey, type ResourceRecordState } from '../../src/shared/custody/records';
+import { clientKey } from '../../src/shared/custody/records/client-record';
+import { resourceKey, type ResourceRecord } from '../../src/shared/custody/records/resource-record';
 import * as native from '../../src/shared/platform/native';
 import { CustodyLink, type ReplyPipe, type ReplyTarget } from '../../src/worker/custody-link';
 import { sleep, waitFor, within } from '../fixtures/deadline';
@@ -72,7 +73,7 @@ function target(conn: UnixConnection, id: number, consume = 0): ReplyTarget {
   return { client: clientKey('virtlockd', id), fd: conn.fd, consume, output: { outputSinceCheck: 0 } };
 }
 
-function resource(name: string): ResourceRecordState {
+function resource(name: string): ResourceRecord {
   return { kind: 'resource', lockspace: '', name, path: name, flags: 0, owners: [1], acquiredAt: 1, lockKind: 'ofd' };
 }
 

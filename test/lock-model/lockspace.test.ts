@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { VirError, VirErrorCode, VirErrorDomain } from '../../src/shared/protocol/vir-error';
 import { Lockspace } from '../../src/worker/lock/lockspace';
-import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED } from '../../src/worker/lock/resource';
+import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED } from '../../src/shared/custody/records/resource-record';
 import { holdLock } from '../fixtures/lock-prober';
 import { ownFdCount, scratchDir, seenFromOutside, virError } from './model-fixtures';
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { VirErrorCode, VirErrorDomain } from '../../src/shared/protocol/vir-error';
 import { Lockspace } from '../../src/worker/lock/lockspace';
 import { LockspaceRegistry } from '../../src/worker/lock/registry';
-import { ACQUIRE_AUTOCREATE } from '../../src/worker/lock/resource';
+import { ACQUIRE_AUTOCREATE } from '../../src/shared/custody/records/resource-record';
 import { scratchDir, seenFromOutside, virError } from './model-fixtures';
 
 test('"" is the default lockspace, always there; an unknown path is an internal error', () => {

@@ -38,6 +38,7 @@ export class ControlChannel<In, Out> {
   /** Fragments of a message received so far; `refused` once it grew past CONTROL_MESSAGE_MAX. */
   #partial: { chunks: Buffer[]; bytes: number; fds: number[]; refused: boolean } | null = null;
   #readingPaused = false;
+  #log: Logger;
 
   /**
    * Takes ownership of `fd` (a non-blocking SEQPACKET socket). With `coalesceMs`, incoming messages are
@@ -48,9 +49,10 @@ export class ControlChannel<In, Out> {
     readonly fd: number,
     private readonly isIncoming: Validator<In>,
     private readonly events: ControlChannelEvents<In>,
-    private readonly log: Logger,
+    log: Logger,
     private readonly options: { coalesceMs?: number } = {},
   ) {
+    this.#log = log;
     this.#poller = new native.Poller(fd, (mask, error) => this.#onEvents(mask, error));
     this.#watch();
   }
@@ -62,6 +64,14 @@ export class ControlChannel<In, Out> {
     const mask = (this.#queue.length > 0 ? native.Poller.WRITABLE : 0) | input;
     if (mask === 0) this.#poller.stop();
     else this.#poller.start(mask);
+  }
+
+  /**
+   * Logs through `log` from now on: a worker opens its channel with a bootstrap logger, before the
+   * supervisor has sent the configured log settings.
+   */
+  logTo(log: Logger): void {
+    this.#log = log;
   }
 
   get closed(): boolean {
@@ -164,8 +174,8 @@ export class ControlChannel<In, Out> {
       // The peer is gone (our supervisor re-executed, or the worker died): its reader reports that; it is
       // not a failure of ours to shout about.
       const code = (err as { code?: string }).code;
-      if (code === 'EPIPE' || code === 'ECONNRESET') this.log.debug({ code }, 'control channel peer gone');
-      else this.log.error({ err }, 'control channel send failed');
+      if (code === 'EPIPE' || code === 'ECONNRESET') this.#log.debug({ code }, 'control channel peer gone');
+      else this.#log.error({ err }, 'control channel send failed');
       this.close();
       return false;
     }
@@ -205,7 +215,7 @@ export class ControlChannel<In, Out> {
         datagram = native.recvWithFds(this.fd, CONTROL_DATAGRAM_MAX);
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if (code !== 'ECONNRESET') this.log.error({ err }, 'control channel receive failed');
+        if (code !== 'ECONNRESET') this.#log.error({ err }, 'control channel receive failed');
         this.close();
         return;
       }
@@ -235,7 +245,7 @@ export class ControlChannel<In, Out> {
     this.#partial = null;
     if (partial.refused) {
       partial.fds.forEach((fd) => native.close(fd));
-      this.log.error({ bytes: partial.bytes }, 'refusing a fragmented control message: truncated or too large');
+      this.#log.error({ bytes: partial.bytes }, 'refusing a fragmented control message: truncated or too large');
       return;
     }
     this.#deliver(Buffer.concat(partial.chunks, partial.bytes), partial.fds, false);
@@ -247,12 +257,12 @@ export class ControlChannel<In, Out> {
       if (truncated) throw new Error('datagram truncated');
       message = JSON.parse(data.toString('utf8'));
     } catch (err) {
-      this.log.error({ err, bytes: data.length }, 'refusing an unreadable control message');
+      this.#log.error({ err, bytes: data.length }, 'refusing an unreadable control message');
       fds.forEach((fd) => native.close(fd));
       return;
     }
     if (!this.isIncoming(message)) {
-      this.log.error({ type: (message as { type?: unknown })?.type }, 'refusing a control message that fails its schema');
+      this.#log.error({ type: (message as { type?: unknown })?.type }, 'refusing a control message that fails its schema');
       fds.forEach((fd) => native.close(fd));
       return;
     }

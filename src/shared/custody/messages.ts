@@ -120,17 +120,19 @@ export interface ShutdownMessage {
 }
 
 /**
- * What the supervisor knows that the worker reports (holdfast STATUS / METRICS): sent before `init` and
- * again whenever it changes. `counters` are the previous worker's, carried through an orderly handoff.
+ * The supervisor's status, which the worker reports (holdfast STATUS / METRICS): sent before `init` and
+ * again whenever it changes. `counters` are the previous worker's metrics, carried through an orderly
+ * handoff. (On the wire its type stays 'facts': workers and supervisors of different versions meet in an
+ * upgrade.)
  */
-export interface FactsMessage {
+export interface SupervisorStatusMessage {
   type: 'facts';
   supervisor: SupervisorStatus;
-  counters: WorkerCounters | null;
+  counters: WorkerMetricsSnapshot | null;
 }
 
 /**
- * Answer to an `action` request: taken or refused (and why), with the supervisor's facts as they were
+ * Answer to an `action` request: taken or refused (and why), with the supervisor's status as it was
  * before it acted (an outcome is known once a counter moves past these).
  */
 export interface ActionResultMessage {
@@ -155,7 +157,7 @@ export type SupervisorMessage =
   | ResumeMessage
   | PaceMessage
   | ShutdownMessage
-  | FactsMessage
+  | SupervisorStatusMessage
   | ActionResultMessage;
 
 // ---- worker → supervisor ----------------------------------------------------------------------
@@ -217,7 +219,7 @@ export interface ReadyMessage {
  */
 export interface DrainedMessage {
   type: 'drained';
-  counters?: WorkerCounters;
+  counters?: WorkerMetricsSnapshot;
 }
 
 /** An admin client asked for an upgrade (the SIGUSR1 path) or a worker swap. */
@@ -257,7 +259,7 @@ export interface PongMessage {
 export type WorkerMessage = RunningMessage | FaultMessage | PongMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
 
 /** The worker's cumulative metrics, carried from one worker to the next through an orderly handoff. */
-export interface WorkerCounters {
+export interface WorkerMetricsSnapshot {
   /** Requests by server, procedure name and outcome. */
   requests: Array<{ server: string; procedure: string; ok: number; error: number }>;
   /** Request latency histogram (sampled): counts per upper bound of `latencyBounds`, plus +Inf last. */
@@ -325,7 +327,7 @@ const supervisorStatusSchema = {
   },
 } as const;
 
-const workerCountersSchema = {
+const workerMetricsSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['requests', 'latencyBuckets', 'latencySum', 'latencyCount', 'ownerKills'],
@@ -406,7 +408,7 @@ const supervisorMessageSchema = {
     message('pace', { commitEveryMs: { type: 'integer', minimum: 0, maximum: 1000 } }),
     message('shutdown', {}),
     message('ping', {}),
-    message('facts', { supervisor: supervisorStatusSchema, counters: { anyOf: [{ type: 'null' }, workerCountersSchema] } }),
+    message('facts', { supervisor: supervisorStatusSchema, counters: { anyOf: [{ type: 'null' }, workerMetricsSchema] } }),
     message('action-result', { id: seq, accepted: { type: 'boolean' }, reason: nullableString, supervisor: supervisorStatusSchema }),
   ],
 };
@@ -470,7 +472,7 @@ const workerMessageSchema = {
         },
       },
     }),
-    message('drained', { counters: workerCountersSchema }, []),
+    message('drained', { counters: workerMetricsSchema }, []),
     message('action', { id: seq, action: { enum: ['upgrade', 'swap'] } }),
     message('log-level', { level: { type: 'integer', minimum: 1, maximum: 4 } }),
   ],

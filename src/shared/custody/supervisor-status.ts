@@ -1,4 +1,4 @@
-// What the supervisor reports about itself to the worker (FACTS and action answers on the control channel),
+// What the supervisor reports about itself to the worker (its status message and action answers on the control channel),
 // which the worker passes on in the operations program's STATUS reply.
 
 /** How the last upgrade or worker swap ended. */

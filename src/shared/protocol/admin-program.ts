@@ -1,7 +1,10 @@
 // libvirt's admin wire contract (src/admin/admin_protocol.x, program 0x06900690) as virt-admin speaks it:
-// procedure numbers, limits, typed-parameter names, and encoders/decoders for both sides of every call.
-// Pure data and codecs: no sockets, no server state.
+// procedure numbers, limits, typed-parameter names, encoders/decoders for both sides of every call, and the
+// procedure table (names, flag checks, args codecs) the worker dispatches from. Pure data and codecs: no
+// sockets, no server state.
 
+import type { FlagRule } from './flag-check';
+import { VirErrorDomain } from './vir-error';
 import { readTypedParams, TypedParam, writeTypedParams } from './typed-params';
 import { XdrReader, XdrWriter } from './xdr';
 import { MESSAGE_STRING_MAX } from './message';
@@ -383,3 +386,108 @@ export function decodeLoggingFiltersRet(p: Buffer): LoggingFiltersRet {
   const r = new XdrReader(p);
   return { filters: r.optional(readString), count: r.u32() };
 }
+
+// --- procedure table ----------------------------------------------------------------------
+
+/** Encodes an empty args struct (CONNECT_CLOSE, GET_LIB_VERSION). */
+export function encodeNoArgs(): Buffer {
+  return Buffer.alloc(0);
+}
+
+/** Decoded args type of each procedure. */
+export interface AdminProcedureArgs {
+  [AdminProcedure.CONNECT_OPEN]: FlagsArgs;
+  [AdminProcedure.CONNECT_CLOSE]: null;
+  [AdminProcedure.CONNECT_GET_LIB_VERSION]: null;
+  [AdminProcedure.CONNECT_LIST_SERVERS]: ListServersArgs;
+  [AdminProcedure.CONNECT_LOOKUP_SERVER]: ServerArgs;
+  [AdminProcedure.SERVER_GET_THREADPOOL_PARAMETERS]: ServerArgs;
+  [AdminProcedure.SERVER_SET_THREADPOOL_PARAMETERS]: ServerParamsArgs;
+  [AdminProcedure.SERVER_LIST_CLIENTS]: ListClientsArgs;
+  [AdminProcedure.SERVER_LOOKUP_CLIENT]: LookupClientArgs;
+  [AdminProcedure.CLIENT_GET_INFO]: ClientArgs;
+  [AdminProcedure.CLIENT_CLOSE]: ClientArgs;
+  [AdminProcedure.SERVER_GET_CLIENT_LIMITS]: ServerArgs;
+  [AdminProcedure.SERVER_SET_CLIENT_LIMITS]: ServerParamsArgs;
+  [AdminProcedure.CONNECT_GET_LOGGING_OUTPUTS]: FlagsArgs;
+  [AdminProcedure.CONNECT_GET_LOGGING_FILTERS]: FlagsArgs;
+  [AdminProcedure.CONNECT_SET_LOGGING_OUTPUTS]: SetLoggingArgs;
+  [AdminProcedure.CONNECT_SET_LOGGING_FILTERS]: SetLoggingArgs;
+  [AdminProcedure.SERVER_UPDATE_TLS_FILES]: ServerArgs;
+  [AdminProcedure.CONNECT_SET_DAEMON_TIMEOUT]: DaemonTimeoutArgs;
+}
+
+/** One row of the admin program's table. */
+export interface AdminProcedureEntry<P extends AdminProcedure = AdminProcedure> extends FlagRule {
+  readonly proc: P;
+  /** libvirt's CamelCase procedure name, e.g. `ServerListClients`. */
+  readonly name: string;
+  /** Decodes the call payload. @throws XdrDecodeError */
+  decode(payload: Buffer): AdminProcedureArgs[P];
+  /** Encodes call args. */
+  encode(args: AdminProcedureArgs[P]): Buffer;
+}
+
+/** Procedure number -> entry, for every procedure of the admin program. */
+export type AdminProcedureTable = { readonly [P in AdminProcedure]: AdminProcedureEntry<P> };
+
+// Every admin_server.c function refuses flags with VIR_FROM_ADMIN, naming itself.
+function adminEntry<P extends AdminProcedure>(
+  proc: P,
+  name: string,
+  flagCheck: { functionName: string; allowedFlags: number } | null,
+  decode: (payload: Buffer) => AdminProcedureArgs[P],
+  encode: (args: AdminProcedureArgs[P]) => Buffer,
+): AdminProcedureEntry<P> {
+  const functionName = flagCheck?.functionName ?? `adminDispatch${name}`;
+  return Object.freeze({ proc, name, functionName, allowedFlags: flagCheck?.allowedFlags ?? null, flagErrorDomain: VirErrorDomain.ADMIN, decode, encode });
+}
+
+/** virCheckFlags(0, …) in the named function: no flag is accepted. */
+const noFlagsIn = (functionName: string): { functionName: string; allowedFlags: number } => ({ functionName, allowedFlags: 0 });
+
+/**
+ * The admin program's procedures as libvirt 9.0 serves them. Procedures without a flag check: CONNECT_CLOSE
+ * and GET_LIB_VERSION have no flags; LOOKUP_SERVER checks its flags against themselves
+ * (virCheckFlags(flags, NULL)), so any value passes.
+ */
+export const ADMIN_PROCEDURES: AdminProcedureTable = Object.freeze({
+  [AdminProcedure.CONNECT_OPEN]: adminEntry(AdminProcedure.CONNECT_OPEN, 'ConnectOpen', noFlagsIn('adminDispatchConnectOpen'), decodeFlagsArgs, encodeFlagsArgs),
+  [AdminProcedure.CONNECT_CLOSE]: adminEntry(AdminProcedure.CONNECT_CLOSE, 'ConnectClose', null, decodeNoArgs, encodeNoArgs),
+  [AdminProcedure.CONNECT_GET_LIB_VERSION]: adminEntry(AdminProcedure.CONNECT_GET_LIB_VERSION, 'ConnectGetLibVersion', null, decodeNoArgs, encodeNoArgs),
+  [AdminProcedure.CONNECT_LIST_SERVERS]: adminEntry(
+    AdminProcedure.CONNECT_LIST_SERVERS, 'ConnectListServers', noFlagsIn('adminConnectListServers'), decodeListServersArgs, encodeListServersArgs),
+  [AdminProcedure.CONNECT_LOOKUP_SERVER]: adminEntry(AdminProcedure.CONNECT_LOOKUP_SERVER, 'ConnectLookupServer', null, decodeServerArgs, encodeServerArgs),
+  [AdminProcedure.SERVER_GET_THREADPOOL_PARAMETERS]: adminEntry(
+    AdminProcedure.SERVER_GET_THREADPOOL_PARAMETERS, 'ServerGetThreadpoolParameters', noFlagsIn('adminServerGetThreadPoolParameters'),
+    decodeServerArgs, encodeServerArgs),
+  [AdminProcedure.SERVER_SET_THREADPOOL_PARAMETERS]: adminEntry(
+    AdminProcedure.SERVER_SET_THREADPOOL_PARAMETERS, 'ServerSetThreadpoolParameters', noFlagsIn('adminServerSetThreadPoolParameters'),
+    serverParamsArgsDecoder(ADMIN_SERVER_THREADPOOL_PARAMETERS_MAX), encodeServerParamsArgs),
+  [AdminProcedure.SERVER_LIST_CLIENTS]: adminEntry(
+    AdminProcedure.SERVER_LIST_CLIENTS, 'ServerListClients', noFlagsIn('adminServerListClients'), decodeListClientsArgs, encodeListClientsArgs),
+  [AdminProcedure.SERVER_LOOKUP_CLIENT]: adminEntry(
+    AdminProcedure.SERVER_LOOKUP_CLIENT, 'ServerLookupClient', noFlagsIn('adminServerLookupClient'), decodeLookupClientArgs, encodeLookupClientArgs),
+  [AdminProcedure.CLIENT_GET_INFO]: adminEntry(AdminProcedure.CLIENT_GET_INFO, 'ClientGetInfo', noFlagsIn('adminClientGetInfo'), decodeClientArgs, encodeClientArgs),
+  [AdminProcedure.CLIENT_CLOSE]: adminEntry(AdminProcedure.CLIENT_CLOSE, 'ClientClose', noFlagsIn('adminClientClose'), decodeClientArgs, encodeClientArgs),
+  [AdminProcedure.SERVER_GET_CLIENT_LIMITS]: adminEntry(
+    AdminProcedure.SERVER_GET_CLIENT_LIMITS, 'ServerGetClientLimits', noFlagsIn('adminServerGetClientLimits'), decodeServerArgs, encodeServerArgs),
+  [AdminProcedure.SERVER_SET_CLIENT_LIMITS]: adminEntry(
+    AdminProcedure.SERVER_SET_CLIENT_LIMITS, 'ServerSetClientLimits', noFlagsIn('adminServerSetClientLimits'),
+    serverParamsArgsDecoder(ADMIN_SERVER_CLIENT_LIMITS_MAX), encodeServerParamsArgs),
+  [AdminProcedure.CONNECT_GET_LOGGING_OUTPUTS]: adminEntry(
+    AdminProcedure.CONNECT_GET_LOGGING_OUTPUTS, 'ConnectGetLoggingOutputs', noFlagsIn('adminConnectGetLoggingOutputs'), decodeFlagsArgs, encodeFlagsArgs),
+  [AdminProcedure.CONNECT_GET_LOGGING_FILTERS]: adminEntry(
+    AdminProcedure.CONNECT_GET_LOGGING_FILTERS, 'ConnectGetLoggingFilters', noFlagsIn('adminConnectGetLoggingFilters'), decodeFlagsArgs, encodeFlagsArgs),
+  [AdminProcedure.CONNECT_SET_LOGGING_OUTPUTS]: adminEntry(
+    AdminProcedure.CONNECT_SET_LOGGING_OUTPUTS, 'ConnectSetLoggingOutputs', noFlagsIn('adminConnectSetLoggingOutputs'),
+    decodeSetLoggingArgs, encodeSetLoggingArgs),
+  [AdminProcedure.CONNECT_SET_LOGGING_FILTERS]: adminEntry(
+    AdminProcedure.CONNECT_SET_LOGGING_FILTERS, 'ConnectSetLoggingFilters', noFlagsIn('adminConnectSetLoggingFilters'),
+    decodeSetLoggingArgs, encodeSetLoggingArgs),
+  [AdminProcedure.SERVER_UPDATE_TLS_FILES]: adminEntry(
+    AdminProcedure.SERVER_UPDATE_TLS_FILES, 'ServerUpdateTlsFiles', noFlagsIn('adminServerUpdateTlsFiles'), decodeServerArgs, encodeServerArgs),
+  [AdminProcedure.CONNECT_SET_DAEMON_TIMEOUT]: adminEntry(
+    AdminProcedure.CONNECT_SET_DAEMON_TIMEOUT, 'ConnectSetDaemonTimeout', noFlagsIn('adminConnectSetDaemonTimeout'),
+    decodeDaemonTimeoutArgs, encodeDaemonTimeoutArgs),
+});

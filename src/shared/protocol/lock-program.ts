@@ -2,7 +2,8 @@
 // argument types with their XDR encoders/decoders, and a table for table-driven dispatch.
 // Pure data and codecs: no sockets, no lockspace semantics.
 
-import { VirError } from './vir-error';
+import type { FlagRule } from './flag-check';
+import { VirErrorDomain } from './vir-error';
 import { XdrReader, XdrWriter, type XdrString } from './xdr';
 
 /** `VIR_LOCK_SPACE_PROTOCOL_PROGRAM`. */
@@ -254,14 +255,10 @@ export interface LockProcedureInputs {
 }
 
 /** One row of the procedure table. */
-export interface ProcedureEntry<P extends LockProcedure = LockProcedure> {
+export interface ProcedureEntry<P extends LockProcedure = LockProcedure> extends FlagRule {
   readonly proc: P;
   /** libvirt's CamelCase procedure name, e.g. `AcquireResource`. */
   readonly name: string;
-  /** The server-side function named in flag errors, e.g. `virLockSpaceProtocolDispatchAcquireResource`. */
-  readonly functionName: string;
-  /** Flag bits the daemon accepts (`virCheckFlags`), or null when the args have no flags field. */
-  readonly allowedFlags: number | null;
   /** Decodes the call payload. @throws XdrDecodeError */
   decode(payload: Buffer): LockProcedureArgs[P];
   /** Encodes call args. */
@@ -278,7 +275,9 @@ function entry<P extends LockProcedure>(
   decode: (payload: Buffer) => LockProcedureArgs[P],
   encode: (args: LockProcedureInputs[P]) => Buffer,
 ): ProcedureEntry<P> {
-  return Object.freeze({ proc, name, functionName: `virLockSpaceProtocolDispatch${name}`, allowedFlags, decode, encode });
+  // virtlockd's dispatch functions report bad flags in the RPC domain.
+  const flagErrorDomain = VirErrorDomain.RPC;
+  return Object.freeze({ proc, name, functionName: `virLockSpaceProtocolDispatch${name}`, allowedFlags, flagErrorDomain, decode, encode });
 }
 
 /**
@@ -310,13 +309,5 @@ export function lookupProcedure(proc: number): ProcedureEntry | undefined {
     : undefined;
 }
 
-/**
- * `virCheckFlags` for a procedure: throws the exact INVALID_ARG VirError virtlockd sends when
- * `flags` has bits outside `entry.allowedFlags`. Does nothing for procedures without flags.
- */
-export function checkFlags(entry: ProcedureEntry, flags: number): void {
-  if (entry.allowedFlags === null) return;
-  const unsupported = (flags & ~entry.allowedFlags) >>> 0;
-  // libvirt reports only the offending bits, not the whole word.
-  if (unsupported !== 0) throw VirError.unsupportedFlags(unsupported, entry.functionName);
-}
+/** `virCheckFlags` for a procedure of any program, lock procedures included. */
+export { checkFlags } from './flag-check';

@@ -1,7 +1,8 @@
 // holdfast's own admin program (0x484F4C44 "HOLD", version 1), served on the admin socket beside libvirt's
 // admin program: procedure numbers, argument and reply types, XDR encoders/decoders for both sides, and the
-// JSON Schemas a client checks every reply against. Replies are JSON text carried as one XDR string (METRICS:
-// OpenMetrics text). Pure data and codecs: no sockets, no server state.
+// JSON Schemas a client checks every reply against, and the procedure table (names, flags, codecs of args and
+// replies) both the worker and the client library go by. Replies are JSON text carried as one XDR string
+// (METRICS: OpenMetrics text). Pure data and codecs: no sockets, no server state.
 import type { ErrorObject } from 'ajv';
 import type { FdUse } from '../platform/fd-budget';
 import type { ActionOutcome, SupervisorStatus } from '../custody/supervisor-status';
@@ -10,6 +11,9 @@ export type { ActionOutcome, SupervisorStatus };
 import { compiledValidator } from '../platform/compiled-validator';
 import { XdrDecodeError, XdrReader, XdrWriter, isValidUtf8 } from './xdr';
 import { MESSAGE_STRING_MAX } from './message';
+import { decodeFlagsArgs, encodeFlagsArgs, type FlagsArgs } from './admin-program';
+import type { FlagRule } from './flag-check';
+import { VirErrorDomain } from './vir-error';
 
 /** The program number: "HOLD" in ASCII. */
 export const HOLDFAST_PROGRAM = 0x484f4c44;
@@ -71,7 +75,7 @@ export interface SetLogLevelArgs {
 
 /** STATUS reply. */
 export interface StatusReply {
-  /** null only in the moment before the supervisor's facts reach a new worker. */
+  /** null only in the moment before the supervisor's status reaches a new worker. */
   supervisor: SupervisorStatus | null;
   worker: { version: string; pid: number; generation: number; startedAt: number };
   /** When the daemon process (the supervisor's pid) started, ms since the epoch; null if unknown. */
@@ -442,3 +446,76 @@ export const decodeWhoRet = (p: Buffer): WhoReply => decodeJson(p, validators.wh
 export const decodeActionRet = (p: Buffer): ActionReply => decodeJson(p, validators.action, 'action');
 /** Decodes and checks the SET_LOG_LEVEL reply. */
 export const decodeSetLogLevelRet = (p: Buffer): SetLogLevelReply => decodeJson(p, validators.setLogLevel, 'SET_LOG_LEVEL');
+
+// --- procedure table ----------------------------------------------------------------------
+
+/** Args type of each procedure. */
+export interface OperationsProcedureArgs {
+  [HoldfastProcedure.STATUS]: FlagsArgs;
+  [HoldfastProcedure.LOCKS]: LocksArgs;
+  [HoldfastProcedure.CLIENTS]: ClientsArgs;
+  [HoldfastProcedure.LOCKSPACES]: FlagsArgs;
+  [HoldfastProcedure.WHO]: WhoArgs;
+  [HoldfastProcedure.UPGRADE]: FlagsArgs;
+  [HoldfastProcedure.SWAP_WORKER]: FlagsArgs;
+  [HoldfastProcedure.SET_LOG_LEVEL]: SetLogLevelArgs;
+  [HoldfastProcedure.METRICS]: FlagsArgs;
+}
+
+/** Reply type of each procedure. */
+export interface OperationsProcedureReplies {
+  [HoldfastProcedure.STATUS]: StatusReply;
+  [HoldfastProcedure.LOCKS]: LocksReply;
+  [HoldfastProcedure.CLIENTS]: ClientsReply;
+  [HoldfastProcedure.LOCKSPACES]: LockspacesReply;
+  [HoldfastProcedure.WHO]: WhoReply;
+  [HoldfastProcedure.UPGRADE]: ActionReply;
+  [HoldfastProcedure.SWAP_WORKER]: ActionReply;
+  [HoldfastProcedure.SET_LOG_LEVEL]: SetLogLevelReply;
+  /** The OpenMetrics text exposition. */
+  [HoldfastProcedure.METRICS]: string;
+}
+
+/** One row of the operations program's table: the worker decodes args and encodes replies, a client the reverse. */
+export interface OperationsProcedureEntry<P extends HoldfastProcedure = HoldfastProcedure> extends FlagRule {
+  readonly proc: P;
+  /** The procedure's CamelCase name, e.g. `SwapWorker`. */
+  readonly name: string;
+  /** Decodes the call payload. @throws XdrDecodeError */
+  decode(payload: Buffer): OperationsProcedureArgs[P];
+  /** Encodes call args. */
+  encode(args: OperationsProcedureArgs[P]): Buffer;
+  /** Encodes the reply. */
+  encodeReply(reply: OperationsProcedureReplies[P]): Buffer;
+  /** Decodes the reply and checks it against its schema. @throws HoldfastReplyError */
+  decodeReply(payload: Buffer): OperationsProcedureReplies[P];
+}
+
+/** Procedure number -> entry, for every procedure of the operations program. */
+export type OperationsProcedureTable = { readonly [P in HoldfastProcedure]: OperationsProcedureEntry<P> };
+
+// Every procedure takes flags and accepts none; a refusal names `holdfast<Name>` in the ADMIN domain.
+function operationsEntry<P extends HoldfastProcedure>(
+  proc: P,
+  name: string,
+  decode: (payload: Buffer) => OperationsProcedureArgs[P],
+  encode: (args: OperationsProcedureArgs[P]) => Buffer,
+  encodeReply: (reply: OperationsProcedureReplies[P]) => Buffer,
+  decodeReply: (payload: Buffer) => OperationsProcedureReplies[P],
+): OperationsProcedureEntry<P> {
+  return Object.freeze({ proc, name, functionName: `holdfast${name}`, allowedFlags: 0, flagErrorDomain: VirErrorDomain.ADMIN, decode, encode, encodeReply, decodeReply });
+}
+
+/** The operations program's procedures. */
+export const OPERATIONS_PROCEDURES: OperationsProcedureTable = Object.freeze({
+  [HoldfastProcedure.STATUS]: operationsEntry(HoldfastProcedure.STATUS, 'Status', decodeFlagsArgs, encodeFlagsArgs, encodeJsonRet, decodeStatusRet),
+  [HoldfastProcedure.LOCKS]: operationsEntry(HoldfastProcedure.LOCKS, 'Locks', decodeLocksArgs, encodeLocksArgs, encodeJsonRet, decodeLocksRet),
+  [HoldfastProcedure.CLIENTS]: operationsEntry(HoldfastProcedure.CLIENTS, 'Clients', decodeClientsArgs, encodeClientsArgs, encodeJsonRet, decodeClientsRet),
+  [HoldfastProcedure.LOCKSPACES]: operationsEntry(HoldfastProcedure.LOCKSPACES, 'Lockspaces', decodeFlagsArgs, encodeFlagsArgs, encodeJsonRet, decodeLockspacesRet),
+  [HoldfastProcedure.WHO]: operationsEntry(HoldfastProcedure.WHO, 'Who', decodeWhoArgs, encodeWhoArgs, encodeJsonRet, decodeWhoRet),
+  [HoldfastProcedure.UPGRADE]: operationsEntry(HoldfastProcedure.UPGRADE, 'Upgrade', decodeFlagsArgs, encodeFlagsArgs, encodeJsonRet, decodeActionRet),
+  [HoldfastProcedure.SWAP_WORKER]: operationsEntry(HoldfastProcedure.SWAP_WORKER, 'SwapWorker', decodeFlagsArgs, encodeFlagsArgs, encodeJsonRet, decodeActionRet),
+  [HoldfastProcedure.SET_LOG_LEVEL]: operationsEntry(
+    HoldfastProcedure.SET_LOG_LEVEL, 'SetLogLevel', decodeSetLogLevelArgs, encodeSetLogLevelArgs, encodeJsonRet, decodeSetLogLevelRet),
+  [HoldfastProcedure.METRICS]: operationsEntry(HoldfastProcedure.METRICS, 'Metrics', decodeFlagsArgs, encodeFlagsArgs, encodeTextRet, decodeTextRet),
+});

@@ -10,26 +10,20 @@ import * as native from '../../shared/platform/native';
 import {
   ActionReply,
   ClientInfo,
-  ClientsArgs,
   HOLDFAST_PAGE_BYTES,
   HOLDFAST_PROGRAM,
   HOLDFAST_PROGRAM_VERSION,
   HoldfastProcedure,
   LockInfo,
   LockOwnerInfo,
-  LocksArgs,
-  SetLogLevelArgs,
   StatusReply,
   SupervisorStatus,
-  WhoArgs,
-  decodeClientsArgs,
-  decodeHoldfastFlagsArgs,
-  decodeLocksArgs,
-  decodeSetLogLevelArgs,
-  decodeWhoArgs,
-  encodeJsonRet,
-  encodeTextRet,
+  OPERATIONS_PROCEDURES,
+  type OperationsProcedureArgs,
+  type OperationsProcedureEntry,
+  type OperationsProcedureReplies,
 } from '../../shared/protocol/operations-program';
+import { checkFlags } from '../../shared/protocol/flag-check';
 import { VirError, VirErrorDomain } from '../../shared/protocol/vir-error';
 import { HOLDFAST_VERSION } from '../../shared/platform/version';
 import type { LockClientState } from '../lock/lock-client-state';
@@ -43,9 +37,9 @@ import type { AdminRequest } from './admin-service';
 
 /** The worker's line to its supervisor, as this service needs it. */
 export interface SupervisorBridge {
-  /** The supervisor's latest facts; null before the first arrive. */
-  facts(): SupervisorStatus | null;
-  /** Asks the supervisor to upgrade or swap; resolves with whether it took the request, and its facts before. */
+  /** The supervisor's latest status; null before the first arrives. */
+  supervisorStatus(): SupervisorStatus | null;
+  /** Asks the supervisor to upgrade or swap; resolves with whether it took the request, and its status before. */
   request(action: 'upgrade' | 'swap'): Promise<{ accepted: boolean; reason: string | null; supervisor: SupervisorStatus }>;
   /** The log level changed: the supervisor keeps it for the workers that come after this one. */
   logLevelChanged(level: 1 | 2 | 3 | 4): void;
@@ -84,7 +78,7 @@ export class HoldfastService {
   status(): StatusReply {
     const lock = this.sources.lock;
     return {
-      supervisor: this.sources.supervisor.facts(),
+      supervisor: this.sources.supervisor.supervisorStatus(),
       worker: { version: HOLDFAST_VERSION, pid: process.pid, generation: this.sources.generation(), startedAt: this.#startedAt },
       daemonStartedAt: this.#daemonStartedAt,
       uptimeSeconds: this.#daemonStartedAt === null ? null : Math.max(0, (Date.now() - this.#daemonStartedAt) / 1000),
@@ -92,7 +86,7 @@ export class HoldfastService {
       locksHeld: lock.locksHeld,
       lockspaces: lock.registry.all().length - 1,
       logLevel: getLogSettings(this.sources.rootLog).level,
-      fds: { supervisor: supervisorFdUse(this.sources.supervisor.facts()?.pid ?? process.ppid), worker: this.sources.fds.use() },
+      fds: { supervisor: supervisorFdUse(this.sources.supervisor.supervisorStatus()?.pid ?? process.ppid), worker: this.sources.fds.use() },
     };
   }
 
@@ -164,7 +158,7 @@ export class HoldfastService {
   }
 
   async #action(action: 'upgrade' | 'swap'): Promise<ActionReply> {
-    // The counters come with the answer, from before the supervisor acted: newer facts may already be here.
+    // The counters come with the answer, from before the supervisor acted: a newer status may already be here.
     const { accepted, reason, supervisor: before } = await this.sources.supervisor.request(action);
     this.log.info({ action, accepted, reason }, `${action} requested by an admin client`);
     return {
@@ -179,37 +173,38 @@ export class HoldfastService {
 
   #procedures(): Map<number, Procedure<AdminRequest>> {
     const table = new Map<number, Procedure<AdminRequest>>();
-    const add = <A extends { flags: number }>(
-      proc: HoldfastProcedure,
-      name: string,
-      decode: (p: Buffer) => A,
-      handle: (args: A) => Buffer | Promise<Buffer>,
+    // Name, codecs and flag check from the program's table; the answer from the handler.
+    const add = <P extends HoldfastProcedure>(
+      proc: P,
+      handle: (args: OperationsProcedureArgs[P]) => OperationsProcedureReplies[P] | Promise<OperationsProcedureReplies[P]>,
     ): void => {
+      const spec = OPERATIONS_PROCEDURES[proc] as OperationsProcedureEntry<P>;
       table.set(proc, {
-        name,
-        decode,
+        name: spec.name,
+        decode: spec.decode,
         handle: (_req, args) => {
-          const a = args as A;
-          if (a.flags !== 0) throw VirError.unsupportedFlags(a.flags, `holdfast${name}`, HOLDFAST);
-          return handle(a);
+          const a = args as OperationsProcedureArgs[P];
+          checkFlags(spec, a.flags);
+          const reply = handle(a);
+          return reply instanceof Promise ? reply.then((r) => spec.encodeReply(r)) : spec.encodeReply(reply);
         },
       });
     };
-    add(HoldfastProcedure.STATUS, 'Status', decodeHoldfastFlagsArgs, () => encodeJsonRet(this.status()));
-    add(HoldfastProcedure.LOCKS, 'Locks', decodeLocksArgs, (a: LocksArgs) => encodeJsonRet(page(this.locks(a), a.after, cursorOf, 'locks')));
-    add(HoldfastProcedure.CLIENTS, 'Clients', decodeClientsArgs, (a: ClientsArgs) => encodeJsonRet(page(this.clients(), a.after, clientCursor, 'clients')));
-    add(HoldfastProcedure.LOCKSPACES, 'Lockspaces', decodeHoldfastFlagsArgs, () => {
+    add(HoldfastProcedure.STATUS, () => this.status());
+    add(HoldfastProcedure.LOCKS, (a) => page(this.locks(a), a.after, cursorOf, 'locks'));
+    add(HoldfastProcedure.CLIENTS, (a) => page(this.clients(), a.after, clientCursor, 'clients'));
+    add(HoldfastProcedure.LOCKSPACES, () => {
       const lockspaces = this.sources.lock.registry.all().map((l) => ({ path: l.directory ?? '', resources: l.size }));
-      return encodeJsonRet({ lockspaces });
+      return { lockspaces };
     });
-    add(HoldfastProcedure.WHO, 'Who', decodeWhoArgs, (a: WhoArgs) => {
+    add(HoldfastProcedure.WHO, (a) => {
       if (!path.isAbsolute(a.path)) throw VirError.invalidArg(`'${a.path}' is not an absolute path`, HOLDFAST);
       const holders = this.locks({ path: a.path });
-      return encodeJsonRet({ path: a.path, held: holders.length > 0, holders });
+      return { path: a.path, held: holders.length > 0, holders };
     });
-    add(HoldfastProcedure.UPGRADE, 'Upgrade', decodeHoldfastFlagsArgs, async () => encodeJsonRet(await this.#action('upgrade')));
-    add(HoldfastProcedure.SWAP_WORKER, 'SwapWorker', decodeHoldfastFlagsArgs, async () => encodeJsonRet(await this.#action('swap')));
-    add(HoldfastProcedure.SET_LOG_LEVEL, 'SetLogLevel', decodeSetLogLevelArgs, (a: SetLogLevelArgs) => {
+    add(HoldfastProcedure.UPGRADE, () => this.#action('upgrade'));
+    add(HoldfastProcedure.SWAP_WORKER, () => this.#action('swap'));
+    add(HoldfastProcedure.SET_LOG_LEVEL, (a) => {
       const root = this.sources.rootLog;
       const previous = getLogSettings(root).level;
       try {
@@ -220,21 +215,19 @@ export class HoldfastService {
       const level = getLogSettings(root).level;
       this.sources.supervisor.logLevelChanged(level);
       this.log.info({ previous, level }, 'log level changed by an admin client');
-      return encodeJsonRet({ previous, level });
+      return { previous, level };
     });
-    add(HoldfastProcedure.METRICS, 'Metrics', decodeHoldfastFlagsArgs, () => {
+    add(HoldfastProcedure.METRICS, () => {
       const s = this.status();
-      return encodeTextRet(
-        this.sources.metrics.render({
-          locksHeld: s.locksHeld,
-          lockClients: s.clients.lock,
-          adminClients: s.clients.admin,
-          lockspaces: s.lockspaces,
-          generation: s.worker.generation,
-          supervisor: s.supervisor,
-          fds: s.fds ?? null,
-        }),
-      );
+      return this.sources.metrics.render({
+        locksHeld: s.locksHeld,
+        lockClients: s.clients.lock,
+        adminClients: s.clients.admin,
+        lockspaces: s.lockspaces,
+        generation: s.worker.generation,
+        supervisor: s.supervisor,
+        fds: s.fds ?? null,
+      });
     });
     return table;
   }

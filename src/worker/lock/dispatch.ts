@@ -1,6 +1,7 @@
 // One small handler per lock-protocol procedure. Every handler checks, in virtlockd's order:
-// flags → restricted → registered → lockspace lookup → operation. Handlers throw VirError; the program
-// layer (worker/rpc/program.ts) turns the first error into the reply.
+// flags → restricted → registered → lockspace lookup → operation. Which flags a procedure accepts, and the
+// function its refusal names, come from the lock program's table (shared/protocol/lock-program.ts).
+// Handlers throw VirError; the program layer (worker/rpc/program.ts) turns the first error into the reply.
 import { constants as osConstants } from 'node:os';
 import { VirError, VirErrorDomain } from '../../shared/protocol/vir-error';
 import {
@@ -8,14 +9,15 @@ import {
   DecodedNewArgs,
   DecodedRegisterArgs,
   DecodedResourceArgs,
+  LOCK_PROCEDURES,
   LockProcedure,
   RestrictArgs,
+  checkFlags,
 } from '../../shared/protocol/lock-program';
 import { bytesToUuid } from '../../shared/protocol/uuid';
 import { exactName } from './exact-name';
 import { LockClientState } from './lock-client-state';
 import { LockspaceRegistry } from './registry';
-import { ACQUIRE_AUTOCREATE, ACQUIRE_SHARED } from '../../shared/custody/records/resource-record';
 import { LockResource, cannotOpen } from './resource';
 
 const EMFILE = osConstants.errno.EMFILE;
@@ -45,23 +47,6 @@ export interface LockDispatchContext {
 
 export type LockHandler<A> = (ctx: LockDispatchContext, client: LockClientState, args: A) => void;
 
-// libvirt names the dispatch function in its flag errors; keep the names it would print.
-const FUNCTION_NAMES: Record<LockProcedure, string> = {
-  [LockProcedure.REGISTER]: 'virLockSpaceProtocolDispatchRegister',
-  [LockProcedure.RESTRICT]: 'virLockSpaceProtocolDispatchRestrict',
-  [LockProcedure.NEW]: 'virLockSpaceProtocolDispatchNew',
-  [LockProcedure.CREATE_RESOURCE]: 'virLockSpaceProtocolDispatchCreateResource',
-  [LockProcedure.DELETE_RESOURCE]: 'virLockSpaceProtocolDispatchDeleteResource',
-  [LockProcedure.ACQUIRE_RESOURCE]: 'virLockSpaceProtocolDispatchAcquireResource',
-  [LockProcedure.RELEASE_RESOURCE]: 'virLockSpaceProtocolDispatchReleaseResource',
-  [LockProcedure.CREATE_LOCKSPACE]: 'virLockSpaceProtocolDispatchCreateLockSpace',
-};
-
-function checkFlags(proc: LockProcedure, flags: number, allowed: number): void {
-  const unknown = (flags & ~allowed) >>> 0;
-  if (unknown !== 0) throw VirError.unsupportedFlags(unknown, FUNCTION_NAMES[proc]);
-}
-
 function checkNotRestricted(client: LockClientState): void {
   if (client.restricted) throw VirError.operationDenied('lock manager connection has been restricted', VirErrorDomain.RPC);
 }
@@ -75,8 +60,8 @@ function checkRegistered(client: LockClientState): void {
 }
 
 /** The common preamble of the procedures that act for a registered, unrestricted owner. */
-function checkOwnerCall(proc: LockProcedure, client: LockClientState, flags: number, allowed: number): void {
-  checkFlags(proc, flags, allowed);
+function checkOwnerCall(proc: LockProcedure, client: LockClientState, flags: number): void {
+  checkFlags(LOCK_PROCEDURES[proc], flags);
   checkNotRestricted(client);
   checkRegistered(client);
 }
@@ -87,7 +72,7 @@ function resourceNames(args: DecodedResourceArgs): { path: string; name: string 
 }
 
 const register: LockHandler<DecodedRegisterArgs> = (ctx, client, args) => {
-  checkFlags(LockProcedure.REGISTER, args.flags, 0);
+  checkFlags(LOCK_PROCEDURES[LockProcedure.REGISTER], args.flags);
   checkNotRestricted(client);
   const name = exactName(args.owner.nameBytes, 'owner name');
   // libvirt 9.0 re-registers silently but treats owner id 0 as "not registered".
@@ -98,32 +83,32 @@ const register: LockHandler<DecodedRegisterArgs> = (ctx, client, args) => {
 };
 
 const restrict: LockHandler<RestrictArgs> = (ctx, client, args) => {
-  checkOwnerCall(LockProcedure.RESTRICT, client, args.flags, 0);
+  checkOwnerCall(LockProcedure.RESTRICT, client, args.flags);
   client.restricted = true;
   ctx.journal.clientChanged(client);
 };
 
 const newLockspace: LockHandler<DecodedNewArgs> = (ctx, client, args) => {
-  checkOwnerCall(LockProcedure.NEW, client, args.flags, 0);
+  checkOwnerCall(LockProcedure.NEW, client, args.flags);
   const path = exactName(args.pathBytes, 'lockspace path');
   ctx.registry.add(path);
   ctx.journal.lockspaceCreated(path);
 };
 
 const createResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
-  checkOwnerCall(LockProcedure.CREATE_RESOURCE, client, args.flags, 0);
+  checkOwnerCall(LockProcedure.CREATE_RESOURCE, client, args.flags);
   const { path, name } = resourceNames(args);
   ctx.registry.lookup(path).createResource(name);
 };
 
 const deleteResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
-  checkOwnerCall(LockProcedure.DELETE_RESOURCE, client, args.flags, 0);
+  checkOwnerCall(LockProcedure.DELETE_RESOURCE, client, args.flags);
   const { path, name } = resourceNames(args);
   ctx.registry.lookup(path).deleteResource(name);
 };
 
 const acquireResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
-  checkOwnerCall(LockProcedure.ACQUIRE_RESOURCE, client, args.flags, ACQUIRE_SHARED | ACQUIRE_AUTOCREATE);
+  checkOwnerCall(LockProcedure.ACQUIRE_RESOURCE, client, args.flags);
   const { path, name } = resourceNames(args);
   testFaultInAcquire(name);
   const lockspace = ctx.registry.lookup(path);
@@ -137,7 +122,7 @@ const acquireResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) =>
 };
 
 const releaseResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
-  checkOwnerCall(LockProcedure.RELEASE_RESOURCE, client, args.flags, 0);
+  checkOwnerCall(LockProcedure.RELEASE_RESOURCE, client, args.flags);
   const { path, name } = resourceNames(args);
   const outcome = ctx.registry.lookup(path).release(name, client.ownerPid);
   ctx.journal.released(outcome, path);

@@ -1,0 +1,118 @@
+// A worker's commits as the supervisor takes them in: applied to custody in order, acknowledged (in one
+// datagram per turn of the event loop) where the worker waits for our word, and the reply pipe beside them,
+// whose leftovers after the worker's death are exactly the replies it never sent.
+import type { Logger } from 'pino';
+import type { ControlChannel } from '../shared/custody/channel';
+import type { CommitMessage, SupervisorMessage, WorkerMessage } from '../shared/custody/messages';
+import { ReplyBatch, unsentReplies } from '../shared/custody/reply-batch';
+import * as native from '../shared/platform/native';
+import type { Custody } from './custody';
+
+/** The reply pipe we share with a worker (we keep both ends), and its capacity in bytes. */
+export interface ReplyPipe {
+  read: number;
+  write: number;
+  capacity: number;
+}
+
+const noop = (): void => undefined;
+
+export class CommitIntake {
+  #acks: number[] = [];
+  #ackScheduled = false;
+  #replyPipe: ReplyPipe | null;
+  /** The last batch of piped replies the worker committed: what its pipe may still hold. */
+  #lastBatch: ReplyBatch | null;
+  /** Told of every client whose request a commit answers (set while some request is under suspicion). */
+  answered: ((client: string) => void) | null = null;
+
+  constructor(
+    private readonly custody: Custody,
+    private readonly channel: ControlChannel<WorkerMessage, SupervisorMessage>,
+    private readonly log: Logger,
+    private readonly generation: () => number,
+    carried: { replyPipe: ReplyPipe; lastBatch: ReplyBatch | null } | null,
+  ) {
+    this.#replyPipe = carried ? { ...carried.replyPipe } : null;
+    this.#lastBatch = carried?.lastBatch ?? null;
+  }
+
+  /** The reply pipe, once the worker has one (and until its replies were settled after its death). */
+  get replyPipe(): ReplyPipe | null {
+    return this.#replyPipe;
+  }
+
+  get lastBatch(): ReplyBatch | null {
+    return this.#lastBatch;
+  }
+
+  /** The pipe handed to the worker with `init`. */
+  usePipe(pipe: ReplyPipe): void {
+    this.#replyPipe = pipe;
+  }
+
+  /** Applies one commit datagram's entries; `fds` it does not use are closed. */
+  take(message: CommitMessage, fds: number[]): void {
+    if (message.batch !== null) {
+      const replies = message.entries.flatMap((e) => (e.reply && e.reply.piped > 0 ? [{ client: e.reply.client, length: e.reply.piped }] : []));
+      this.#lastBatch = { batch: message.batch, replies };
+    }
+    const used = new Set<number>();
+    try {
+      for (const entry of message.entries) {
+        this.custody.apply(entry, fds, used, entry.ack ? () => this.#ack(entry.seq) : noop);
+        if (this.answered && entry.reply) this.answered(entry.reply.client);
+      }
+    } catch (err) {
+      // A worker that names fds it did not send is broken; refuse the rest rather than guess.
+      this.log.error({ err, generation: this.generation() }, 'refusing a malformed commit from the worker');
+    } finally {
+      for (const fd of fds) if (!used.has(fd)) native.close(fd);
+    }
+  }
+
+  /** Sends the acknowledgements owed now rather than at the end of this turn. */
+  flushAcks(): void {
+    this.#ackScheduled = false;
+    const seqs = this.#acks;
+    this.#acks = [];
+    if (seqs.length > 0 && !this.channel.closed) this.channel.send({ type: 'committed', seqs });
+  }
+
+  /**
+   * Once the worker is gone and its last commits are applied: sends the replies its pipe shows it never
+   * sent, and closes the pipe. Idempotent.
+   */
+  resendUnsentReplies(): void {
+    const pipe = this.#replyPipe;
+    if (!pipe) return;
+    this.#replyPipe = null;
+    const left = readAll(pipe.read);
+    const { unsent, discarded } = unsentReplies(left, this.#lastBatch);
+    let delivered = 0;
+    for (const reply of unsent) if (this.custody.writeUnsentReply(reply.client, reply.bytes)) delivered++;
+    if (unsent.length > 0 || discarded > 0) {
+      this.log.info({ generation: this.generation(), delivered, discardedBytes: discarded }, 'sent the replies a dead worker left in its pipe');
+    }
+    native.close(pipe.read);
+    native.close(pipe.write);
+  }
+
+  // Acknowledgements go back in batches: one datagram per turn of the event loop.
+  #ack(seq: number): void {
+    this.#acks.push(seq);
+    if (this.#ackScheduled) return;
+    this.#ackScheduled = true;
+    setImmediate(() => this.flushAcks());
+  }
+}
+
+function readAll(fd: number): Buffer {
+  const chunks: Buffer[] = [];
+  const chunk = Buffer.allocUnsafe(64 * 1024);
+  for (;;) {
+    const n = native.read(fd, chunk, 0, chunk.length);
+    if (n === null || n === 0) return Buffer.concat(chunks);
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
+  }
+}
