@@ -16,13 +16,13 @@ import { fdStoreJournalPath } from '../shared/platform/paths';
 import { FdStore } from './fd-store/fd-store';
 import { readJournal } from './fd-store/journal';
 import { adoptStoredFds } from './fd-store/adopt-stored-fds';
-import { Listener, StoredLockFd, bindListener, takeActivatedListeners } from './listeners';
-import { PidFile } from './pid-file';
-import { ensurePrivateDir } from './private-dir';
+import { Listener, StoredLockFd, bindListener, takeActivatedListeners } from './service/listeners';
+import { PidFile } from './service/pid-file';
+import { ensurePrivateDir } from './service/private-dir';
 import { REEXEC_VARIABLE } from './upgrade/reexec';
 import { type AdoptedAfterExec, adoptAfterExec } from './upgrade/adopt-after-exec';
 import * as native from '../shared/platform/native';
-import { ServiceNotifier } from './notify';
+import { ServiceNotifier } from './service/notify';
 import { Supervisor } from './supervisor';
 
 export interface RunOptions {

@@ -1,25 +1,25 @@
 // The supervisor: owns the listening sockets, the pid file and custody of every lock and connection; runs
 // one serving worker at a time (plus a warm standby) and replaces it live on request or when it dies.
 // It never parses the lock protocol. Its status (status-keeper.ts), the upgrade in place
-// (in-place-upgrade.ts), the live swap (live-swap.ts) and when to respawn a dead worker
-// (respawn-policy.ts) have files of their own; this file holds the workers' succession.
+// (upgrade/in-place-upgrade.ts), the live swap (workers/live-swap.ts) and when to respawn a dead worker
+// (workers/respawn-policy.ts) have files of their own; this file holds the workers' succession.
 import type { Logger } from 'pino';
 import type { FaultRequest, WorkerSettings } from '../shared/custody/messages';
 import * as native from '../shared/platform/native';
 import { setLevel } from '../shared/platform/log';
 import { Custody } from './custody';
-import { InPlaceUpgrade, STOPPING_REFUSAL } from './in-place-upgrade';
-import { Listener, unlinkBoundSocket } from './listeners';
-import { STOP_TIMEOUT_MS, type SwapResult, swapWorkers } from './live-swap';
-import { PidFile } from './pid-file';
+import { InPlaceUpgrade, STOPPING_REFUSAL } from './upgrade/in-place-upgrade';
+import { Listener, unlinkBoundSocket } from './service/listeners';
+import { STOP_TIMEOUT_MS, type SwapResult, swapWorkers } from './workers/live-swap';
+import { PidFile } from './service/pid-file';
 import type { CarriedCounters, CarriedWorkerState, StateDocument } from './upgrade/state-document';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 import { documentFromCustody } from './upgrade/state-snapshot';
-import { PoisonRequests } from './poison-requests';
-import { RespawnPolicy, diedOfItsOwnFault } from './respawn-policy';
-import { StallWatchdog } from './stall-watchdog';
+import { PoisonRequests } from './workers/poison-requests';
+import { RespawnPolicy, diedOfItsOwnFault } from './workers/respawn-policy';
+import { StallWatchdog } from './workers/stall-watchdog';
 import { StatusKeeper, type SupervisorCounters } from './status-keeper';
-import { type AdminRequests, WorkerProcess } from './worker-process';
+import { type AdminRequests, WorkerProcess } from './workers/worker-process';
 
 export interface SupervisorOptions {
   settings: WorkerSettings;

@@ -25,7 +25,7 @@ import * as native from '../../shared/platform/native';
 import type { CustodyEntry } from '../custody';
 import { FileIdentity, identityOf, lockStoreName } from './fd-store';
 import type { FdStoreJournal } from './journal';
-import type { StoredLockFd } from '../listeners';
+import type { StoredLockFd } from '../service/listeners';
 
 /** What the supervisor takes over from the fds systemd's store handed back. */
 export interface AdoptedStoredFds {

@@ -6,8 +6,8 @@ import type { Logger } from 'pino';
 import * as native from '../../shared/platform/native';
 import type { CarriedCounters, CarriedWorkerState, StateDocument } from './state-document';
 import type { CustodyEntry } from '../custody';
-import type { Listener } from '../listeners';
-import { PidFile } from '../pid-file';
+import type { Listener } from '../service/listeners';
+import { PidFile } from '../service/pid-file';
 import { recordsFromDocument } from './state-snapshot';
 
 /** What a new image took over from the state document of the image it replaced. */

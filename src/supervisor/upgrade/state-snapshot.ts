@@ -16,7 +16,7 @@ import { type ResourceState, resourceFromDocumentRow, resourceToDocumentRow } fr
 import type { CarriedCounters, CarriedWorkerState, ServerState, StateDocument, VirtlockdServerState } from './state-document';
 import { STATE_SCHEMA_VERSION } from './state-document';
 import type { CustodyEntry } from '../custody';
-import type { Listener } from '../listeners';
+import type { Listener } from '../service/listeners';
 
 export interface SnapshotSource {
   custody: Iterable<[string, CustodyEntry]>;

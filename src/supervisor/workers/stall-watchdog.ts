@@ -3,7 +3,7 @@
 // would notice. The supervisor then kills it and replaces it as after a crash. Nothing here parses the
 // protocol: "a client waits" means a client socket holds bytes no commit has answered.
 import type { Logger } from 'pino';
-import type { Custody } from './custody';
+import type { Custody } from '../custody';
 import type { WorkerProcess } from './worker-process';
 
 export interface StallWatchdogOptions {

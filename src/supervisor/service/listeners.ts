@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import * as native from '../shared/platform/native';
-import { isLockStoreName } from './fd-store/fd-store';
+import * as native from '../../shared/platform/native';
+import { isLockStoreName } from '../fd-store/fd-store';
 import { ensurePrivateDir } from './private-dir';
 
 export type ListenerName = 'lock' | 'admin';

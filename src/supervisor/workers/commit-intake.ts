@@ -2,11 +2,11 @@
 // datagram per turn of the event loop) where the worker waits for our word, and the reply pipe beside them,
 // whose leftovers after the worker's death are exactly the replies it never sent.
 import type { Logger } from 'pino';
-import type { ControlChannel } from '../shared/custody/channel';
-import type { CommitMessage, SupervisorMessage, WorkerMessage } from '../shared/custody/messages';
-import { ReplyBatch, unsentReplies } from '../shared/custody/reply-batch';
-import * as native from '../shared/platform/native';
-import type { Custody } from './custody';
+import type { ControlChannel } from '../../shared/custody/channel';
+import type { CommitMessage, SupervisorMessage, WorkerMessage } from '../../shared/custody/messages';
+import { ReplyBatch, unsentReplies } from '../../shared/custody/reply-batch';
+import * as native from '../../shared/platform/native';
+import type { Custody } from '../custody';
 
 /** The reply pipe we share with a worker (we keep both ends), and its capacity in bytes. */
 export interface ReplyPipe {

@@ -4,9 +4,9 @@
 // commits it alone, so that a second crash names it and nothing else that happened to share its batch.
 // The supervisor still never parses the protocol: it compares what workers report.
 import type { Logger } from 'pino';
-import type { ClientRecord } from '../shared/custody/records/client-record';
-import type { FaultRequest } from '../shared/custody/messages';
-import type { Custody } from './custody';
+import type { ClientRecord } from '../../shared/custody/records/client-record';
+import type { FaultRequest } from '../../shared/custody/messages';
+import type { Custody } from '../custody';
 
 const POISON_AFTER_CRASHES = 2;
 const UNKNOWN_DIGEST = '';

@@ -4,10 +4,10 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import * as native from '../shared/platform/native';
-import { guardedNodeFlags, guardedPreload } from './guarded-runtime';
+import * as native from '../../shared/platform/native';
+import { guardedNodeFlags, guardedPreload } from '../guarded-runtime';
 
-const WORKER_MAIN = path.join(__dirname, '..', 'worker', 'main.js');
+const WORKER_MAIN = path.join(__dirname, '..', '..', 'worker', 'main.js');
 
 export interface WorkerExit {
   code: number | null;

@@ -2,8 +2,8 @@
 // abstract "@name") that the daemon is ready, reloading or stopping, what it holds (STATUS=), and that its
 // event loop is alive (WATCHDOG=1). A no-op when not started under one.
 import type { Logger } from 'pino';
-import * as native from '../shared/platform/native';
-import { carryAcrossExec } from './upgrade/reexec';
+import * as native from '../../shared/platform/native';
+import { carryAcrossExec } from '../upgrade/reexec';
 
 /** How often, at most, a changed STATUS= goes out: a burst of acquires must not become a burst of datagrams. */
 const STATUS_CHECK_MS = 1000;

@@ -1,10 +1,10 @@
 // The custody snapshot a worker starts from, sent in chunks over its control channel: every record with a
 // dup of its fd. What a worker was sent is remembered, so a second pass (start() after a swap's stage())
 // sends only what changed since.
-import type { ControlChannel } from '../shared/custody/channel';
-import type { RecordWithFd, SupervisorMessage, WorkerMessage } from '../shared/custody/messages';
-import { SNAPSHOT_FDS_MAX } from '../shared/platform/fd-budget';
-import type { Custody, CustodyEntry } from './custody';
+import type { ControlChannel } from '../../shared/custody/channel';
+import type { RecordWithFd, SupervisorMessage, WorkerMessage } from '../../shared/custody/messages';
+import { SNAPSHOT_FDS_MAX } from '../../shared/platform/fd-budget';
+import type { Custody, CustodyEntry } from '../custody';
 
 // Keep each snapshot datagram well under the channel's size limit.
 const SNAPSHOT_CHUNK_BYTES = 96 * 1024;

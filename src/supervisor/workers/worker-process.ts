@@ -5,15 +5,15 @@
 // and its commits and reply pipe (commit-intake.ts) each have a file of their own. When it is gone, its
 // last commits are read from the channel and the replies it never sent are recovered from its reply pipe.
 import type { Logger } from 'pino';
-import { ControlChannel } from '../shared/custody/channel';
-import type { ClientRecord } from '../shared/custody/records/client-record';
-import { FaultRequest, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage, WorkerSettings, isWorkerMessage } from '../shared/custody/messages';
-import type { SupervisorStatus } from '../shared/custody/supervisor-status';
-import type { CarriedWorkerState } from './upgrade/state-document';
-import * as native from '../shared/platform/native';
+import { ControlChannel } from '../../shared/custody/channel';
+import type { ClientRecord } from '../../shared/custody/records/client-record';
+import { FaultRequest, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage, WorkerSettings, isWorkerMessage } from '../../shared/custody/messages';
+import type { SupervisorStatus } from '../../shared/custody/supervisor-status';
+import type { CarriedWorkerState } from '../upgrade/state-document';
+import * as native from '../../shared/platform/native';
 import { CommitIntake } from './commit-intake';
-import type { Custody } from './custody';
-import type { Listener } from './listeners';
+import type { Custody } from '../custody';
+import type { Listener } from '../service/listeners';
 import { SnapshotSender } from './snapshot-sender';
 import { type ProcessHandle, type WorkerExit, adoptWorker, spawnWorker } from './worker-spawn';
 

@@ -3,13 +3,13 @@
 // exec (carried) or stops at a message boundary first; if anything fails before the exec, nothing has
 // changed and the daemon serves on with the running code.
 import type { Logger } from 'pino';
-import * as native from '../shared/platform/native';
-import { redeliver } from '../shared/platform/signal-intake';
-import type { Custody } from './custody';
-import { DRAIN_TIMEOUT_MS } from './live-swap';
-import { checkWithBinaryOnDisk, reexec } from './upgrade/reexec';
-import type { CarriedWorkerState, StateDocument } from './upgrade/state-document';
-import type { WorkerProcess } from './worker-process';
+import * as native from '../../shared/platform/native';
+import { redeliver } from '../../shared/platform/signal-intake';
+import type { Custody } from '../custody';
+import { DRAIN_TIMEOUT_MS } from '../workers/live-swap';
+import { checkWithBinaryOnDisk, reexec } from './reexec';
+import type { CarriedWorkerState, StateDocument } from './state-document';
+import type { WorkerProcess } from '../workers/worker-process';
 
 export const STOPPING_REFUSAL = 'the daemon is stopping';
 

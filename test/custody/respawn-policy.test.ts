@@ -2,7 +2,7 @@
 // a doubling wait once five in a row died young (or of their own fault within a minute), up to 30 s.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RespawnPolicy, diedOfItsOwnFault } from '../../src/supervisor/respawn-policy';
+import { RespawnPolicy, diedOfItsOwnFault } from '../../src/supervisor/workers/respawn-policy';
 
 test('five quick deaths are tolerated; after that the wait doubles from 100 ms up to 30 s', () => {
   const policy = new RespawnPolicy();
