@@ -17,6 +17,8 @@ import { type CustodyRecord, custodyKey } from '../../src/shared/custody/records
 import { type LockspaceRecord, lockspaceRecord } from '../../src/shared/custody/records/lockspace-record';
 import type { OwnerRecord } from '../../src/shared/custody/records/owner-record';
 import {
+  ACQUIRE_AUTOCREATE,
+  ACQUIRE_SHARED,
   type ResourceRecord,
   resourceFromJournalRow,
   resourceJournalRowSchema,
@@ -33,6 +35,7 @@ import { validateStateDocument } from '../../src/supervisor/upgrade/state-schema
 import { LockClientState } from '../../src/worker/lock/lock-client-state';
 import { Lockspace } from '../../src/worker/lock/lockspace';
 import { LockResource } from '../../src/worker/lock/resource';
+import { AcquireFlags } from '../../src/shared/protocol/lock-program';
 
 const RUNS = 40;
 // Records are plain objects, as the conversions make them.
@@ -236,4 +239,10 @@ test('every record kind survives the worker model', () => {
     }),
     { numRuns: RUNS },
   );
+});
+
+test("a record's mode flags are the lock program's ACQUIRE flags", () => {
+  // Stated twice on purpose (see resource-record.ts); a change to one without the other fails here.
+  assert.equal(ACQUIRE_SHARED, AcquireFlags.SHARED);
+  assert.equal(ACQUIRE_AUTOCREATE, AcquireFlags.AUTOCREATE);
 });

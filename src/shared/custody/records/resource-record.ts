@@ -11,6 +11,10 @@ import { type OwnerRecord, ownerRecordSchema } from './owner-record';
 
 // ---- the lock ------------------------------------------------------------------------------------
 
+// The record keeps ACQUIRE's flags as the wire gave them. They are stated here and in the lock program's
+// AcquireFlags (shared/protocol), because the supervisor must not load the protocol and a client must not
+// load custody; test/custody/record-forms.test.ts holds the two equal.
+
 /** ACQUIRE flag: take a shared (read) lock instead of an exclusive one. */
 export const ACQUIRE_SHARED = 1;
 /** ACQUIRE flag: create the file (mode 0600) if missing, and unlink it on the last release. */
