@@ -26,8 +26,9 @@ for (const signal of ['SIGUSR2', 'SIGHUP', 'SIGUSR1'] as const) {
       const upgradesBefore = (daemon.logs().match(UPGRADED) ?? []).length;
       const rssBefore = residentMiB(daemon.pid) + residentMiB(await workerPid(daemon.pid));
       const storm = runSignalStorm({ pid: daemon.pid, signal, stepMs: 0.5, durationMs: STORM_MS });
+      await storm.ready;
       if (signal !== 'SIGUSR1') process.kill(daemon.pid, 'SIGUSR1');
-      const report = await storm;
+      const report = await storm.report;
       t.diagnostic(`sent ${report.sent} (${report.sentBeforeExec} before the exec, ${report.sentAfterExec} after, the last ${report.lastAfterExecMs?.toFixed(1)} ms after it)`);
       assert.equal(report.targetGone, false, `the supervisor died of ${signal}:\n${daemon.logs().slice(-2000)}`);
       assert.notEqual(report.execSeenAtMs, null, 'the storm never saw the exec');
@@ -57,8 +58,9 @@ test('SIGTERM at any instant after an upgrade\'s exec stops the daemon', { timeo
     const daemon = await startHoldfast({ dir, extraArgs: ['-v'] });
     try {
       const sender = runSignalStorm({ pid: daemon.pid, signal: 'SIGTERM', offsetMs, durationMs: 10_000 });
+      await sender.ready;
       process.kill(daemon.pid, 'SIGUSR1');
-      const report = await sender;
+      const report = await sender.report;
       assert.notEqual(report.execSeenAtMs, null, `no exec seen (offset ${offsetMs} ms)`);
       assert.equal(report.sent, 1);
       const exit = await Promise.race([daemon.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 15_000).unref())]);
