@@ -3,7 +3,8 @@
 // answers. Everything that parses client bytes lives below this object.
 import type { Logger } from 'pino';
 import { type ClientRecord, clientKey } from '../shared/custody/records/client-record';
-import { type ResourceRecord, tryTakeLock } from '../shared/custody/records/resource-record';
+import type { ResourceRecord } from '../shared/custody/records/resource-record';
+import { tryTakeLock } from '../shared/custody/records/resource-lock';
 import type { InitMessage, RecordWithFd, WorkerSettings } from '../shared/custody/messages';
 import * as native from '../shared/platform/native';
 import { AdminService } from './admin/admin-service';

@@ -439,6 +439,7 @@ function adminEntry<P extends AdminProcedure>(
   decode: (payload: Buffer) => AdminProcedureArgs[P],
   encode: (args: AdminProcedureArgs[P]) => Buffer,
 ): AdminProcedureEntry<P> {
+  // Without a flag check no error names a function; the row still names libvirt's generated dispatcher.
   const functionName = flagCheck?.functionName ?? `adminDispatch${name}`;
   return Object.freeze({ proc, name, functionName, allowedFlags: flagCheck?.allowedFlags ?? null, flagErrorDomain: VirErrorDomain.ADMIN, decode, encode });
 }

@@ -18,9 +18,9 @@ import {
   LOCK_START,
   type ResourceJournalRow,
   type ResourceRecord,
-  tryTakeLock,
   resourceFromJournalRow,
 } from '../../shared/custody/records/resource-record';
+import { tryTakeLock } from '../../shared/custody/records/resource-lock';
 import * as native from '../../shared/platform/native';
 import type { CustodyEntry } from '../custody';
 import { FileIdentity, identityOf, lockStoreName } from './fd-store';

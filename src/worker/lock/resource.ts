@@ -12,8 +12,8 @@ import {
   type LockKind,
   type ResourceRecord,
   isShared,
-  tryTakeLock,
 } from '../../shared/custody/records/resource-record';
+import { tryTakeLock } from '../../shared/custody/records/resource-lock';
 
 // An AUTOCREATE file replaced under us is retried; a hostile racer must not spin us forever.
 const MAX_RECREATE_RETRIES = 16;

@@ -1,11 +1,10 @@
 // A held resource in custody, in every form it takes, and the one definition of the lock it stands for:
 // the byte range (byte 0, length 1, the range virtlockd locks), the ACQUIRE mode flags, and the re-check of
-// a lock fd. The forms: the record the worker files with the supervisor (its locked fd travels beside it;
+// a lock fd (the re-check itself is resource-lock.ts, which loads the addon). The forms: the record the worker files with the supervisor (its locked fd travels beside it;
 // the control channel carries the record as JSON, checked by resourceRecordSchema); its row in the
 // restart-exec state document (virtlockd's virLockSpacePreExecRestart resource plus holdfast's additions);
 // its row in the fd-store journal. Each form's schema fragment and the conversions both ways are here.
 import type { JSONSchemaType } from 'ajv';
-import type * as Native from '../../platform/native';
 import { MAX_OWNERS_PER_RESOURCE, MAX_PROTOCOL_STRING, MAX_RESOURCE_PATH, fd, notNull, ownerPid, timeMs } from './document-bounds';
 import { type OwnerRecord, ownerRecordSchema } from './owner-record';
 
@@ -24,10 +23,6 @@ export const ACQUIRE_AUTOCREATE = 2;
 export const LOCK_START = 0;
 export const LOCK_LENGTH = 1;
 
-// The addon is loaded at first use, not with this file: the build step loads the record schemas (to precompile
-// their validators) before the addon is built.
-let native: typeof Native | null = null;
-
 /** Whether ACQUIRE flags ask for a shared lock. */
 export function isShared(flags: number): boolean {
   return (flags & ACQUIRE_SHARED) !== 0;
@@ -36,16 +31,6 @@ export function isShared(flags: number): boolean {
 /** The fcntl lock type ACQUIRE flags ask for. */
 export function lockTypeOf(flags: number): 'read' | 'write' {
   return isShared(flags) ? 'read' : 'write';
-}
-
-/**
- * Takes the OFD lock `flags` describe (shared or exclusive) on `fd`; false when someone else holds the range.
- * Also the re-check of an fd that should still carry it: on the fd's own open file description taking it
- * again is a no-op success. Throws a SyscallError when the fd cannot be locked at all.
- */
-export function tryTakeLock(fd: number, flags: number): boolean {
-  native ??= require('../../platform/native') as typeof Native;
-  return native.ofdTryLock(fd, lockTypeOf(flags), LOCK_START, LOCK_LENGTH);
 }
 
 /**
