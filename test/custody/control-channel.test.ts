@@ -77,6 +77,30 @@ function pair(log: Logger, closeFds = false): {
   };
 }
 
+/**
+ * A channel whose peer writes raw datagrams (anything, valid or not), with a file to send as fds; `body`
+ * runs with both, and everything is closed after it.
+ */
+async function withRawPeer<In extends WorkerMessage | SupervisorMessage>(
+  isMessage: (value: unknown) => value is In,
+  body: (peer: { raw: number; fd: number; at: Recorder<In>; channel: ControlChannel<In, never>; entries: Array<Record<string, unknown>> }) => Promise<void>,
+): Promise<void> {
+  const { log, entries } = memoryLog();
+  const [raw, end] = native.socketpairSeqpacket();
+  const at = new Recorder<In>();
+  const channel = new ControlChannel<In, never>(end, isMessage, at.handlers, log);
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-channel-'));
+  const fd = openSync(join(dir, 'f'), 'w');
+  try {
+    await body({ raw, fd, at, channel, entries });
+  } finally {
+    closeSync(fd);
+    native.close(raw);
+    channel.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
@@ -125,13 +149,7 @@ test('a valid message arrives with working, close-on-exec fds', async () => {
 });
 
 test('a message failing its schema is refused: fds closed, handler not called, refusal logged', async () => {
-  const { log, entries } = memoryLog();
-  const [raw, end] = native.socketpairSeqpacket();
-  const at = new Recorder<WorkerMessage>();
-  const channel = new ControlChannel(end, isWorkerMessage, at.handlers, log);
-  const dir = mkdtempSync(join(tmpdir(), 'holdfast-channel-'));
-  const fd = openSync(join(dir, 'f'), 'w');
-  try {
+  await withRawPeer(isWorkerMessage, async ({ raw, fd, at, entries }) => {
     const baseline = openFdCount();
     // Each is well-formed JSON but not a worker message: unknown type, a supervisor message, a bad field.
     const invalid = [{ type: 'bogus' }, { type: 'drain' }, { type: 'ready', generation: -1, pid: 1 }, { type: 'booted', pid: 1, extra: true }];
@@ -146,22 +164,11 @@ test('a message failing its schema is refused: fds closed, handler not called, r
     assert.equal(refusals.length, invalid.length);
     assert.deepEqual(refusals.map((e) => e.type), invalid.map((m) => m.type));
     assert.ok(refusals.every((e) => e.level === 50), 'a refusal is logged as an error');
-  } finally {
-    closeSync(fd);
-    native.close(raw);
-    channel.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('invalid JSON is refused the same way', async () => {
-  const { log, entries } = memoryLog();
-  const [raw, end] = native.socketpairSeqpacket();
-  const at = new Recorder<SupervisorMessage>();
-  const channel = new ControlChannel(end, isSupervisorMessage, at.handlers, log);
-  const dir = mkdtempSync(join(tmpdir(), 'holdfast-channel-'));
-  const fd = openSync(join(dir, 'f'), 'w');
-  try {
+  await withRawPeer(isSupervisorMessage, async ({ raw, fd, at, channel, entries }) => {
     const baseline = openFdCount();
     const unreadable = ['{"type":"drain"', 'not json at all', '\u0000\u00ff', '{"type":"drain"}{"type":"drain"}'];
     for (const text of unreadable) native.sendWithFds(raw, Buffer.from(text, 'latin1'), [fd, fd]);
@@ -174,22 +181,11 @@ test('invalid JSON is refused the same way', async () => {
     assert.deepEqual(refusals.map((e) => e.bytes), unreadable.map((t) => Buffer.byteLength(t, 'latin1')));
     assert.ok(refusals.every((e) => e.level === 50));
     assert.equal(channel.closed, false, 'garbage does not end the channel');
-  } finally {
-    closeSync(fd);
-    native.close(raw);
-    channel.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a datagram larger than the channel reads is refused as truncated, with its fds', async () => {
-  const { log, entries } = memoryLog();
-  const [raw, end] = native.socketpairSeqpacket();
-  const at = new Recorder<SupervisorMessage>();
-  const channel = new ControlChannel(end, isSupervisorMessage, at.handlers, log);
-  const dir = mkdtempSync(join(tmpdir(), 'holdfast-channel-'));
-  const fd = openSync(join(dir, 'f'), 'w');
-  try {
+  await withRawPeer(isSupervisorMessage, async ({ raw, fd, at, entries }) => {
     const baseline = openFdCount();
     // Valid JSON, but longer than CONTROL_DATAGRAM_MAX (192 KiB): the reader sees only its head.
     const oversized = JSON.stringify({ type: 'committed', seqs: Array.from({ length: 34_700 }, (_, i) => i) });
@@ -203,12 +199,7 @@ test('a datagram larger than the channel reads is refused as truncated, with its
     const refusals = entries.filter((e) => e.msg === 'refusing an unreadable control message');
     assert.equal(refusals.length, 1);
     assert.equal(refusals[0]!.bytes, 192 * 1024);
-  } finally {
-    closeSync(fd);
-    native.close(raw);
-    channel.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('messages arrive in the order they were sent, both ways', async () => {

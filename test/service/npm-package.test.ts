@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { test } from 'node:test';
 import { LockClient } from '../../src/client/lock-client';
+import { waitFor } from '../fixtures/deadline';
 
 const REPO = join(__dirname, '..', '..', '..');
 // What a checkout has that a clean tree has not (and what must never be packed from it).
@@ -86,12 +87,10 @@ test('npm pack makes a tarball that npm install -g installs, with the addon buil
     const exited = new Promise<void>((resolve) => daemon.once('exit', () => resolve()));
     try {
       const socket = join(runDir, 'holdfastd-sock');
-      const deadline = Date.now() + 30_000;
-      while (!existsSync(socket)) {
+      await waitFor(() => {
         assert.equal(daemon.exitCode, null, `the installed holdfastd exited:\n${logs}`);
-        assert.ok(Date.now() < deadline, `the installed holdfastd made no socket:\n${logs}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
+        return existsSync(socket);
+      }, 30_000, () => `the installed holdfastd's socket:\n${logs}`);
       // The socket is bound before the worker serves; a request simply waits for it.
       const client = await LockClient.connect(socket);
       await client.createLockspace('');

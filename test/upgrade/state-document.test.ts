@@ -445,9 +445,11 @@ test('a concurrent reader never sees a partial document', async () => {
   let running = true;
   void exited.then(() => (running = false));
 
-  // Keep replacing the file until the reader has read it many times while writes were going on.
+  // Keep replacing the file until the reader has read it many times while writes were going on (a reader
+  // that stops reading ends the loop at the deadline, and the assertion on its reads below fails).
   let writes = 0;
-  while (running && (writes < 20 || reads < 50)) {
+  const deadline = Date.now() + 60_000;
+  while (running && (writes < 20 || reads < 50) && Date.now() < deadline) {
     writeStateFile(file, docs[writes % 2]!);
     writes++;
     await new Promise((resolve) => setImmediate(resolve));
