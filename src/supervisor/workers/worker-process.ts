@@ -6,6 +6,7 @@
 // last commits are read from the channel and the replies it never sent are recovered from its reply pipe.
 import type { Logger } from 'pino';
 import { ControlChannel } from '../../shared/custody/channel';
+import { COMMIT_CODEC_VERSION } from '../../shared/custody/commit-codec';
 import type { ClientRecord } from '../../shared/custody/records/client-record';
 import { FaultRequest, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage, WorkerSettings, isWorkerMessage } from '../../shared/custody/messages';
 import type { SupervisorStatus } from '../../shared/custody/supervisor-status';
@@ -94,9 +95,16 @@ export class WorkerProcess {
     }
     // Commits are off the clients' path (the worker answers as soon as they are queued to us), so read
     // them in bulk rather than take a CPU from the worker for each one.
-    this.#channel = new ControlChannel(ours, isWorkerMessage, { message: (m, fds) => this.#onMessage(m, fds), close: () => undefined }, log, { coalesceMs: COMMIT_COALESCE_MS });
+    this.#channel = new ControlChannel(ours, isWorkerMessage, { message: (m, fds) => this.#onMessage(m, fds), close: () => undefined }, log, {
+      coalesceMs: COMMIT_COALESCE_MS,
+      decodeBinary: (data) => this.#commits.decode(data),
+    });
     this.#commits = new CommitIntake(custody, this.#channel, log, () => this.generation, carried ? { replyPipe: carried.replyPipe, lastBatch: carried.lastBatch } : null);
     this.#snapshot = new SnapshotSender(custody, this.#channel);
+    // A worker carried through our exec was told to commit as JSON (our predecessor could not know what we
+    // read): we read binary. (A worker older than the binary form refuses this message, logs it, and
+    // carries on in JSON.)
+    if (carried) this.#announceCodecs(true);
     this.booted = carried ? Promise.resolve() : this.#expect('booted', BOOT_TIMEOUT_MS);
     this.booted.then(() => (this.#listening = true), () => undefined);
   }
@@ -121,6 +129,8 @@ export class WorkerProcess {
     const replyPipe = this.#commits.replyPipe;
     if (!replyPipe || !this.alive || pid === undefined || this.#channel.closed || this.#channel.assembling) return null;
     this.#commits.flushAcks();
+    // The next image may be older and not read binary commits: JSON until it says otherwise.
+    this.#announceCodecs(false);
     this.pace(CARRIED_COMMIT_EVERY_MS);
     // From here on everything it commits waits in the channel for the next image, fragments whole.
     this.#channel.pauseReading();
@@ -166,6 +176,7 @@ export class WorkerProcess {
     await this.#snapshot.send(false);
     const pipe = native.pipe(REPLY_PIPE_BYTES);
     this.#commits.usePipe(pipe);
+    this.#announceCodecs(true);
     this.#channel.send(
       {
         type: 'init',
@@ -204,6 +215,7 @@ export class WorkerProcess {
   /** The exec after carry() failed: this image reads the worker's commits again, each turn. */
   keep(): void {
     this.#channel.resumeReading();
+    this.#announceCodecs(true);
     this.pace(0);
   }
 
@@ -220,6 +232,11 @@ export class WorkerProcess {
     } catch {
       return false;
     }
+  }
+
+  /** Tells the worker whether to commit in our binary form (CodecsMessage) or as JSON. */
+  #announceCodecs(binary: boolean): void {
+    if (!this.#channel.closed) this.#channel.send({ type: 'codecs', commit: binary ? [COMMIT_CODEC_VERSION] : [] });
   }
 
   /** Sets how often, at most, the worker commits (0: every turn); see PaceMessage. */
