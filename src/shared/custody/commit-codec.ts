@@ -5,8 +5,9 @@
 // Why: the supervisor spent most of its time per request parsing the commit's JSON, checking it with ajv
 // and recomputing each record's custody key. Here the envelope is read field by field with a bounds check
 // on every length, count and tag, and each put carries its key, which we check against its record without
-// rebuilding it. The records themselves stay JSON inside the frame and pass the same record schema as on
-// the JSON path: custody never stores a record that schema would refuse.
+// rebuilding it. The common record (a resource as ACQUIRE files it) is read field by field against the
+// bounds of its schema; any other record stays JSON inside the frame and passes the record schema: custody
+// never stores a record that schema would refuse.
 //
 // A frame starts with BINARY_FRAME_MAGIC, a byte no JSON text starts with (nor a fragment mark), then the
 // version and the message kind. Unsigned integers are LEB128 varints up to 2^53 - 1; strings are a varint
@@ -18,7 +19,7 @@ import { isCustodyRecord } from './messages';
 import type { CustodyRecord } from './records/custody-record';
 import { clientKey } from './records/client-record';
 import { lockspaceKey } from './records/lockspace-record';
-import { resourceKey } from './records/resource-record';
+import { type ResourceRecord, resourceKey } from './records/resource-record';
 
 /** First byte of every binary frame: never the first byte of JSON text, nor the channel's fragment mark. */
 export const BINARY_FRAME_MAGIC = 0xfb;
@@ -95,6 +96,11 @@ class Writer {
     this.#buffer[this.#at++] = value;
   }
 
+  double(value: number): void {
+    this.#room(8);
+    this.#at = this.#buffer.writeDoubleLE(value, this.#at);
+  }
+
   string(value: string): void {
     const bytes = Buffer.byteLength(value);
     this.uint(bytes);
@@ -128,7 +134,7 @@ export function encodeCommit(message: { batch: number | null; entries: Array<Omi
         writer.byte(OP_PUT);
         writer.string(op.key ?? keyOf(op.record));
         writer.uint(op.fdIndex === null ? 0 : op.fdIndex + 1);
-        writer.string(JSON.stringify(op.record));
+        writeRecord(writer, op.record);
       } else if (op.op === 'drop') {
         writer.byte(OP_DROP);
         writer.string(op.key);
@@ -196,6 +202,15 @@ class Reader {
       scale *= 0x80;
     }
     if (value > max) this.fail(`${what} ${value} out of range (most ${max})`);
+    return value;
+  }
+
+  /** A finite float64 (JSON has no NaN or infinities). */
+  double(what: string): number {
+    if (this.left < 8) this.fail(`truncated: ${what}`);
+    const value = this.data.readDoubleLE(this.#at);
+    if (!Number.isFinite(value)) this.fail(`${what} is not a finite number`);
+    this.#at += 8;
     return value;
   }
 
@@ -272,14 +287,7 @@ function readOp(reader: Reader): CustodyOp {
     case OP_PUT: {
       const fdPlusOne = reader.uint('fd index', FD_INDEX_MAX + 1);
       const at = reader.at;
-      const text = reader.string('record', RECORD_TEXT_MAX);
-      let record: unknown;
-      try {
-        record = JSON.parse(text);
-      } catch {
-        throw new CommitCodecError('record is not JSON', at);
-      }
-      if (!isCustodyRecord(record)) throw new CommitCodecError('record fails its schema', at);
+      const record = readRecord(reader);
       if (!keyMatches(key, record)) throw new CommitCodecError('key does not match its record', at);
       return { op: 'put', record, fdIndex: fdPlusOne === 0 ? null : fdPlusOne - 1, key };
     }
@@ -291,6 +299,79 @@ function readOp(reader: Reader): CustodyOp {
     default:
       return reader.fail(`unknown op ${tag}`);
   }
+}
+
+// ---- records ----------------------------------------------------------------------------------
+//
+// The record of a put, in one of two forms. The common one, a resource as ACQUIRE files it, goes field by
+// field and is checked here against exactly resourceRecordSchema's bounds; any other record (a client, a
+// lockspace, a resource with detached owners) goes as JSON text checked by custodyRecordSchema.
+
+const RECORD_JSON = 0;
+const RECORD_RESOURCE = 1;
+
+// resourceRecordSchema's bounds.
+const RESOURCE_LOCKSPACE_MAX = 65_536;
+const RESOURCE_NAME_MAX = 65_536;
+const RESOURCE_PATH_MAX = 140_000;
+const RESOURCE_FLAGS_MAX = 3;
+const RESOURCE_OWNERS_MAX = 100_000;
+const LOCK_KINDS = ['ofd', 'posix'] as const;
+
+function isPlainResource(record: CustodyRecord): record is ResourceRecord {
+  return (
+    record.kind === 'resource' &&
+    record.detachedOwners === undefined &&
+    record.detachedOwnerDetails === undefined &&
+    record.owners.every((pid) => Number.isSafeInteger(pid) && pid >= 0) &&
+    Number.isFinite(record.acquiredAt)
+  );
+}
+
+function writeRecord(writer: Writer, record: CustodyRecord): void {
+  if (!isPlainResource(record)) {
+    writer.byte(RECORD_JSON);
+    writer.string(JSON.stringify(record));
+    return;
+  }
+  writer.byte(RECORD_RESOURCE);
+  writer.string(record.lockspace);
+  writer.string(record.name);
+  writer.string(record.path);
+  writer.uint(record.flags);
+  writer.uint(record.owners.length);
+  for (const pid of record.owners) writer.uint(pid);
+  writer.double(record.acquiredAt);
+  writer.byte(LOCK_KINDS.indexOf(record.lockKind));
+}
+
+function readRecord(reader: Reader): CustodyRecord {
+  const form = reader.byte('record form');
+  if (form === RECORD_RESOURCE) {
+    const lockspace = reader.string('resource lockspace', RESOURCE_LOCKSPACE_MAX);
+    const name = reader.string('resource name', RESOURCE_NAME_MAX);
+    const path = reader.string('resource path', RESOURCE_PATH_MAX);
+    const flags = reader.uint('resource flags', RESOURCE_FLAGS_MAX);
+    const count = reader.count('owner count', 1);
+    if (count > RESOURCE_OWNERS_MAX) reader.fail(`${count} owners, more than ${RESOURCE_OWNERS_MAX}`);
+    const owners: number[] = [];
+    for (let i = 0; i < count; i++) owners.push(reader.uint('owner', Number.MAX_SAFE_INTEGER));
+    const acquiredAt = reader.double('acquiredAt');
+    const kind = reader.byte('lock kind');
+    const lockKind = LOCK_KINDS[kind] ?? reader.fail(`unknown lock kind ${kind}`);
+    return { kind: 'resource', lockspace, name, path, flags, owners, acquiredAt, lockKind };
+  }
+  if (form !== RECORD_JSON) reader.fail(`unknown record form ${form}`);
+  const at = reader.at;
+  const text = reader.string('record', RECORD_TEXT_MAX);
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch {
+    throw new CommitCodecError('record is not JSON', at);
+  }
+  if (!isCustodyRecord(record)) throw new CommitCodecError('record fails its schema', at);
+  return record;
 }
 
 /** Decodes a binary acknowledgement. */
@@ -311,7 +392,9 @@ function keyOf(record: CustodyRecord): string {
     case 'client':
       return clientKey(record.server, record.id);
     case 'resource':
-      return resourceKey(record.lockspace, record.name);
+      // resourceKey without JSON.stringify where nothing needs escaping (the same string).
+      if (NEEDS_ESCAPE.test(record.lockspace) || NEEDS_ESCAPE.test(record.name)) return resourceKey(record.lockspace, record.name);
+      return `${RESOURCE_PREFIX}${record.lockspace}","${record.name}"]`;
     case 'lockspace':
       return lockspaceKey(record.directory);
   }
