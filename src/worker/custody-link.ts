@@ -217,7 +217,8 @@ export class CustodyLink {
       const piped = pending.filter((p) => p.piped !== null);
       const batch = piped.length > 0 ? this.#nextBatch++ : null;
       if (batch !== null) this.#fillPipe(batch, piped);
-      const inKernel = this.#binary ? this.channel.sendFrame(encodeCommit({ batch, entries }), fds) : this.channel.send({ type: 'commit', batch, entries }, fds);
+      const frame = this.#binary ? encodeCommit({ batch, entries }) : null;
+      const inKernel = frame ? this.channel.sendFrame(frame, fds) : this.channel.send({ type: 'commit', batch, entries }, fds);
       this.#sending = null;
       if (inKernel) {
         this.#spliceRepliesAndSettle(pending, piped, batch);

@@ -66,6 +66,13 @@ export function isBinaryFrame(data: Buffer): boolean {
 
 // ---- encoding ---------------------------------------------------------------------------------
 
+interface WellFormed {
+  isWellFormed(): boolean;
+}
+
+/** A value the binary form cannot carry exactly; the message goes as JSON instead. */
+class NotEncodable extends Error {}
+
 class Writer {
   #buffer: Buffer;
   #at = 0;
@@ -87,7 +94,7 @@ class Writer {
   }
 
   uint(value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`cannot encode ${value} as an unsigned integer`);
+    if (!Number.isSafeInteger(value) || value < 0) throw new NotEncodable();
     this.#room(8);
     while (value >= 0x80) {
       this.#buffer[this.#at++] = (value % 0x80) | 0x80;
@@ -102,6 +109,9 @@ class Writer {
   }
 
   string(value: string): void {
+    // UTF-8 cannot carry a lone surrogate (it would arrive as U+FFFD, another string): such a commit goes as
+    // JSON, which escapes it.
+    if (!(value as unknown as WellFormed).isWellFormed()) throw new NotEncodable();
     const bytes = Buffer.byteLength(value);
     this.uint(bytes);
     this.#room(bytes);
@@ -119,8 +129,20 @@ function header(writer: Writer, kind: number): void {
   writer.byte(kind);
 }
 
-/** The binary frame of a commit. Each put's key is its `key` if given, else derived from its record. */
-export function encodeCommit(message: { batch: number | null; entries: Array<Omit<CommitEntry, 'ops'> & { ops: readonly CustodyOp[] }> }): Buffer {
+/**
+ * The binary frame of a commit, or null if it holds a string UTF-8 cannot carry exactly (send it as JSON).
+ * Each put's key is its `key` if given, else derived from its record.
+ */
+export function encodeCommit(message: { batch: number | null; entries: CommitEntry[] }): Buffer | null {
+  try {
+    return writeCommit(message);
+  } catch (err) {
+    if (err instanceof NotEncodable) return null;
+    throw err;
+  }
+}
+
+function writeCommit(message: { batch: number | null; entries: CommitEntry[] }): Buffer {
   const writer = new Writer(256 + 160 * message.entries.length);
   header(writer, KIND_COMMIT);
   writer.uint(message.batch === null ? 0 : message.batch + 1);
