@@ -44,6 +44,8 @@ export interface Measurement {
   cpuUsPerCycleByRole: Record<string, number>;
   voluntaryPerCycle: number;
   involuntaryPerCycle: number;
+  /** Switches per cycle by role: [voluntary, involuntary]. */
+  switchesPerCycleByRole: Record<string, [number, number]>;
   clientCpuUsPerCycle: number;
   p50Ms: number;
   p99Ms: number;
@@ -98,6 +100,7 @@ async function measureOnce(daemon: BenchDaemon, shape: LoadShape, clients: numbe
 
   const cycles = Math.max(outcome.cycles, 1);
   const byRole: Record<string, number> = {};
+  const switchesByRole: Record<string, [number, number]> = {};
   let cpuNs = 0;
   let voluntary = 0;
   let involuntary = 0;
@@ -105,6 +108,8 @@ async function measureOnce(daemon: BenchDaemon, shape: LoadShape, clients: numbe
   processes.forEach((p, i) => {
     const usage = usageBetween(before[i]!, after[i]!);
     byRole[p.role] = (byRole[p.role] ?? 0) + usage.cpuNs / 1000 / cycles;
+    const [v, n] = switchesByRole[p.role] ?? [0, 0];
+    switchesByRole[p.role] = [v + usage.voluntary / cycles, n + usage.involuntary / cycles];
     cpuNs += usage.cpuNs;
     voluntary += usage.voluntary;
     involuntary += usage.involuntary;
@@ -120,6 +125,7 @@ async function measureOnce(daemon: BenchDaemon, shape: LoadShape, clients: numbe
     cpuUsPerCycleByRole: byRole,
     voluntaryPerCycle: voluntary / cycles,
     involuntaryPerCycle: involuntary / cycles,
+    switchesPerCycleByRole: switchesByRole,
     clientCpuUsPerCycle: outcome.clientCpuNs / 1000 / cycles,
     p50Ms: outcome.p50Ms,
     p99Ms: outcome.p99Ms,

@@ -61,7 +61,8 @@ async function startClient(binary: string, socket: string, prefix: string, conne
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const lines = createInterface({ input: child.stdout! });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': only then has every line of its stdout been read.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   let last = '';
   const ready = new Promise<void>((resolve, reject) => {
     lines.on('line', (line) => {

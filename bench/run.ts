@@ -1,6 +1,6 @@
 // npm run bench: holdfast and the real virtlockd side by side in one run, printed as a markdown table.
 // Installs nothing: virtlockd is skipped with a message when /usr/sbin/virtlockd is absent.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DaemonHandle } from '../test/fixtures/daemon-handle';
@@ -16,10 +16,12 @@ import { UpgradePauseResult, measureUpgradePause } from './upgrade-pause';
 import { nodeClientShape } from './throughput';
 
 const CLIENT_COUNTS = (process.env.BENCH_CLIENTS ?? '1,4,16').split(',').map(Number);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 1500);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 1000);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 300);
 const SHAPE_KEYS = (process.env.BENCH_SHAPES ?? 'c-procs,c-one,node').split(',');
+/** Where to write every window's numbers as JSON (per round, per process), if set. */
+const JSON_OUT = process.env.BENCH_JSON;
 
 /** The client shapes asked for; the C ones only when a compiler exists. */
 function clientShapes(): LoadShape[] {
@@ -57,6 +59,7 @@ async function throughputAndStall(): Promise<string> {
     }
     const shapes = clientShapes();
     const measurements = await runCpuRounds(daemons, { rounds: ROUNDS, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientCounts: CLIENT_COUNTS, shapes });
+    if (JSON_OUT) writeFileSync(JSON_OUT, `${JSON.stringify(measurements, null, 1)}\n`);
     const sections = shapes.map((shape) => shapeTable(shape, measurements, CLIENT_COUNTS, daemons.map((d) => d.name)));
     if (daemons.length > 1) sections.push(ratioTable(shapes, measurements, CLIENT_COUNTS));
     const notes = caveats(measurements);
