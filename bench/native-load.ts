@@ -2,7 +2,7 @@
 // (independent clients), or one process holding N connections (libvirtd's shape). Compiled once per bench run
 // with whichever C compiler exists; without one the C shapes are skipped.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,14 +25,18 @@ interface ClientReport {
   latencyUs: Record<string, number>;
 }
 
-/** Compiles the client into a temporary directory; returns its path, or why it could not. */
-export function compileLockClient(): { binary: string } | { skipped: string } {
+/** Compiles the client into a temporary directory `dir` (the caller removes it); says why not if it could not. */
+export function compileLockClient(): { binary: string; dir: string } | { skipped: string } {
   const compiler = ['cc', 'gcc', 'clang'].find((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
   if (!compiler) return { skipped: 'no C compiler (cc, gcc or clang) on PATH' };
-  const binary = join(mkdtempSync(join(tmpdir(), 'holdfast-bench-client-')), 'lock-client');
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-bench-client-'));
+  const binary = join(dir, 'lock-client');
   const built = spawnSync(compiler, ['-O2', '-Wall', '-o', binary, SOURCE], { encoding: 'utf8' });
-  if (built.status !== 0) return { skipped: `${compiler} failed on ${SOURCE}: ${built.stderr.trim()}` };
-  return { binary };
+  if (built.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    return { skipped: `${compiler} failed on ${SOURCE}: ${built.stderr.trim()}` };
+  }
+  return { binary, dir };
 }
 
 /** N processes of `connectionsEach` connections; `processes(clients)` says how many for a client count. */

@@ -23,11 +23,12 @@ const SHAPE_KEYS = (process.env.BENCH_SHAPES ?? 'c-procs,c-one,node').split(',')
 /** Where to write every window's numbers as JSON (per round, per process), if set. */
 const JSON_OUT = process.env.BENCH_JSON;
 
-/** The client shapes asked for; the C ones only when a compiler exists. */
-function clientShapes(): LoadShape[] {
+/** The client shapes asked for; the C ones only when a compiler exists (its build dir goes into `scratch`). */
+function clientShapes(scratch: string[]): LoadShape[] {
   const shapes: LoadShape[] = [];
   const compiled = compileLockClient();
   if ('binary' in compiled) {
+    scratch.push(compiled.dir);
     shapes.push(nativeShape(compiled.binary, 'c-procs', 'independent C client processes, one connection each', (clients) => clients));
     shapes.push(nativeShape(compiled.binary, 'c-one', "one C process holding every connection (libvirtd's shape)", () => 1));
   } else {
@@ -50,6 +51,7 @@ async function stopDaemon(daemon: BenchDaemon): Promise<void> {
 /** Throughput by CPU in alternating rounds, then the owner-kill stall, both daemons running side by side. */
 async function throughputAndStall(): Promise<string> {
   const daemons: BenchDaemon[] = [];
+  const scratch: string[] = [];
   try {
     daemons.push(await startDaemon('holdfast', (dir) => startHoldfast({ dir })));
     if (existsSync(VIRTLOCKD_BINARY)) {
@@ -57,7 +59,7 @@ async function throughputAndStall(): Promise<string> {
     } else {
       process.stdout.write(`(virtlockd skipped: ${VIRTLOCKD_BINARY} not installed; apt-get install libvirt-daemon to compare)\n`);
     }
-    const shapes = clientShapes();
+    const shapes = clientShapes(scratch);
     const measurements = await runCpuRounds(daemons, { rounds: ROUNDS, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientCounts: CLIENT_COUNTS, shapes });
     if (JSON_OUT) writeFileSync(JSON_OUT, `${JSON.stringify(measurements, null, 1)}\n`);
     const sections = shapes.map((shape) => shapeTable(shape, measurements, CLIENT_COUNTS, daemons.map((d) => d.name)));
@@ -70,6 +72,7 @@ async function throughputAndStall(): Promise<string> {
     return sections.join('\n\n');
   } finally {
     for (const d of daemons) await stopDaemon(d);
+    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   }
 }
 
