@@ -1,49 +1,79 @@
 // npm run bench: holdfast and the real virtlockd side by side in one run, printed as a markdown table.
 // Installs nothing: virtlockd is skipped with a message when /usr/sbin/virtlockd is absent.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DaemonHandle } from '../test/fixtures/daemon-handle';
 import { startHoldfast } from '../test/fixtures/holdfast-daemon';
 import { VIRTLOCKD_BINARY, startVirtlockd } from '../test/fixtures/virtlockd-daemon';
+import { runCpuRounds, type BenchDaemon } from './cpu-rounds';
+import { caveats, ratioTable, shapeTable } from './cpu-tables';
+import type { LoadShape } from './load';
+import { compileLockClient, nativeShape } from './native-load';
 import { measureOwnerKillStall } from './owner-kill-stall';
 import { swapPauseTable } from './swap-pause';
 import { UpgradePauseResult, measureUpgradePause } from './upgrade-pause';
-import { ThroughputResult, measureThroughput } from './throughput';
+import { nodeClientShape } from './throughput';
 
-const CLIENT_COUNTS = [1, 4, 16];
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
+const CLIENT_COUNTS = (process.env.BENCH_CLIENTS ?? '1,4,16').split(',').map(Number);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 1000);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 300);
+const SHAPE_KEYS = (process.env.BENCH_SHAPES ?? 'c-procs,c-one,node').split(',');
+/** Where to write every window's numbers as JSON (per round, per process), if set. */
+const JSON_OUT = process.env.BENCH_JSON;
 
-interface DaemonResults {
-  name: string;
-  throughput: ThroughputResult[];
-  stallMs: number;
+/** The client shapes asked for; the C ones only when a compiler exists (its build dir goes into `scratch`). */
+function clientShapes(scratch: string[]): LoadShape[] {
+  const shapes: LoadShape[] = [];
+  const compiled = compileLockClient();
+  if ('binary' in compiled) {
+    scratch.push(compiled.dir);
+    shapes.push(nativeShape(compiled.binary, 'c-procs', 'independent C client processes, one connection each', (clients) => clients));
+    shapes.push(nativeShape(compiled.binary, 'c-one', "one C process holding every connection (libvirtd's shape)", () => 1));
+  } else {
+    process.stdout.write(`(C client shapes skipped: ${compiled.skipped})\n`);
+  }
+  shapes.push(nodeClientShape);
+  return shapes.filter((s) => SHAPE_KEYS.includes(s.key));
 }
 
-async function benchDaemon(name: string, start: (dir: string) => Promise<DaemonHandle>): Promise<DaemonResults> {
+async function startDaemon(name: BenchDaemon['name'], start: (dir: string) => Promise<DaemonHandle>): Promise<BenchDaemon> {
   const dir = mkdtempSync(join(tmpdir(), `holdfast-bench-${name}-`));
-  const daemon = await start(dir);
-  try {
-    const throughput: ThroughputResult[] = [];
-    for (const clients of CLIENT_COUNTS) throughput.push(await measureThroughput(daemon.socket, join(dir, 'files'), clients, DURATION_MS));
-    const stall = await measureOwnerKillStall(daemon.socket, dir);
-    return { name, throughput, stallMs: stall.maxWaitMs };
-  } finally {
-    await daemon.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return { name, handle: await start(dir), dir };
 }
 
-function table(results: DaemonResults[]): string {
-  const rows = ['| daemon | clients | acquire+release cycles/s | p50 latency (ms) | p99 latency (ms) |', '| --- | ---: | ---: | ---: | ---: |'];
-  for (const r of results) {
-    for (const t of r.throughput) {
-      rows.push(`| ${r.name} | ${t.clients} | ${Math.round(t.cyclesPerSec).toLocaleString('en-US')} | ${t.p50Ms.toFixed(3)} | ${t.p99Ms.toFixed(3)} |`);
+async function stopDaemon(daemon: BenchDaemon): Promise<void> {
+  await daemon.handle.stop();
+  rmSync(daemon.dir, { recursive: true, force: true });
+}
+
+/** Throughput by CPU in alternating rounds, then the owner-kill stall, both daemons running side by side. */
+async function throughputAndStall(): Promise<string> {
+  const daemons: BenchDaemon[] = [];
+  const scratch: string[] = [];
+  try {
+    daemons.push(await startDaemon('holdfast', (dir) => startHoldfast({ dir })));
+    if (existsSync(VIRTLOCKD_BINARY)) {
+      daemons.push(await startDaemon('virtlockd', (dir) => startVirtlockd({ dir })));
+    } else {
+      process.stdout.write(`(virtlockd skipped: ${VIRTLOCKD_BINARY} not installed; apt-get install libvirt-daemon to compare)\n`);
     }
+    const shapes = clientShapes(scratch);
+    const measurements = await runCpuRounds(daemons, { rounds: ROUNDS, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientCounts: CLIENT_COUNTS, shapes });
+    if (JSON_OUT) writeFileSync(JSON_OUT, `${JSON.stringify(measurements, null, 1)}\n`);
+    const sections = shapes.map((shape) => shapeTable(shape, measurements, CLIENT_COUNTS, daemons.map((d) => d.name)));
+    if (daemons.length > 1) sections.push(ratioTable(shapes, measurements, CLIENT_COUNTS));
+    const notes = caveats(measurements);
+    if (notes.length > 0) sections.push(notes.join('\n'));
+    const stall = ['| daemon | longest wait of another client while an owner is killed (ms) |', '| --- | ---: |'];
+    for (const d of daemons) stall.push(`| ${d.name} | ${(await measureOwnerKillStall(d.handle.socket, d.dir)).maxWaitMs.toFixed(1)} |`);
+    sections.push(stall.join('\n'));
+    return sections.join('\n\n');
+  } finally {
+    for (const d of daemons) await stopDaemon(d);
+    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   }
-  rows.push('', '| daemon | longest wait of another client while an owner is killed (ms) |', '| --- | ---: |');
-  for (const r of results) rows.push(`| ${r.name} | ${r.stallMs.toFixed(1)} |`);
-  return rows.join('\n');
 }
 
 // SIGUSR1 upgrade pause, 1,000 held locks and 100 clients, both daemons.
@@ -64,14 +94,7 @@ async function upgradeTable(): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const results: DaemonResults[] = [];
-  results.push(await benchDaemon('holdfast', (dir) => startHoldfast({ dir })));
-  if (existsSync(VIRTLOCKD_BINARY)) {
-    results.push(await benchDaemon('virtlockd', (dir) => startVirtlockd({ dir })));
-  } else {
-    process.stdout.write(`(virtlockd skipped: ${VIRTLOCKD_BINARY} not installed; apt-get install libvirt-daemon to compare)\n`);
-  }
-  process.stdout.write(`${table(results)}\n\n`);
+  process.stdout.write(`${await throughputAndStall()}\n\n`);
   process.stdout.write(`${await upgradeTable()}\n\n`);
   // holdfast only: virtlockd has no worker to swap.
   process.stdout.write(`${await swapPauseTable()}\n`);

@@ -1,59 +1,74 @@
-// Acquire+release throughput and latency against one lock daemon socket: N concurrent clients, each on its
-// own connection and its own file, looping ACQUIRE then RELEASE for a fixed time.
+// The project's Node client as a load: N concurrent clients in this process, each on its own connection and its
+// own file, looping ACQUIRE then RELEASE. Latency is per request (acquire or release), taken around each await.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LockClient } from '../src/client/lock-client';
-
-export interface ThroughputResult {
-  clients: number;
-  cyclesPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-}
+import type { Load, LoadOutcome, LoadShape } from './load';
 
 const UUID = '00000000-0000-4000-8000-00000000be0c';
 
-/** Runs `clients` loops for `durationMs` after a short warm-up; latency is per request (acquire or release). */
-export async function measureThroughput(socket: string, dir: string, clients: number, durationMs: number): Promise<ThroughputResult> {
+export const nodeClientShape: LoadShape = {
+  key: 'node',
+  title: "the project's Node client, all connections in the bench process",
+  prepare: prepareNodeLoad,
+};
+
+async function prepareNodeLoad(socket: string, dir: string, clients: number, idBase: number): Promise<Load> {
   mkdirSync(dir, { recursive: true });
   const connections = await Promise.all(
     Array.from({ length: clients }, async (_, i) => {
+      const id = idBase + i;
       const client = await LockClient.connect(socket);
       // A pid that is not ours: the daemon will never try to kill the bench on disconnect.
-      await client.register({ uuid: UUID, name: `bench-${i}`, id: i + 1, pid: 0x7ffff000 + i });
-      const file = join(dir, `disk-${clients}-${i}.img`);
+      await client.register({ uuid: UUID, name: `bench-${id}`, id, pid: 0x7ffff000 + id });
+      const file = join(dir, `disk-${id}.img`);
       writeFileSync(file, '');
       return { client, file };
     }),
   );
   const latencies: number[] = [];
   let cycles = 0;
+  let errors = 0;
   let measuring = false;
   let running = true;
-  const loops = connections.map(async ({ client, file }) => {
-    while (running) {
-      const t0 = process.hrtime.bigint();
-      await client.acquire('', file, 0);
-      const t1 = process.hrtime.bigint();
-      await client.release('', file, 0);
-      const t2 = process.hrtime.bigint();
-      if (measuring) {
-        cycles++;
-        latencies.push(Number(t1 - t0) / 1e6, Number(t2 - t1) / 1e6);
-      }
+  let cpuAtMark: NodeJS.CpuUsage | null = null;
+  let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
+  let loops: Array<Promise<void>> = [];
+  const step = async (request: () => Promise<unknown>, into: number[]): Promise<void> => {
+    const t0 = process.hrtime.bigint();
+    try {
+      await request();
+    } catch {
+      if (measuring) errors++;
     }
-  });
-  await sleep(Math.min(500, durationMs / 4));
-  measuring = true;
-  const start = process.hrtime.bigint();
-  await sleep(durationMs);
-  measuring = false;
-  const elapsedSec = Number(process.hrtime.bigint() - start) / 1e9;
-  running = false;
-  await Promise.all(loops);
-  await Promise.all(connections.map(({ client }) => client.close()));
-  latencies.sort((a, b) => a - b);
-  return { clients, cyclesPerSec: cycles / elapsedSec, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) };
+    if (measuring) into.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  };
+  return {
+    go() {
+      loops = connections.map(async ({ client, file }) => {
+        while (running) {
+          await step(() => client.acquire('', file, 0), latencies);
+          await step(() => client.release('', file, 0), latencies);
+          if (measuring) cycles++;
+        }
+      });
+    },
+    mark() {
+      measuring = true;
+      cpuAtMark = process.cpuUsage();
+    },
+    endWindow() {
+      measuring = false;
+      if (cpuAtMark) cpu = process.cpuUsage(cpuAtMark);
+    },
+    async finish(): Promise<LoadOutcome> {
+      running = false;
+      await Promise.all(loops);
+      await Promise.all(connections.map(({ client }) => client.close()));
+      latencies.sort((a, b) => a - b);
+      return { cycles, errors, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), clientCpuNs: (cpu.user + cpu.system) * 1000 };
+    },
+  };
 }
 
 export function percentile(sorted: number[], q: number): number {
