@@ -126,6 +126,11 @@ export class CustodyLink {
     this.#binary = versions.includes(COMMIT_CODEC_VERSION);
   }
 
+  /** Whether commits go in the binary form. */
+  get committingBinary(): boolean {
+    return this.#binary;
+  }
+
   /** Commits at most every `ms` (0: every turn); see PaceMessage for why. */
   pace(ms: number): void {
     this.#commitEveryMs = ms;

@@ -4,7 +4,7 @@
 import { onSignal, REQUEST_SIGNALS } from '../shared/platform/signal-intake';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
-import { decodeCommitted } from '../shared/custody/commit-codec';
+import { COMMIT_CODEC_VERSION, decodeCommitted } from '../shared/custody/commit-codec';
 import { custodyKey } from '../shared/custody/records/custody-record';
 import { isSupervisorMessage, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage } from '../shared/custody/messages';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
@@ -111,6 +111,9 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           return;
         case 'codecs':
           link.useCodecs(message.commit);
+          // Our answer follows every binary commit already sent; what this turn still commits goes as
+          // told (see WorkerProcess.commitAsJson).
+          channel.send({ type: 'codecs', commit: link.committingBinary ? [COMMIT_CODEC_VERSION] : [] });
           break;
         case 'drain':
           drained = true;

@@ -147,7 +147,8 @@ export interface ActionResultMessage {
  * The versions of the binary commit form (commit-codec.ts) this supervisor image reads; empty: JSON only.
  * A worker commits in binary only after being told so, and a supervisor acknowledges in binary only a
  * worker whose commits came in binary. Sent before `init`, by a new image to the worker it carried
- * through its exec, and (empty) by an image about to exec, whose successor may be older.
+ * through its exec, and (empty) by an image about to exec, whose successor may be older. The worker answers
+ * with the form it commits in from then on: its answer follows every commit it sent in the other form.
  */
 export interface CodecsMessage {
   type: 'codecs';
@@ -270,7 +271,7 @@ export interface PongMessage {
   type: 'pong';
 }
 
-export type WorkerMessage = RunningMessage | FaultMessage | PongMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
+export type WorkerMessage = RunningMessage | FaultMessage | PongMessage | CodecsMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
 
 /** The worker's cumulative metrics, carried from one worker to the next through an orderly handoff. */
 export interface WorkerMetricsSnapshot {
@@ -450,6 +451,7 @@ const workerMessageSchema = {
   discriminator: { propertyName: 'type' },
   oneOf: [
     message('pong', {}),
+    message('codecs', { commit: { type: 'array', maxItems: 16, items: { type: 'integer', minimum: 1, maximum: 255 } } }),
     message('running', { request: faultRequestSchema }),
     message('fault', { error: { type: 'string', maxLength: 4096 }, requests: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: faultRequestSchema } }),
     message('booted', { pid: { type: 'integer', minimum: 1 } }),

@@ -45,7 +45,9 @@ export class WorkerProcess {
   readonly #child: ProcessHandle;
   readonly #channel: ControlChannel<WorkerMessage, SupervisorMessage>;
   readonly exited: Promise<WorkerExit>;
-  #waiters = new Map<'booted' | 'ready' | 'drained', () => void>();
+  #waiters = new Map<'booted' | 'ready' | 'drained' | 'committing JSON', () => void>();
+  /** We told this worker to commit in binary (it may have, or may be about to). */
+  #toldBinary = false;
   /** Resolves once node has started and the worker listens on its channel (rejects if it dies first). */
   readonly booted: Promise<void>;
   // Booted: its signal intake is installed (before that, a signal could meet the default action in the
@@ -120,6 +122,25 @@ export class WorkerProcess {
   }
 
   /**
+   * Has the worker commit as JSON from now on, and resolves true once every binary commit it sent is in our
+   * channel ahead of its answer (the channel keeps order), false if it did not answer in `timeoutMs`. Before
+   * a carry: the next image may be older, and a binary commit it cannot read would lose its requests.
+   */
+  async commitAsJson(timeoutMs: number): Promise<boolean> {
+    if (!this.#toldBinary) return true;
+    if (this.#channel.closed || !this.alive) return false;
+    const switched = this.#expect('committing JSON', timeoutMs);
+    this.#announceCodecs(false);
+    try {
+      await switched;
+      return true;
+    } catch {
+      // An older worker does not answer (it refuses the message); it never committed in binary anyway.
+      return false;
+    }
+  }
+
+  /**
    * What the next image needs to adopt this worker while it keeps serving through our exec, or null if it
    * cannot be carried (not serving, or replies we still owe would be lost). Sends owed acknowledgements.
    */
@@ -128,9 +149,10 @@ export class WorkerProcess {
     // Fragments of a commit already read would be lost with this image: the worker drains instead.
     const replyPipe = this.#commits.replyPipe;
     if (!replyPipe || !this.alive || pid === undefined || this.#channel.closed || this.#channel.assembling) return null;
+    // Whatever it commits from here on waits for the next image, which may be older: JSON only (see
+    // commitAsJson, which the caller awaited first).
+    if (this.#toldBinary) return null;
     this.#commits.flushAcks();
-    // The next image may be older and not read binary commits: JSON until it says otherwise.
-    this.#announceCodecs(false);
     this.pace(CARRIED_COMMIT_EVERY_MS);
     // From here on everything it commits waits in the channel for the next image, fragments whole.
     this.#channel.pauseReading();
@@ -210,6 +232,7 @@ export class WorkerProcess {
   resume(): void {
     this.custody.consumeAll();
     if (!this.#channel.closed) this.#channel.send({ type: 'resume' });
+    this.#announceCodecs(true);
   }
 
   /** The exec after carry() failed: this image reads the worker's commits again, each turn. */
@@ -236,7 +259,10 @@ export class WorkerProcess {
 
   /** Tells the worker whether to commit in our binary form (CodecsMessage) or as JSON. */
   #announceCodecs(binary: boolean): void {
-    if (!this.#channel.closed) this.#channel.send({ type: 'codecs', commit: binary ? [COMMIT_CODEC_VERSION] : [] });
+    if (this.#channel.closed) return;
+    this.#channel.send({ type: 'codecs', commit: binary ? [COMMIT_CODEC_VERSION] : [] });
+    // Told JSON, it may still have binary commits in flight until it answers (commitAsJson).
+    if (binary) this.#toldBinary = true;
   }
 
   /** Sets how often, at most, the worker commits (0: every turn); see PaceMessage. */
@@ -284,7 +310,7 @@ export class WorkerProcess {
     await this.#snapshot.send(true);
   }
 
-  #expect(what: 'booted' | 'ready' | 'drained', timeoutMs: number): Promise<void> {
+  #expect(what: 'booted' | 'ready' | 'drained' | 'committing JSON', timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(what);
@@ -328,6 +354,13 @@ export class WorkerProcess {
         if (!this.#channel.closed) this.#channel.send({ type: 'action-result', id: message.id, ...result });
         return;
       }
+      case 'codecs':
+        fds.forEach((fd) => native.close(fd));
+        if (message.commit.length === 0) {
+          this.#toldBinary = false;
+          this.#waiters.get('committing JSON')?.();
+        }
+        return;
       case 'booted':
       case 'ready':
       case 'drained':
