@@ -88,7 +88,8 @@ export class Custody {
         this.#changeOwners(entry.seq, op.key, op.pid, op.op === 'join');
         continue;
       }
-      const key = custodyKey(op.record);
+      // A binary commit carries the key, already checked against the record (commit-codec.ts).
+      const key = op.key ?? custodyKey(op.record);
       const previous = this.#entries.get(key);
       let fd = previous?.fd ?? null;
       if (op.fdIndex !== null) {

@@ -10,6 +10,7 @@
 // the pipe shows the supervisor which replies (or tails of replies) never left.
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
+import { COMMIT_CODEC_VERSION, encodeCommit } from '../shared/custody/commit-codec';
 import type { CustodyRecord } from '../shared/custody/records/custody-record';
 import type { CommitEntry, CustodyOp, FaultRequest, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/custody/messages';
 import { REPLY_BATCH_HEADER_BYTES, encodeBatchHeader } from '../shared/custody/reply-batch';
@@ -77,6 +78,8 @@ export class CustodyLink {
   readonly #waitingAck = new Map<number, () => void>();
   #pipe: ReplyPipe | null = null;
   #commitEveryMs = 0;
+  /** Commit in the binary form (commit-codec.ts): only once the supervisor said it reads it. */
+  #binary = false;
   /** The batch being put together and sent right now: the culprits if we die in the middle of it. */
   #sending: Pending[] | null = null;
   /** Clients whose next request goes in a batch of its own (it was in progress when a worker crashed). */
@@ -113,6 +116,19 @@ export class CustodyLink {
   /** Clients whose requests are in the batch being sent right now (empty between batches). */
   get sendingClients(): string[] {
     return (this.#sending ?? []).flatMap((p) => (p.reply ? [p.reply.client] : []));
+  }
+
+  /**
+   * The binary commit versions the supervisor reads (CodecsMessage): commits go in binary from now on if
+   * ours is among them, else as JSON.
+   */
+  useCodecs(versions: readonly number[]): void {
+    this.#binary = versions.includes(COMMIT_CODEC_VERSION);
+  }
+
+  /** Whether commits go in the binary form. */
+  get committingBinary(): boolean {
+    return this.#binary;
   }
 
   /** Commits at most every `ms` (0: every turn); see PaceMessage for why. */
@@ -206,7 +222,8 @@ export class CustodyLink {
       const piped = pending.filter((p) => p.piped !== null);
       const batch = piped.length > 0 ? this.#nextBatch++ : null;
       if (batch !== null) this.#fillPipe(batch, piped);
-      const inKernel = this.channel.send({ type: 'commit', batch, entries }, fds);
+      const frame = this.#binary ? encodeCommit({ batch, entries }) : null;
+      const inKernel = frame ? this.channel.sendFrame(frame, fds) : this.channel.send({ type: 'commit', batch, entries }, fds);
       this.#sending = null;
       if (inKernel) {
         this.#spliceRepliesAndSettle(pending, piped, batch);

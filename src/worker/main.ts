@@ -4,6 +4,7 @@
 import { onSignal, REQUEST_SIGNALS } from '../shared/platform/signal-intake';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
+import { COMMIT_CODEC_VERSION, decodeCommitted } from '../shared/custody/commit-codec';
 import { custodyKey } from '../shared/custody/records/custody-record';
 import { isSupervisorMessage, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage } from '../shared/custody/messages';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
@@ -108,6 +109,12 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
         case 'committed':
           link.acknowledge(message.seqs);
           return;
+        case 'codecs':
+          link.useCodecs(message.commit);
+          // Our answer follows every binary commit already sent; what this turn still commits goes as
+          // told (see WorkerProcess.commitAsJson).
+          channel.send({ type: 'codecs', commit: link.committingBinary ? [COMMIT_CODEC_VERSION] : [] });
+          break;
         case 'drain':
           drained = true;
           if (worker) {
@@ -151,6 +158,8 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
     },
   },
   log,
+  // The supervisor acknowledges in binary only once we committed in binary.
+  { decodeBinary: decodeCommitted },
 );
 
 const link = new CustodyLink(channel, log);

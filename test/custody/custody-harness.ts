@@ -21,9 +21,9 @@ export interface Scenario {
  * no error, every request answered once, held locks held at every probed instant, and the supervisor's
  * fd count back at its baseline once every client is gone.
  */
-export async function underLoad(name: string, disturb: (scenario: Scenario) => Promise<void>, log: (s: string) => void): Promise<void> {
+export async function underLoad(name: string, disturb: (scenario: Scenario) => Promise<void>, log: (s: string) => void, main?: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `holdfast-${name}-`));
-  const daemon = await startHoldfast({ dir, extraArgs: ['-v'] });
+  const daemon = await startHoldfast({ dir, extraArgs: ['-v'], ...(main !== undefined ? { main } : {}) });
   try {
     await workerPid(daemon.pid);
     // The standby worker's channel is part of the baseline, the start-up probe's connection is not.

@@ -20,6 +20,7 @@ void [isSupervisorMessage, isWorkerMessage, validateStateDocument, resolveSettin
 test('the build precompiled every validator from the schema now in the code', () => {
   const names = validatorDefinitions().map((d) => d.name).sort();
   assert.deepEqual(names, [
+    'custody-record',
     'fd-store-journal',
     'holdfast-action-reply',
     'holdfast-clients-reply',

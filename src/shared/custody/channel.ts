@@ -1,5 +1,5 @@
 // The control channel between supervisor and worker: one SOCK_SEQPACKET socket carrying JSON messages with
-// fds attached (SCM_RIGHTS). Every incoming message is validated before anyone sees it; an invalid one is
+// fds attached (SCM_RIGHTS), and the per-request ones in a binary form where both ends know it. Every incoming message is validated before anyone sees it; an invalid one is
 // logged and refused (its fds closed), never acted on.
 //
 // A message too big for one datagram (bytes or fds) goes as fragments: every one but the last starts with
@@ -8,6 +8,7 @@
 // message never happened, as if it had died just before sending it.
 import type { Logger } from 'pino';
 import * as native from '../platform/native';
+import { isBinaryFrame } from './commit-codec';
 
 /** Largest datagram we read; bigger messages are sent as fragments. */
 export const CONTROL_DATAGRAM_MAX = 192 * 1024;
@@ -43,14 +44,15 @@ export class ControlChannel<In, Out> {
   /**
    * Takes ownership of `fd` (a non-blocking SEQPACKET socket). With `coalesceMs`, incoming messages are
    * read at most once per that many ms, all at once: for a reader that is off everyone's critical path
-   * and would otherwise wake (and take a CPU) for every message.
+   * and would otherwise wake (and take a CPU) for every message. With `decodeBinary`, a binary frame
+   * (commit-codec.ts) is decoded by it instead of parsed as JSON; it throws on anything malformed.
    */
   constructor(
     readonly fd: number,
     private readonly isIncoming: Validator<In>,
     private readonly events: ControlChannelEvents<In>,
     log: Logger,
-    private readonly options: { coalesceMs?: number } = {},
+    private readonly options: { coalesceMs?: number; decodeBinary?: (data: Buffer) => In } = {},
   ) {
     this.#log = log;
     this.#poller = new native.Poller(fd, (mask, error) => this.#onEvents(mask, error));
@@ -111,7 +113,12 @@ export class ControlChannel<In, Out> {
    */
   send(message: Out, fds: readonly number[] = [], options: { dup?: boolean } = {}): boolean {
     if (this.#closed) throw new Error('control channel is closed');
-    const data = Buffer.from(JSON.stringify(message));
+    return this.sendFrame(Buffer.from(JSON.stringify(message)), fds, options);
+  }
+
+  /** Sends a message already encoded (a binary frame, see commit-codec.ts); otherwise as `send`. */
+  sendFrame(data: Buffer, fds: readonly number[] = [], options: { dup?: boolean } = {}): boolean {
+    if (this.#closed) throw new Error('control channel is closed');
     if (data.length > CONTROL_MESSAGE_MAX) throw new RangeError(`control message of ${data.length} bytes is too large`);
     const datagrams = fragments(data, fds);
     // Sent at once when nothing is queued ahead; only what is left waiting needs dups of its fds.
@@ -252,6 +259,20 @@ export class ControlChannel<In, Out> {
   }
 
   #deliver(data: Buffer, fds: number[], truncated: boolean): void {
+    const decodeBinary = this.options.decodeBinary;
+    if (decodeBinary && !truncated && isBinaryFrame(data)) {
+      // Decoding checks every field as the schema would; whatever it refuses is refused like JSON that fails.
+      let decoded: In;
+      try {
+        decoded = decodeBinary(data);
+      } catch (err) {
+        this.#log.error({ err, bytes: data.length }, 'refusing an unreadable control message');
+        fds.forEach((fd) => native.close(fd));
+        return;
+      }
+      this.events.message(decoded, fds);
+      return;
+    }
     let message: unknown;
     try {
       if (truncated) throw new Error('datagram truncated');

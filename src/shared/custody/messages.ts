@@ -143,6 +143,18 @@ export interface ActionResultMessage {
   supervisor: SupervisorStatus;
 }
 
+/**
+ * The versions of the binary commit form (commit-codec.ts) this supervisor image reads; empty: JSON only.
+ * A worker commits in binary only after being told so, and a supervisor acknowledges in binary only a
+ * worker whose commits came in binary. Sent before `init`, by a new image to the worker it carried
+ * through its exec, and (empty) by an image about to exec, whose successor may be older. The worker answers
+ * with the form it commits in from then on: its answer follows every commit it sent in the other form.
+ */
+export interface CodecsMessage {
+  type: 'codecs';
+  commit: number[];
+}
+
 /** Are you alive? Sent only while the worker has been quiet; answered with `pong` from its event loop. */
 export interface PingMessage {
   type: 'ping';
@@ -150,6 +162,7 @@ export interface PingMessage {
 
 export type SupervisorMessage =
   | PingMessage
+  | CodecsMessage
   | AdoptMessage
   | InitMessage
   | CommittedMessage
@@ -168,7 +181,9 @@ export type SupervisorMessage =
  * acquire costs one small op instead of restating an owner list that grows with every acquire.
  */
 export type CustodyOp =
-  | { op: 'put'; record: CustodyRecord; fdIndex: number | null }
+  // `key` (the record's custody key) travels only in the binary form (commit-codec.ts), checked there
+  // against the record; the JSON form leaves it out, as older supervisors' schema requires.
+  | { op: 'put'; record: CustodyRecord; fdIndex: number | null; key?: string }
   | { op: 'drop'; key: string }
   | { op: 'join' | 'leave'; key: string; pid: number };
 
@@ -256,7 +271,7 @@ export interface PongMessage {
   type: 'pong';
 }
 
-export type WorkerMessage = RunningMessage | FaultMessage | PongMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
+export type WorkerMessage = RunningMessage | FaultMessage | PongMessage | CodecsMessage | BootedMessage | ReadyMessage | CommitMessage | DrainedMessage | ActionMessage | LogLevelMessage;
 
 /** The worker's cumulative metrics, carried from one worker to the next through an orderly handoff. */
 export interface WorkerMetricsSnapshot {
@@ -408,6 +423,7 @@ const supervisorMessageSchema = {
     message('pace', { commitEveryMs: { type: 'integer', minimum: 0, maximum: 1000 } }),
     message('shutdown', {}),
     message('ping', {}),
+    message('codecs', { commit: { type: 'array', maxItems: 16, items: { type: 'integer', minimum: 1, maximum: 255 } } }),
     message('facts', { supervisor: supervisorStatusSchema, counters: { anyOf: [{ type: 'null' }, workerMetricsSchema] } }),
     message('action-result', { id: seq, accepted: { type: 'boolean' }, reason: nullableString, supervisor: supervisorStatusSchema }),
   ],
@@ -435,6 +451,7 @@ const workerMessageSchema = {
   discriminator: { propertyName: 'type' },
   oneOf: [
     message('pong', {}),
+    message('codecs', { commit: { type: 'array', maxItems: 16, items: { type: 'integer', minimum: 1, maximum: 255 } } }),
     message('running', { request: faultRequestSchema }),
     message('fault', { error: { type: 'string', maxLength: 4096 }, requests: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: faultRequestSchema } }),
     message('booted', { pid: { type: 'integer', minimum: 1 } }),
@@ -480,6 +497,8 @@ const workerMessageSchema = {
 
 const options = { discriminator: true, allErrors: false, strict: false };
 
+/** Type guard for one custody record (inside a binary commit, commit-codec.ts). */
+export const isCustodyRecord = compiledValidator<CustodyRecord>('custody-record', custodyRecordSchema, options);
 /** Type guard for messages the worker receives. */
 export const isSupervisorMessage = compiledValidator<SupervisorMessage>('supervisor-message', supervisorMessageSchema, options);
 /** Type guard for messages the supervisor receives. */

@@ -84,7 +84,11 @@ export class InPlaceUpgrade {
     // Best case: the worker serves on through our exec (its commits wait in the channel for the next
     // image), so clients see no pause at all until the next image swaps in a worker of the new code.
     // Otherwise (a reply we write ourselves still waits for its client) it stops at a message boundary.
-    const carried = !host.custody.hasQueuedReplies() ? current?.carry() ?? null : null;
+    // The next image may be older than our binary commits: the worker switches to JSON first, while we
+    // still read (and apply) whatever it sent before.
+    const json = current !== null && !host.custody.hasQueuedReplies() && (await current.commitAsJson(DRAIN_TIMEOUT_MS));
+    if (host.stopping()) return STOPPING_REFUSAL;
+    const carried = json && !host.custody.hasQueuedReplies() ? current.carry() : null;
     if (!carried && current) {
       try {
         await current.drain(DRAIN_TIMEOUT_MS);

@@ -1,9 +1,11 @@
 // A worker's commits as the supervisor takes them in: applied to custody in order, acknowledged (in one
 // datagram per turn of the event loop) where the worker waits for our word, and the reply pipe beside them,
-// whose leftovers after the worker's death are exactly the replies it never sent.
+// whose leftovers after the worker's death are exactly the replies it never sent. Commits come as JSON or,
+// from a worker told we read it, in the binary form; acknowledgements go back in the form the worker used.
 import type { Logger } from 'pino';
 import type { ControlChannel } from '../../shared/custody/channel';
 import type { CommitMessage, SupervisorMessage, WorkerMessage } from '../../shared/custody/messages';
+import { decodeCommit, encodeCommitted } from '../../shared/custody/commit-codec';
 import { ReplyBatch, unsentReplies } from '../../shared/custody/reply-batch';
 import * as native from '../../shared/platform/native';
 import type { Custody } from '../custody';
@@ -23,6 +25,8 @@ export class CommitIntake {
   #replyPipe: ReplyPipe | null;
   /** The last batch of piped replies the worker committed: what its pipe may still hold. */
   #lastBatch: ReplyBatch | null;
+  /** The worker commits in binary, so it reads binary acknowledgements too. */
+  #binaryPeer = false;
   /** Told of every client whose request a commit answers (set while some request is under suspicion). */
   answered: ((client: string) => void) | null = null;
 
@@ -51,6 +55,13 @@ export class CommitIntake {
     this.#replyPipe = pipe;
   }
 
+  /** Decodes a binary commit (commit-codec.ts; throws on anything malformed): the channel's decodeBinary. */
+  decode(data: Buffer): CommitMessage {
+    const message = decodeCommit(data);
+    this.#binaryPeer = true;
+    return message;
+  }
+
   /** Applies one commit datagram's entries; `fds` it does not use are closed. */
   take(message: CommitMessage, fds: number[]): void {
     if (message.batch !== null) {
@@ -76,7 +87,9 @@ export class CommitIntake {
     this.#ackScheduled = false;
     const seqs = this.#acks;
     this.#acks = [];
-    if (seqs.length > 0 && !this.channel.closed) this.channel.send({ type: 'committed', seqs });
+    if (seqs.length === 0 || this.channel.closed) return;
+    if (this.#binaryPeer) this.channel.sendFrame(encodeCommitted(seqs));
+    else this.channel.send({ type: 'committed', seqs });
   }
 
   /**

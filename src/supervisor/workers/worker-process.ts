@@ -6,6 +6,7 @@
 // last commits are read from the channel and the replies it never sent are recovered from its reply pipe.
 import type { Logger } from 'pino';
 import { ControlChannel } from '../../shared/custody/channel';
+import { COMMIT_CODEC_VERSION } from '../../shared/custody/commit-codec';
 import type { ClientRecord } from '../../shared/custody/records/client-record';
 import { FaultRequest, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage, WorkerSettings, isWorkerMessage } from '../../shared/custody/messages';
 import type { SupervisorStatus } from '../../shared/custody/supervisor-status';
@@ -44,7 +45,9 @@ export class WorkerProcess {
   readonly #child: ProcessHandle;
   readonly #channel: ControlChannel<WorkerMessage, SupervisorMessage>;
   readonly exited: Promise<WorkerExit>;
-  #waiters = new Map<'booted' | 'ready' | 'drained', () => void>();
+  #waiters = new Map<'booted' | 'ready' | 'drained' | 'committing JSON', () => void>();
+  /** We told this worker to commit in binary (it may have, or may be about to). */
+  #toldBinary = false;
   /** Resolves once node has started and the worker listens on its channel (rejects if it dies first). */
   readonly booted: Promise<void>;
   // Booted: its signal intake is installed (before that, a signal could meet the default action in the
@@ -94,9 +97,16 @@ export class WorkerProcess {
     }
     // Commits are off the clients' path (the worker answers as soon as they are queued to us), so read
     // them in bulk rather than take a CPU from the worker for each one.
-    this.#channel = new ControlChannel(ours, isWorkerMessage, { message: (m, fds) => this.#onMessage(m, fds), close: () => undefined }, log, { coalesceMs: COMMIT_COALESCE_MS });
+    this.#channel = new ControlChannel(ours, isWorkerMessage, { message: (m, fds) => this.#onMessage(m, fds), close: () => undefined }, log, {
+      coalesceMs: COMMIT_COALESCE_MS,
+      decodeBinary: (data) => this.#commits.decode(data),
+    });
     this.#commits = new CommitIntake(custody, this.#channel, log, () => this.generation, carried ? { replyPipe: carried.replyPipe, lastBatch: carried.lastBatch } : null);
     this.#snapshot = new SnapshotSender(custody, this.#channel);
+    // A worker carried through our exec was told to commit as JSON (our predecessor could not know what we
+    // read): we read binary. (A worker older than the binary form refuses this message, logs it, and
+    // carries on in JSON.)
+    if (carried) this.#announceCodecs(true);
     this.booted = carried ? Promise.resolve() : this.#expect('booted', BOOT_TIMEOUT_MS);
     this.booted.then(() => (this.#listening = true), () => undefined);
   }
@@ -112,6 +122,25 @@ export class WorkerProcess {
   }
 
   /**
+   * Has the worker commit as JSON from now on, and resolves true once every binary commit it sent is in our
+   * channel ahead of its answer (the channel keeps order), false if it did not answer in `timeoutMs`. Before
+   * a carry: the next image may be older, and a binary commit it cannot read would lose its requests.
+   */
+  async commitAsJson(timeoutMs: number): Promise<boolean> {
+    if (!this.#toldBinary) return true;
+    if (this.#channel.closed || !this.alive) return false;
+    const switched = this.#expect('committing JSON', timeoutMs);
+    this.#announceCodecs(false);
+    try {
+      await switched;
+      return true;
+    } catch {
+      // An older worker does not answer (it refuses the message); it never committed in binary anyway.
+      return false;
+    }
+  }
+
+  /**
    * What the next image needs to adopt this worker while it keeps serving through our exec, or null if it
    * cannot be carried (not serving, or replies we still owe would be lost). Sends owed acknowledgements.
    */
@@ -120,6 +149,9 @@ export class WorkerProcess {
     // Fragments of a commit already read would be lost with this image: the worker drains instead.
     const replyPipe = this.#commits.replyPipe;
     if (!replyPipe || !this.alive || pid === undefined || this.#channel.closed || this.#channel.assembling) return null;
+    // Whatever it commits from here on waits for the next image, which may be older: JSON only (see
+    // commitAsJson, which the caller awaited first).
+    if (this.#toldBinary) return null;
     this.#commits.flushAcks();
     this.pace(CARRIED_COMMIT_EVERY_MS);
     // From here on everything it commits waits in the channel for the next image, fragments whole.
@@ -166,6 +198,7 @@ export class WorkerProcess {
     await this.#snapshot.send(false);
     const pipe = native.pipe(REPLY_PIPE_BYTES);
     this.#commits.usePipe(pipe);
+    this.#announceCodecs(true);
     this.#channel.send(
       {
         type: 'init',
@@ -199,11 +232,13 @@ export class WorkerProcess {
   resume(): void {
     this.custody.consumeAll();
     if (!this.#channel.closed) this.#channel.send({ type: 'resume' });
+    this.#announceCodecs(true);
   }
 
   /** The exec after carry() failed: this image reads the worker's commits again, each turn. */
   keep(): void {
     this.#channel.resumeReading();
+    this.#announceCodecs(true);
     this.pace(0);
   }
 
@@ -220,6 +255,14 @@ export class WorkerProcess {
     } catch {
       return false;
     }
+  }
+
+  /** Tells the worker whether to commit in our binary form (CodecsMessage) or as JSON. */
+  #announceCodecs(binary: boolean): void {
+    if (this.#channel.closed) return;
+    this.#channel.send({ type: 'codecs', commit: binary ? [COMMIT_CODEC_VERSION] : [] });
+    // Told JSON, it may still have binary commits in flight until it answers (commitAsJson).
+    if (binary) this.#toldBinary = true;
   }
 
   /** Sets how often, at most, the worker commits (0: every turn); see PaceMessage. */
@@ -267,7 +310,7 @@ export class WorkerProcess {
     await this.#snapshot.send(true);
   }
 
-  #expect(what: 'booted' | 'ready' | 'drained', timeoutMs: number): Promise<void> {
+  #expect(what: 'booted' | 'ready' | 'drained' | 'committing JSON', timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(what);
@@ -311,6 +354,13 @@ export class WorkerProcess {
         if (!this.#channel.closed) this.#channel.send({ type: 'action-result', id: message.id, ...result });
         return;
       }
+      case 'codecs':
+        fds.forEach((fd) => native.close(fd));
+        if (message.commit.length === 0) {
+          this.#toldBinary = false;
+          this.#waiters.get('committing JSON')?.();
+        }
+        return;
       case 'booted':
       case 'ready':
       case 'drained':
