@@ -14,22 +14,30 @@ import { nextWorkerPid, workerPid } from '../fixtures/process-info';
 
 // .ci/run fetches Node 20 for this and names it in HOLDFAST_OLD_NODE; elsewhere the machine's own node.
 const OLD_NODE = process.env.HOLDFAST_OLD_NODE ?? '/usr/bin/node';
+const WITHOUT_FLAG = join(__dirname, '..', 'fixtures', 'runtime-without-sigusr1-flag.js');
 
 function canDisableSigusr1(node: string): boolean {
   const probe = spawnSync(node, ['-p', "process.allowedNodeEnvironmentFlags.has('--disable-sigusr1')"], { encoding: 'utf8' });
   return probe.stdout.trim() === 'true';
 }
 
+/**
+ * How to run holdfastd on a Node that cannot disable SIGUSR1: a real old one where the machine has it, else
+ * this Node made to report the old runtime's flags (the refusal reads nothing else).
+ */
+function oldRuntime(): { node: string; args: string[] } {
+  if (existsSync(OLD_NODE) && !canDisableSigusr1(OLD_NODE)) return { node: OLD_NODE, args: [] };
+  // CI always has a real one (see above): never let the check pass there on the stand-in.
+  assert.equal(process.env.HOLDFAST_OLD_NODE, undefined, `HOLDFAST_OLD_NODE=${OLD_NODE} is not a Node that lacks --disable-sigusr1`);
+  return { node: process.execPath, args: ['--require', WITHOUT_FLAG] };
+}
+
 test('on a Node that cannot disable its SIGUSR1 inspector trigger, holdfastd refuses to start in one line', (t) => {
-  if (!existsSync(OLD_NODE) || canDisableSigusr1(OLD_NODE)) {
-    // CI always has one (see above): never let the check pass there by not running.
-    assert.equal(process.env.HOLDFAST_OLD_NODE, undefined, `HOLDFAST_OLD_NODE=${OLD_NODE} is not a Node that lacks --disable-sigusr1`);
-    t.skip(`${OLD_NODE} is missing or can disable SIGUSR1: nothing to refuse here`);
-    return;
-  }
+  const runtime = oldRuntime();
+  t.diagnostic(`runtime: ${runtime.node} ${runtime.args.join(' ')}`);
   const dir = mkdtempSync(join(tmpdir(), 'holdfast-old-node-'));
   try {
-    const run = spawnSync(OLD_NODE, [HOLDFASTD, '--run-dir', join(dir, 'run')], { encoding: 'utf8', timeout: 20_000 });
+    const run = spawnSync(runtime.node, [...runtime.args, HOLDFASTD, '--run-dir', join(dir, 'run')], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(run.status, 2, `exit ${run.status} (signal ${run.signal}): ${run.stderr}`);
     const lines = run.stderr.trim().split('\n');
     assert.equal(lines.length, 1, run.stderr);

@@ -21,6 +21,7 @@ import {
   ACQUIRE_SHARED,
   type ResourceRecord,
   resourceFromJournalRow,
+  resourceKey,
   resourceJournalRowSchema,
   resourceRowSchema,
   resourceToDocumentRow,
@@ -245,4 +246,14 @@ test("a record's mode flags are the lock program's ACQUIRE flags", () => {
   // Stated twice on purpose (see resource-record.ts); a change to one without the other fails here.
   assert.equal(ACQUIRE_SHARED, AcquireFlags.SHARED);
   assert.equal(ACQUIRE_AUTOCREATE, AcquireFlags.AUTOCREATE);
+});
+
+test("a resource key is 'resource:' and the JSON of [lockspace, name], whatever the strings", () => {
+  // resourceKey builds the common case without JSON.stringify; it must be the same string every time.
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (lockspace, name) => {
+      assert.equal(resourceKey(lockspace, name), `resource:${JSON.stringify([lockspace, name])}`);
+    }),
+    { numRuns: 2000 },
+  );
 });

@@ -112,7 +112,6 @@ export class ControlChannel<In, Out> {
    * @returns true when the message is already in the kernel (in the peer's queue, fds included).
    */
   send(message: Out, fds: readonly number[] = [], options: { dup?: boolean } = {}): boolean {
-    if (this.#closed) throw new Error('control channel is closed');
     return this.sendFrame(Buffer.from(JSON.stringify(message)), fds, options);
   }
 

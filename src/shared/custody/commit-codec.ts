@@ -16,10 +16,8 @@
 // that fails its schema.
 import type { CommitEntry, CommitMessage, CommittedMessage, CustodyOp, ReplyOrder } from './messages';
 import { isCustodyRecord } from './messages';
-import type { CustodyRecord } from './records/custody-record';
-import { clientKey } from './records/client-record';
-import { lockspaceKey } from './records/lockspace-record';
-import { type ResourceRecord, resourceKey } from './records/resource-record';
+import { type CustodyRecord, custodyKey } from './records/custody-record';
+import { NEEDS_KEY_ESCAPE, RESOURCE_KEY_PREFIX, type ResourceRecord, resourceKey } from './records/resource-record';
 
 /** First byte of every binary frame: never the first byte of JSON text, nor the channel's fragment mark. */
 export const BINARY_FRAME_MAGIC = 0xfb;
@@ -154,7 +152,7 @@ function writeCommit(message: { batch: number | null; entries: CommitEntry[] }):
     for (const op of entry.ops) {
       if (op.op === 'put') {
         writer.byte(OP_PUT);
-        writer.string(op.key ?? keyOf(op.record));
+        writer.string(op.key ?? custodyKey(op.record));
         writer.uint(op.fdIndex === null ? 0 : op.fdIndex + 1);
         writeRecord(writer, op.record);
       } else if (op.op === 'drop') {
@@ -409,38 +407,20 @@ export function decodeCommitted(data: Buffer): CommittedMessage {
 
 // ---- keys -------------------------------------------------------------------------------------
 
-function keyOf(record: CustodyRecord): string {
-  switch (record.kind) {
-    case 'client':
-      return clientKey(record.server, record.id);
-    case 'resource':
-      // resourceKey without JSON.stringify where nothing needs escaping (the same string).
-      if (NEEDS_ESCAPE.test(record.lockspace) || NEEDS_ESCAPE.test(record.name)) return resourceKey(record.lockspace, record.name);
-      return `${RESOURCE_PREFIX}${record.lockspace}","${record.name}"]`;
-    case 'lockspace':
-      return lockspaceKey(record.directory);
-  }
-}
-
-// Characters JSON.stringify escapes (quote, backslash, controls, lone surrogates): a name without them
-// appears in a resource key verbatim.
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-const RESOURCE_PREFIX = 'resource:["';
-
 /**
  * Whether `key` is the custody key of `record` (custodyKey), checked without building the key where that
  * costs: a resource key is JSON of its lockspace and name, which for names without escapes is compared in
  * place.
  */
 export function keyMatches(key: string, record: CustodyRecord): boolean {
-  if (record.kind !== 'resource') return key === keyOf(record);
+  if (record.kind !== 'resource') return key === custodyKey(record);
   const { lockspace, name } = record;
-  if (NEEDS_ESCAPE.test(lockspace) || NEEDS_ESCAPE.test(name)) return key === resourceKey(lockspace, name);
-  const nameAt = RESOURCE_PREFIX.length + lockspace.length + 3;
+  if (NEEDS_KEY_ESCAPE.test(lockspace) || NEEDS_KEY_ESCAPE.test(name)) return key === resourceKey(lockspace, name);
+  const nameAt = RESOURCE_KEY_PREFIX.length + lockspace.length + 3;
   return (
     key.length === nameAt + name.length + 2 &&
-    key.startsWith(RESOURCE_PREFIX) &&
-    key.startsWith(lockspace, RESOURCE_PREFIX.length) &&
+    key.startsWith(RESOURCE_KEY_PREFIX) &&
+    key.startsWith(lockspace, RESOURCE_KEY_PREFIX.length) &&
     key.startsWith('","', nameAt - 3) &&
     key.startsWith(name, nameAt) &&
     key.endsWith('"]')

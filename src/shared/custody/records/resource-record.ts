@@ -65,9 +65,16 @@ export interface ResourceRecord {
   detachedOwnerDetails?: OwnerRecord[];
 }
 
+/** Characters JSON.stringify escapes (quote, backslash, controls, lone surrogates): a name without them stands in its key verbatim. */
+export const NEEDS_KEY_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+/** How every resource key starts. */
+export const RESOURCE_KEY_PREFIX = 'resource:["';
+
 /** The custody key of a resource: unique per lockspace and name. */
 export function resourceKey(lockspace: string, name: string): string {
-  return `resource:${JSON.stringify([lockspace, name])}`;
+  // JSON of [lockspace, name]; built without JSON.stringify (the same string) where nothing needs escaping.
+  if (NEEDS_KEY_ESCAPE.test(lockspace) || NEEDS_KEY_ESCAPE.test(name)) return `resource:${JSON.stringify([lockspace, name])}`;
+  return `${RESOURCE_KEY_PREFIX}${lockspace}","${name}"]`;
 }
 
 /** JSON Schema of a ResourceRecord on the control channel (one branch of custodyRecordSchema). */
