@@ -36,6 +36,8 @@ export class ControlChannel<In, Out> {
   readonly #flushWaiters: Array<() => void> = [];
   #closed = false;
   #coalesceTimer: NodeJS.Timeout | null = null;
+  /** Coalesced reading is under way: the timer, not readiness, says when to read (a hang-up still wakes us). */
+  #paced = false;
   /** Fragments of a message received so far; `refused` once it grew past CONTROL_MESSAGE_MAX. */
   #partial: { chunks: Buffer[]; bytes: number; fds: number[]; refused: boolean } | null = null;
   #readingPaused = false;
@@ -62,7 +64,7 @@ export class ControlChannel<In, Out> {
   // What to wait for: room to send while messages are queued; input, or while coalescing only a hang-up;
   // while reading is paused, nothing on the input side.
   #watch(): void {
-    const input = this.#readingPaused ? 0 : this.#coalesceTimer ? native.Poller.DISCONNECT : native.Poller.READABLE;
+    const input = this.#readingPaused ? 0 : this.#paced ? native.Poller.DISCONNECT : native.Poller.READABLE;
     const mask = (this.#queue.length > 0 ? native.Poller.WRITABLE : 0) | input;
     if (mask === 0) this.#poller.stop();
     else this.#poller.start(mask);
@@ -94,6 +96,7 @@ export class ControlChannel<In, Out> {
     this.#readingPaused = true;
     if (this.#coalesceTimer) clearTimeout(this.#coalesceTimer);
     this.#coalesceTimer = null;
+    this.#paced = false;
     this.#watch();
   }
 
@@ -199,22 +202,34 @@ export class ControlChannel<In, Out> {
     if ((mask & native.Poller.WRITABLE) !== 0) this.#flush();
     if (this.#closed) return;
     // The peer hung up: read its last words now (the read reports the end and closes).
-    if ((mask & native.Poller.DISCONNECT) !== 0) return this.#receiveAll();
+    if ((mask & native.Poller.DISCONNECT) !== 0) return void this.#receiveAll();
     if ((mask & native.Poller.READABLE) === 0) return;
     const coalesceMs = this.options.coalesceMs ?? 0;
-    if (coalesceMs === 0) return this.#receiveAll();
-    if (this.#coalesceTimer) return;
+    if (coalesceMs === 0) return void this.#receiveAll();
+    if (this.#paced) return;
     // Stop watching for input until the timer; a hang-up still wakes us at once.
-    this.#coalesceTimer = setTimeout(() => {
-      this.#coalesceTimer = null;
-      if (this.#closed || this.#readingPaused) return;
-      this.#watch();
-      this.#receiveAll();
-    }, coalesceMs);
+    this.#paced = true;
+    this.#readEvery(coalesceMs);
     this.#watch();
   }
 
-  #receiveAll(): void {
+  // Coalesced reading: while messages keep coming, the timer alone wakes us, once per period (no readiness
+  // wake-up and no change of what we watch in between); a period that finds nothing goes back to waiting
+  // for input.
+  #readEvery(coalesceMs: number): void {
+    this.#coalesceTimer = setTimeout(() => {
+      this.#coalesceTimer = null;
+      if (this.#closed || this.#readingPaused) return;
+      if (this.#receiveAll() > 0 && !this.#closed && !this.#readingPaused) return this.#readEvery(coalesceMs);
+      if (this.#closed || this.#readingPaused) return;
+      this.#paced = false;
+      this.#watch();
+    }, coalesceMs);
+  }
+
+  /** Reads every datagram queued now; returns how many. */
+  #receiveAll(): number {
+    let received = 0;
     while (!this.#closed) {
       let datagram: ReturnType<typeof native.recvWithFds>;
       try {
@@ -223,15 +238,17 @@ export class ControlChannel<In, Out> {
         const code = (err as { code?: string }).code;
         if (code !== 'ECONNRESET') this.#log.error({ err }, 'control channel receive failed');
         this.close();
-        return;
+        return received;
       }
-      if (datagram === null) return;
+      if (datagram === null) return received;
       if (datagram.data.length === 0 && datagram.fds.length === 0) {
         this.close();
-        return;
+        return received;
       }
+      received++;
       this.#assemble(datagram.data, datagram.fds, datagram.truncated);
     }
+    return received;
   }
 
   // Collects fragments; hands on a whole message (the last fragment, or a datagram on its own).
