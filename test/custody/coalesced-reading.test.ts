@@ -119,3 +119,31 @@ test('a hang-up in the middle of steady traffic is reported after every message 
     reader.close();
   }
 });
+
+test('a handler that drains and closes the channel in the middle of a batch still gets every message once, in order', async () => {
+  const [a, b] = native.socketpairSeqpacket();
+  const sender = new ControlChannel<SupervisorMessage, WorkerMessage>(b, isSupervisorMessage, { message: () => undefined, close: () => undefined }, log);
+  // Queued before the reader exists, so its first read takes them several to a call.
+  const total = 30;
+  for (let i = 0; i < total; i++) sender.send(ready(i));
+  sender.close();
+  const got: number[] = [];
+  let closes = 0;
+  const reader: ControlChannel<WorkerMessage, SupervisorMessage> = new ControlChannel<WorkerMessage, SupervisorMessage>(
+    a,
+    isWorkerMessage,
+    {
+      message: (message) => {
+        if (message.type !== 'ready') return;
+        got.push(message.generation);
+        // A dead worker's last words are read from inside a handler (the supervisor settling it).
+        if (message.generation === 2) reader.drainAndClose();
+      },
+      close: () => closes++,
+    },
+    log,
+  );
+  await waitFor(() => closes > 0, 10_000, 'the close');
+  assert.deepEqual(got, upTo(total));
+  assert.equal(closes, 1);
+});

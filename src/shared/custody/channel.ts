@@ -19,6 +19,11 @@ export const CONTROL_MESSAGE_MAX = 512 * 1024 * 1024;
 // Bytes of a message per fragment: well inside a datagram.
 const FRAGMENT_BYTES = 128 * 1024;
 const FRAGMENT_MORE = 0x01;
+// Datagrams read per receive call (each in a slot of CONTROL_DATAGRAM_MAX bytes, whose pages the kernel
+// touches only as far as it writes).
+const RECEIVE_SLOTS = 8;
+// Per slot in a receive's metadata: length, truncated, fd count; then room for every fd of every slot.
+const META_PER_SLOT = 3;
 const MORE_MARK = Buffer.from([FRAGMENT_MORE]);
 
 export type Validator<T> = (value: unknown) => value is T;
@@ -42,6 +47,15 @@ export class ControlChannel<In, Out> {
   #partial: { chunks: Buffer[]; bytes: number; fds: number[]; refused: boolean } | null = null;
   #readingPaused = false;
   #log: Logger;
+  /**
+   * The last receive call's datagrams (see native recvManyWithFds), reused from call to call, and which of
+   * them is delivered next: a handler that reads this channel again (drainAndClose) goes on from there.
+   */
+  #inbox: Buffer | null = null;
+  readonly #meta = new Int32Array(RECEIVE_SLOTS * (META_PER_SLOT + CONTROL_FDS_MAX));
+  #batchCount = 0;
+  #batchNext = 0;
+  #batchFdAt = 0;
 
   /**
    * Takes ownership of `fd` (a non-blocking SEQPACKET socket). With `coalesceMs`, incoming messages are
@@ -156,6 +170,12 @@ export class ControlChannel<In, Out> {
     // A message whose last fragment never came never happened.
     this.#partial?.fds.forEach((fd) => native.close(fd));
     this.#partial = null;
+    // Datagrams received but never delivered: their fds are ours to close.
+    while (this.#batchNext < this.#batchCount) {
+      const fdCount = this.#meta[META_PER_SLOT * this.#batchNext++ + 2]!;
+      for (let i = 0; i < fdCount; i++) native.close(this.#meta[this.#batchFdAt++]!);
+    }
+    this.#inbox = null;
     native.close(this.fd);
     for (const wake of this.#flushWaiters.splice(0)) wake();
     this.events.close();
@@ -227,26 +247,44 @@ export class ControlChannel<In, Out> {
     }, coalesceMs);
   }
 
-  /** Reads every datagram queued now; returns how many. */
+  /**
+   * Reads every datagram queued now, several per system call, and delivers each in order; returns how many.
+   * Re-entered from a handler (drainAndClose), it first delivers the rest of the batch being delivered.
+   */
   #receiveAll(): number {
     let received = 0;
+    const meta = this.#meta;
     while (!this.#closed) {
-      let datagram: ReturnType<typeof native.recvWithFds>;
-      try {
-        datagram = native.recvWithFds(this.fd, CONTROL_DATAGRAM_MAX);
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code !== 'ECONNRESET') this.#log.error({ err }, 'control channel receive failed');
-        this.close();
-        return received;
+      if (this.#batchNext === this.#batchCount) {
+        this.#inbox ??= Buffer.allocUnsafeSlow(RECEIVE_SLOTS * CONTROL_DATAGRAM_MAX);
+        let count: number | null;
+        try {
+          count = native.recvManyWithFds(this.fd, this.#inbox, CONTROL_DATAGRAM_MAX, meta);
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code !== 'ECONNRESET') this.#log.error({ err }, 'control channel receive failed');
+          this.close();
+          return received;
+        }
+        if (count === null) return received;
+        this.#batchCount = count;
+        this.#batchNext = 0;
+        this.#batchFdAt = META_PER_SLOT * count;
       }
-      if (datagram === null) return received;
-      if (datagram.data.length === 0 && datagram.fds.length === 0) {
+      const slot = this.#batchNext++;
+      const length = meta[META_PER_SLOT * slot]!;
+      const truncated = meta[META_PER_SLOT * slot + 1] === 1;
+      const fdCount = meta[META_PER_SLOT * slot + 2]!;
+      const fds: number[] = [];
+      for (let i = 0; i < fdCount; i++) fds.push(meta[this.#batchFdAt++]!);
+      if (length === 0 && fdCount === 0) {
         this.close();
         return received;
       }
       received++;
-      this.#assemble(datagram.data, datagram.fds, datagram.truncated);
+      const at = slot * CONTROL_DATAGRAM_MAX;
+      // The slot is reused by the next receive: whatever outlives this call (a fragment) is copied.
+      this.#assemble(this.#inbox!.subarray(at, at + length), fds, truncated);
     }
     return received;
   }
@@ -260,7 +298,7 @@ export class ControlChannel<In, Out> {
     partial.refused ||= truncated || partial.bytes + chunk.length > CONTROL_MESSAGE_MAX;
     if (partial.refused) fds.forEach((fd) => native.close(fd));
     else {
-      partial.chunks.push(chunk);
+      partial.chunks.push(Buffer.from(chunk));
       partial.bytes += chunk.length;
       partial.fds.push(...fds);
     }
