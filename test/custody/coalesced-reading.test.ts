@@ -1,7 +1,9 @@
-// A coalesced control channel (the supervisor's reader of commits) over a real SEQPACKET socketpair: while
-// messages keep coming it reads on its timer alone, and it must still deliver every message exactly once and
-// in order, go back to waiting for input after a quiet period, leave messages queued while reading is paused,
-// and report a hang-up only after the messages sent before it.
+// The supervisor's reading of a control channel over a real SEQPACKET socketpair. Coalesced (as it reads a
+// worker's commits), it reads on its timer alone while messages keep coming, and must still deliver every
+// message exactly once and in order, go back to waiting for input after a quiet period, leave messages
+// queued while reading is paused, and report a hang-up only after the messages sent before it. It reads
+// several datagrams per system call: a handler that reads the channel again mid-batch, or throws, must lose
+// and repeat nothing, and what a batch holds undelivered must count as read (a carry refuses then).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
@@ -146,4 +148,43 @@ test('a handler that drains and closes the channel in the middle of a batch stil
   await waitFor(() => closes > 0, 10_000, 'the close');
   assert.deepEqual(got, upTo(total));
   assert.equal(closes, 1);
+});
+
+test('datagrams of a batch a throwing handler left behind count as read but not delivered, and come next, in order', async () => {
+  const [a, b] = native.socketpairSeqpacket();
+  const sender = new ControlChannel<SupervisorMessage, WorkerMessage>(b, isSupervisorMessage, { message: () => undefined, close: () => undefined }, log);
+  const got: number[] = [];
+  let thrown = false;
+  const reader = new ControlChannel<WorkerMessage, SupervisorMessage>(
+    a,
+    isWorkerMessage,
+    {
+      message: (message) => {
+        if (message.type !== 'ready') return;
+        got.push(message.generation);
+        if (message.generation === 1 && !thrown) {
+          thrown = true;
+          throw new Error('handler failure');
+        }
+      },
+      close: () => undefined,
+    },
+    log,
+  );
+  try {
+    for (let i = 0; i < 5; i++) sender.send(ready(i));
+    // Read synchronously, before the event loop sees the input, so the failure surfaces here.
+    assert.throws(() => reader.drainAndClose(), /handler failure/);
+    assert.deepEqual(got, [0, 1]);
+    assert.equal(reader.closed, false);
+    assert.equal(reader.assembling, true, 'the rest of the batch is held, not delivered');
+    // The next readiness (another message) delivers what was held first.
+    sender.send(ready(5));
+    await waitFor(() => got.length >= 6, 10_000, () => `every message (${got.length} so far)`);
+    assert.deepEqual(got, upTo(6));
+    assert.equal(reader.assembling, false);
+  } finally {
+    reader.close();
+    sender.close();
+  }
 });

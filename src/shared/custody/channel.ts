@@ -96,9 +96,13 @@ export class ControlChannel<In, Out> {
     return this.#closed;
   }
 
-  /** True while part of a fragmented message has been read and the rest has not. */
+  /**
+   * True while the channel holds messages it has read and not delivered: part of a fragmented message whose
+   * rest is still queued, or datagrams of a receive batch a throwing handler left behind. Either would be
+   * lost to a next image that takes the socket over.
+   */
   get assembling(): boolean {
-    return this.#partial !== null;
+    return this.#partial !== null || this.#batchNext < this.#batchCount;
   }
 
   /**
