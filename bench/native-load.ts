@@ -1,6 +1,8 @@
-// The C lock client (bench/native/lock-client.c) as a load, in two shapes: N processes with one connection each
-// (independent clients), or one process holding N connections (libvirtd's shape). Compiled once per bench run
-// with whichever C compiler exists; without one the C shapes are skipped.
+// A lock client program as a load: the C client (bench/native/lock-client.c) in two shapes, N processes with one
+// connection each (independent clients) or one process holding N connections (libvirtd's shape), and the Python
+// client (bench/python/lock-client.py), which speaks the same control protocol, as independent processes. The C
+// client is compiled once per bench run with whichever C compiler exists; without one the C shapes are skipped,
+// as the Python one is without python3.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,8 +41,21 @@ export function compileLockClient(): { binary: string; dir: string } | { skipped
   return { binary, dir };
 }
 
-/** N processes of `connectionsEach` connections; `processes(clients)` says how many for a client count. */
-export function nativeShape(binary: string, key: string, title: string, processes: (clients: number) => number): LoadShape {
+/** The Python client, from dist/bench at run time. */
+const PYTHON_SOURCE = join(__dirname, '..', '..', 'bench', 'python', 'lock-client.py');
+
+/** The command that runs the Python client, or why it cannot run here. */
+export function pythonLockClient(): { command: string[] } | { skipped: string } {
+  const found = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
+  if (found.status !== 0 || !found.stdout.trim()) return { skipped: 'no python3 on PATH' };
+  return { command: [found.stdout.trim(), PYTHON_SOURCE] };
+}
+
+/**
+ * N processes of `connectionsEach` connections; `processes(clients)` says how many for a client count.
+ * `command` is the client program and any arguments before its own (an interpreter and its script).
+ */
+export function nativeShape(command: readonly string[], key: string, title: string, processes: (clients: number) => number): LoadShape {
   return {
     key,
     title,
@@ -48,7 +63,7 @@ export function nativeShape(binary: string, key: string, title: string, processe
       mkdirSync(dir, { recursive: true });
       const count = processes(clients);
       const each = clients / count;
-      const children = await Promise.all(Array.from({ length: count }, (_, p) => startClient(binary, socket, join(dir, 'disk-'), each, idBase + p * each)));
+      const children = await Promise.all(Array.from({ length: count }, (_, p) => startClient(command, socket, join(dir, 'disk-'), each, idBase + p * each)));
       return nativeLoad(children);
     },
   };
@@ -60,8 +75,9 @@ interface RunningClient {
   report: Promise<string>;
 }
 
-async function startClient(binary: string, socket: string, prefix: string, connections: number, idBase: number): Promise<RunningClient> {
-  const child = spawn(binary, [socket, prefix, String(connections), String(idBase)], { stdio: ['pipe', 'pipe', 'pipe'] });
+async function startClient(command: readonly string[], socket: string, prefix: string, connections: number, idBase: number): Promise<RunningClient> {
+  const [program, ...leading] = command;
+  const child = spawn(program!, [...leading, socket, prefix, String(connections), String(idBase)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const lines = createInterface({ input: child.stdout! });

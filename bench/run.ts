@@ -9,7 +9,7 @@ import { VIRTLOCKD_BINARY, startVirtlockd } from '../test/fixtures/virtlockd-dae
 import { runCpuRounds, type BenchDaemon } from './cpu-rounds';
 import { caveats, ratioTable, shapeTable } from './cpu-tables';
 import type { LoadShape } from './load';
-import { compileLockClient, nativeShape } from './native-load';
+import { compileLockClient, nativeShape, pythonLockClient } from './native-load';
 import { measureOwnerKillStall } from './owner-kill-stall';
 import { swapPauseTable } from './swap-pause';
 import { UpgradePauseResult, measureUpgradePause } from './upgrade-pause';
@@ -19,7 +19,7 @@ const CLIENT_COUNTS = (process.env.BENCH_CLIENTS ?? '1,4,16').split(',').map(Num
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 1000);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 300);
-const SHAPE_KEYS = (process.env.BENCH_SHAPES ?? 'c-procs,c-one,node').split(',');
+const SHAPE_KEYS = (process.env.BENCH_SHAPES ?? 'c-procs,c-one,py-procs,node').split(',');
 /** Where to write every window's numbers as JSON (per round, per process), if set. */
 const JSON_OUT = process.env.BENCH_JSON;
 
@@ -29,10 +29,16 @@ function clientShapes(scratch: string[]): LoadShape[] {
   const compiled = compileLockClient();
   if ('binary' in compiled) {
     scratch.push(compiled.dir);
-    shapes.push(nativeShape(compiled.binary, 'c-procs', 'independent C client processes, one connection each', (clients) => clients));
-    shapes.push(nativeShape(compiled.binary, 'c-one', "one C process holding every connection (libvirtd's shape)", () => 1));
+    shapes.push(nativeShape([compiled.binary], 'c-procs', 'independent C client processes, one connection each', (clients) => clients));
+    shapes.push(nativeShape([compiled.binary], 'c-one', "one C process holding every connection (libvirtd's shape)", () => 1));
   } else {
     process.stdout.write(`(C client shapes skipped: ${compiled.skipped})\n`);
+  }
+  const python = pythonLockClient();
+  if ('command' in python) {
+    shapes.push(nativeShape(python.command, 'py-procs', 'independent Python client processes, one connection each (blocking calls)', (clients) => clients));
+  } else if (SHAPE_KEYS.includes('py-procs')) {
+    process.stdout.write(`(Python client shape skipped: ${python.skipped})\n`);
   }
   shapes.push(nodeClientShape);
   return shapes.filter((s) => SHAPE_KEYS.includes(s.key));

@@ -19,6 +19,11 @@ export const CONTROL_MESSAGE_MAX = 512 * 1024 * 1024;
 // Bytes of a message per fragment: well inside a datagram.
 const FRAGMENT_BYTES = 128 * 1024;
 const FRAGMENT_MORE = 0x01;
+// Datagrams read per receive call (each in a slot of CONTROL_DATAGRAM_MAX bytes, whose pages the kernel
+// touches only as far as it writes).
+const RECEIVE_SLOTS = 8;
+// Per slot in a receive's metadata: length, truncated, fd count; then room for every fd of every slot.
+const META_PER_SLOT = 3;
 const MORE_MARK = Buffer.from([FRAGMENT_MORE]);
 
 export type Validator<T> = (value: unknown) => value is T;
@@ -36,10 +41,21 @@ export class ControlChannel<In, Out> {
   readonly #flushWaiters: Array<() => void> = [];
   #closed = false;
   #coalesceTimer: NodeJS.Timeout | null = null;
+  /** Coalesced reading is under way: the timer, not readiness, says when to read (a hang-up still wakes us). */
+  #paced = false;
   /** Fragments of a message received so far; `refused` once it grew past CONTROL_MESSAGE_MAX. */
   #partial: { chunks: Buffer[]; bytes: number; fds: number[]; refused: boolean } | null = null;
   #readingPaused = false;
   #log: Logger;
+  /**
+   * The last receive call's datagrams (see native recvManyWithFds), reused from call to call, and which of
+   * them is delivered next: a handler that reads this channel again (drainAndClose) goes on from there.
+   */
+  #inbox: Buffer | null = null;
+  readonly #meta = new Int32Array(RECEIVE_SLOTS * (META_PER_SLOT + CONTROL_FDS_MAX));
+  #batchCount = 0;
+  #batchNext = 0;
+  #batchFdAt = 0;
 
   /**
    * Takes ownership of `fd` (a non-blocking SEQPACKET socket). With `coalesceMs`, incoming messages are
@@ -62,7 +78,7 @@ export class ControlChannel<In, Out> {
   // What to wait for: room to send while messages are queued; input, or while coalescing only a hang-up;
   // while reading is paused, nothing on the input side.
   #watch(): void {
-    const input = this.#readingPaused ? 0 : this.#coalesceTimer ? native.Poller.DISCONNECT : native.Poller.READABLE;
+    const input = this.#readingPaused ? 0 : this.#paced ? native.Poller.DISCONNECT : native.Poller.READABLE;
     const mask = (this.#queue.length > 0 ? native.Poller.WRITABLE : 0) | input;
     if (mask === 0) this.#poller.stop();
     else this.#poller.start(mask);
@@ -80,9 +96,13 @@ export class ControlChannel<In, Out> {
     return this.#closed;
   }
 
-  /** True while part of a fragmented message has been read and the rest has not. */
+  /**
+   * True while the channel holds messages it has read and not delivered: part of a fragmented message whose
+   * rest is still queued, or datagrams of a receive batch a throwing handler left behind. Either would be
+   * lost to a next image that takes the socket over.
+   */
   get assembling(): boolean {
-    return this.#partial !== null;
+    return this.#partial !== null || this.#batchNext < this.#batchCount;
   }
 
   /**
@@ -94,6 +114,7 @@ export class ControlChannel<In, Out> {
     this.#readingPaused = true;
     if (this.#coalesceTimer) clearTimeout(this.#coalesceTimer);
     this.#coalesceTimer = null;
+    this.#paced = false;
     this.#watch();
   }
 
@@ -153,6 +174,12 @@ export class ControlChannel<In, Out> {
     // A message whose last fragment never came never happened.
     this.#partial?.fds.forEach((fd) => native.close(fd));
     this.#partial = null;
+    // Datagrams received but never delivered: their fds are ours to close.
+    while (this.#batchNext < this.#batchCount) {
+      const fdCount = this.#meta[META_PER_SLOT * this.#batchNext++ + 2]!;
+      for (let i = 0; i < fdCount; i++) native.close(this.#meta[this.#batchFdAt++]!);
+    }
+    this.#inbox = null;
     native.close(this.fd);
     for (const wake of this.#flushWaiters.splice(0)) wake();
     this.events.close();
@@ -199,39 +226,71 @@ export class ControlChannel<In, Out> {
     if ((mask & native.Poller.WRITABLE) !== 0) this.#flush();
     if (this.#closed) return;
     // The peer hung up: read its last words now (the read reports the end and closes).
-    if ((mask & native.Poller.DISCONNECT) !== 0) return this.#receiveAll();
+    if ((mask & native.Poller.DISCONNECT) !== 0) return void this.#receiveAll();
     if ((mask & native.Poller.READABLE) === 0) return;
     const coalesceMs = this.options.coalesceMs ?? 0;
-    if (coalesceMs === 0) return this.#receiveAll();
-    if (this.#coalesceTimer) return;
+    if (coalesceMs === 0) return void this.#receiveAll();
+    if (this.#paced) return;
     // Stop watching for input until the timer; a hang-up still wakes us at once.
-    this.#coalesceTimer = setTimeout(() => {
-      this.#coalesceTimer = null;
-      if (this.#closed || this.#readingPaused) return;
-      this.#watch();
-      this.#receiveAll();
-    }, coalesceMs);
+    this.#paced = true;
+    this.#readEvery(coalesceMs);
     this.#watch();
   }
 
-  #receiveAll(): void {
+  // Coalesced reading: while messages keep coming, the timer alone wakes us, once per period (no readiness
+  // wake-up and no change of what we watch in between); a period that finds nothing goes back to waiting
+  // for input.
+  #readEvery(coalesceMs: number): void {
+    this.#coalesceTimer = setTimeout(() => {
+      this.#coalesceTimer = null;
+      if (this.#closed || this.#readingPaused) return;
+      if (this.#receiveAll() > 0 && !this.#closed && !this.#readingPaused) return this.#readEvery(coalesceMs);
+      if (this.#closed || this.#readingPaused) return;
+      this.#paced = false;
+      this.#watch();
+    }, coalesceMs);
+  }
+
+  /**
+   * Reads every datagram queued now, several per system call, and delivers each in order; returns how many.
+   * Re-entered from a handler (drainAndClose), it first delivers the rest of the batch being delivered.
+   */
+  #receiveAll(): number {
+    let received = 0;
+    const meta = this.#meta;
     while (!this.#closed) {
-      let datagram: ReturnType<typeof native.recvWithFds>;
-      try {
-        datagram = native.recvWithFds(this.fd, CONTROL_DATAGRAM_MAX);
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code !== 'ECONNRESET') this.#log.error({ err }, 'control channel receive failed');
-        this.close();
-        return;
+      if (this.#batchNext === this.#batchCount) {
+        this.#inbox ??= Buffer.allocUnsafeSlow(RECEIVE_SLOTS * CONTROL_DATAGRAM_MAX);
+        let count: number | null;
+        try {
+          count = native.recvManyWithFds(this.fd, this.#inbox, CONTROL_DATAGRAM_MAX, meta);
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code !== 'ECONNRESET') this.#log.error({ err }, 'control channel receive failed');
+          this.close();
+          return received;
+        }
+        if (count === null) return received;
+        this.#batchCount = count;
+        this.#batchNext = 0;
+        this.#batchFdAt = META_PER_SLOT * count;
       }
-      if (datagram === null) return;
-      if (datagram.data.length === 0 && datagram.fds.length === 0) {
+      const slot = this.#batchNext++;
+      const length = meta[META_PER_SLOT * slot]!;
+      const truncated = meta[META_PER_SLOT * slot + 1] === 1;
+      const fdCount = meta[META_PER_SLOT * slot + 2]!;
+      const fds: number[] = [];
+      for (let i = 0; i < fdCount; i++) fds.push(meta[this.#batchFdAt++]!);
+      if (length === 0 && fdCount === 0) {
         this.close();
-        return;
+        return received;
       }
-      this.#assemble(datagram.data, datagram.fds, datagram.truncated);
+      received++;
+      const at = slot * CONTROL_DATAGRAM_MAX;
+      // The slot is reused by the next receive: whatever outlives this call (a fragment) is copied.
+      this.#assemble(this.#inbox!.subarray(at, at + length), fds, truncated);
     }
+    return received;
   }
 
   // Collects fragments; hands on a whole message (the last fragment, or a datagram on its own).
@@ -243,7 +302,7 @@ export class ControlChannel<In, Out> {
     partial.refused ||= truncated || partial.bytes + chunk.length > CONTROL_MESSAGE_MAX;
     if (partial.refused) fds.forEach((fd) => native.close(fd));
     else {
-      partial.chunks.push(chunk);
+      partial.chunks.push(Buffer.from(chunk));
       partial.bytes += chunk.length;
       partial.fds.push(...fds);
     }

@@ -159,6 +159,15 @@ export interface Addon {
    */
   recvWithFds(fd: number, maxBytes: number): ReceivedMessage | null;
   /**
+   * Receives every queued message up to as many as fit (recvmmsg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT; at most
+   * 16 a call): message m into `buffer` at m * slotBytes (a longer one is truncated), and into `meta`:
+   * meta[3m] its length, meta[3m + 1] 1 if truncated (or its fds did not fit; any that came were closed),
+   * meta[3m + 2] its fd count; the fds follow from meta[3 * count] on, in message order, owned by the caller
+   * and close-on-exec. `meta` needs 256 entries per slot. On SEQPACKET, length 0 with no fds is EOF.
+   * @returns how many messages came, or null when none is queued (EAGAIN).
+   */
+  recvManyWithFds(fd: number, buffer: Uint8Array, slotBytes: number, meta: Int32Array): number | null;
+  /**
    * Sends one datagram (with optional fds, e.g. for `FDSTORE=1`) from a fresh, immediately closed AF_UNIX
    * SOCK_DGRAM socket to `address` — sd_notify's transport. '@name' is an abstract address. Never blocks:
    * a receiver with a full queue yields SyscallError EAGAIN. The caller keeps its `fds`.

@@ -38,6 +38,7 @@ export const {
   socketpairSeqpacket,
   sendWithFds,
   recvWithFds,
+  recvManyWithFds,
   notifySend,
   // Fds
   setCloexec,

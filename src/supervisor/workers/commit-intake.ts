@@ -4,9 +4,9 @@
 // from a worker told we read it, in the binary form; acknowledgements go back in the form the worker used.
 import type { Logger } from 'pino';
 import type { ControlChannel } from '../../shared/custody/channel';
-import type { CommitMessage, SupervisorMessage, WorkerMessage } from '../../shared/custody/messages';
+import type { CommitEntry, CommitMessage, SupervisorMessage, WorkerMessage } from '../../shared/custody/messages';
 import { decodeCommit, encodeCommitted } from '../../shared/custody/commit-codec';
-import { ReplyBatch, unsentReplies } from '../../shared/custody/reply-batch';
+import { type PipedReply, type ReplyBatch, unsentReplies } from '../../shared/custody/reply-batch';
 import * as native from '../../shared/platform/native';
 import type { Custody } from '../custody';
 
@@ -19,12 +19,24 @@ export interface ReplyPipe {
 
 const noop = (): void => undefined;
 
+/** The piped replies of a commit's entries, in pipe order. */
+function pipedReplies(entries: readonly CommitEntry[]): PipedReply[] {
+  const replies: PipedReply[] = [];
+  for (const entry of entries) if (entry.reply && entry.reply.piped > 0) replies.push({ client: entry.reply.client, length: entry.reply.piped });
+  return replies;
+}
+
 export class CommitIntake {
   #acks: number[] = [];
   #ackScheduled = false;
   #replyPipe: ReplyPipe | null;
-  /** The last batch of piped replies the worker committed: what its pipe may still hold. */
-  #lastBatch: ReplyBatch | null;
+  /**
+   * The last batch of piped replies the worker committed (what its pipe may still hold): carried over, or
+   * the entries of its commit, read only if the worker dies or is carried (not once per commit).
+   */
+  #lastBatch: ReplyBatch | { batch: number; entries: readonly CommitEntry[] } | null;
+  /** Fds of the datagram being applied that custody took; reused from commit to commit. */
+  readonly #used = new Set<number>();
   /** The worker commits in binary, so it reads binary acknowledgements too. */
   #binaryPeer = false;
   /** Told of every client whose request a commit answers (set while some request is under suspicion). */
@@ -47,7 +59,11 @@ export class CommitIntake {
   }
 
   get lastBatch(): ReplyBatch | null {
-    return this.#lastBatch;
+    const last = this.#lastBatch;
+    if (last === null || !('entries' in last)) return last;
+    const batch: ReplyBatch = { batch: last.batch, replies: pipedReplies(last.entries) };
+    this.#lastBatch = batch;
+    return batch;
   }
 
   /** The pipe handed to the worker with `init`. */
@@ -64,11 +80,9 @@ export class CommitIntake {
 
   /** Applies one commit datagram's entries; `fds` it does not use are closed. */
   take(message: CommitMessage, fds: number[]): void {
-    if (message.batch !== null) {
-      const replies = message.entries.flatMap((e) => (e.reply && e.reply.piped > 0 ? [{ client: e.reply.client, length: e.reply.piped }] : []));
-      this.#lastBatch = { batch: message.batch, replies };
-    }
-    const used = new Set<number>();
+    if (message.batch !== null) this.#lastBatch = { batch: message.batch, entries: message.entries };
+    const used = this.#used;
+    used.clear();
     try {
       for (const entry of message.entries) {
         this.custody.apply(entry, fds, used, entry.ack ? () => this.#ack(entry.seq) : noop);
@@ -78,7 +92,8 @@ export class CommitIntake {
       // A worker that names fds it did not send is broken; refuse the rest rather than guess.
       this.log.error({ err, generation: this.generation() }, 'refusing a malformed commit from the worker');
     } finally {
-      for (const fd of fds) if (!used.has(fd)) native.close(fd);
+      if (used.size < fds.length) for (const fd of fds) if (!used.has(fd)) native.close(fd);
+      used.clear();
     }
   }
 
@@ -101,7 +116,7 @@ export class CommitIntake {
     if (!pipe) return;
     this.#replyPipe = null;
     const left = readAll(pipe.read);
-    const { unsent, discarded } = unsentReplies(left, this.#lastBatch);
+    const { unsent, discarded } = unsentReplies(left, this.lastBatch);
     let delivered = 0;
     for (const reply of unsent) if (this.custody.writeUnsentReply(reply.client, reply.bytes)) delivered++;
     if (unsent.length > 0 || discarded > 0) {

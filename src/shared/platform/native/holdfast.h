@@ -72,6 +72,14 @@ ssize_t hf_send_fds_to(int fd, const struct sockaddr_un *to, socklen_t to_len, c
 /* Receives into buf and fds[HF_MAX_FDS] (close-on-exec). On truncation the received fds are closed,
  * *nfds is 0 and *truncated is 1. */
 ssize_t hf_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds, int *truncated);
+/* Most messages hf_recv_many_fds takes in one call. */
+#define HF_RECV_MANY_MAX 16
+/* Receives up to `count` queued messages in one call (recvmmsg, never blocking): message m into
+ * buf + m * slot (at most `slot` bytes), its length into lens[m], its fds (close-on-exec) into
+ * fds + m * HF_MAX_FDS and their number into nfds[m]. A truncated message has truncated[m] 1, its fds closed
+ * and nfds[m] 0. Returns how many messages came (at least 1), or -errno (-EAGAIN: none was queued). */
+int hf_recv_many_fds(int fd, uint8_t *buf, size_t slot, size_t count, int *fds, size_t *lens, size_t *nfds,
+                     int *truncated);
 
 /* proc.c — processes. */
 int hf_execve(const char *path, char *const argv[], char *const envp[]); /* returns only on failure */

@@ -30,6 +30,7 @@ napi_value js_notify_send(napi_env env, napi_callback_info info);
 /* js_fdpass.c */
 napi_value js_send_with_fds(napi_env env, napi_callback_info info);
 napi_value js_recv_with_fds(napi_env env, napi_callback_info info);
+napi_value js_recv_many_with_fds(napi_env env, napi_callback_info info);
 
 /* js_fd.c */
 napi_value js_set_cloexec(napi_env env, napi_callback_info info);

@@ -71,3 +71,54 @@ napi_value js_recv_with_fds(napi_env env, napi_callback_info info) {
   }
   return obj;
 }
+
+/* recvManyWithFds(fd, buffer, slotBytes, meta): messages into slots of `buffer`, and for message m
+ * meta[3m] its length, meta[3m + 1] 1 if truncated, meta[3m + 2] its fd count; the fds follow at
+ * meta[3 * count ...] in message order. No allocation per message: the caller reuses both arrays. */
+napi_value js_recv_many_with_fds(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 4, argv);
+  int fd;
+  uint8_t *buf;
+  size_t size;
+  double slot;
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t meta_len = 0;
+  void *meta_ptr = NULL;
+  if (!arg_fd(env, argv[0], "fd", &fd) || !arg_bytes(env, argv[1], "buffer", &buf, &size) ||
+      !arg_integer(env, argv[2], "slotBytes", 1, MAX_RECV_BYTES, &slot))
+    return NULL;
+  if (napi_is_typedarray(env, argv[3], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[3], &type, &meta_len, &meta_ptr, NULL, NULL) != napi_ok ||
+      type != napi_int32_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"meta\" argument must be an Int32Array");
+    return NULL;
+  }
+  size_t count = size / (size_t)slot;
+  if (count > HF_RECV_MANY_MAX) count = HF_RECV_MANY_MAX;
+  if (count == 0 || meta_len < count * (3 + HF_MAX_FDS)) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "buffer must hold a slot, and meta 3 + 253 entries per slot");
+    return NULL;
+  }
+  int *fds = malloc(sizeof(int) * HF_MAX_FDS * count);
+  if (fds == NULL) return throw_syscall_error(env, ENOMEM, "malloc");
+  size_t lens[HF_RECV_MANY_MAX], nfds[HF_RECV_MANY_MAX];
+  int truncated[HF_RECV_MANY_MAX];
+  int got = hf_recv_many_fds(fd, buf, (size_t)slot, count, fds, lens, nfds, truncated);
+  if (got < 0) {
+    free(fds);
+    if (got == -EAGAIN) return js_null(env);
+    return throw_syscall_error(env, -got, "recvmmsg");
+  }
+  /* The fds exist in this process now: everything below hands them over without an early return. */
+  int32_t *meta = meta_ptr;
+  size_t at = 3 * (size_t)got;
+  for (int m = 0; m < got; m++) {
+    meta[3 * m] = (int32_t)lens[m];
+    meta[3 * m + 1] = truncated[m];
+    meta[3 * m + 2] = (int32_t)nfds[m];
+    for (size_t i = 0; i < nfds[m]; i++) meta[at++] = fds[(size_t)m * HF_MAX_FDS + i];
+  }
+  free(fds);
+  return new_int(env, got);
+}

@@ -46,6 +46,7 @@ NAPI_MODULE_INIT() {
       FN("socketpairSeqpacket", js_socketpair_seqpacket),
       FN("sendWithFds", js_send_with_fds),
       FN("recvWithFds", js_recv_with_fds),
+      FN("recvManyWithFds", js_recv_many_with_fds),
       FN("notifySend", js_notify_send),
       FN("setCloexec", js_set_cloexec),
       FN("getCloexec", js_get_cloexec),
