@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { LOCK_STRING_MAX, decodeResourceArgs, encodeResourceArgs } from '../../src/shared/protocol/lock-program';
 import { MessageStatus, encodeMessage, encodeReply, replyHeader, type MessageHeader } from '../../src/shared/protocol/message';
-import { ResourceArgsView } from '../../src/shared/protocol/resource-args-view';
+import { ResourceArgsView } from '../../src/worker/lock/resource-args-view';
 import { XdrWriter } from '../../src/shared/protocol/xdr';
 import { exactName, exactNameIn } from '../../src/worker/lock/exact-name';
 import { VirError } from '../../src/shared/protocol/vir-error';

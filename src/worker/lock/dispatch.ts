@@ -13,12 +13,12 @@ import {
   RestrictArgs,
   checkFlags,
 } from '../../shared/protocol/lock-program';
-import type { ResourceArgsView } from '../../shared/protocol/resource-args-view';
 import { bytesToUuid } from '../../shared/protocol/uuid';
 import { exactName, exactNameIn } from './exact-name';
 import { LockClientState } from './lock-client-state';
 import { LockspaceRegistry } from './registry';
 import { LockResource, cannotOpen } from './resource';
+import type { ResourceArgsView } from './resource-args-view';
 
 const EMFILE = osConstants.errno.EMFILE;
 import { ReleaseOutcome } from './lockspace';

@@ -9,12 +9,12 @@ import { LOCK_PROGRAM, LOCK_PROGRAM_VERSION, LOCK_PROCEDURES, LockProcedure } fr
 import type { Change } from '../custody-link';
 import type { Connection } from '../rpc/connection';
 import { Procedure, RpcProgram } from '../rpc/program';
-import { ResourceArgsView } from '../../shared/protocol/resource-args-view';
 import { LOCK_HANDLERS, LockDispatchContext, LockJournal, releaseForDisconnect } from './dispatch';
 import { DetachedOwners } from './detached-owners';
 import { LockClientState } from './lock-client-state';
 import { LockRequest } from './lock-request';
 import type { ReleaseOutcome } from './lockspace';
+import { ResourceArgsView } from './resource-args-view';
 import { OwnerKiller, OwnerKillTimings } from './owner-killer';
 import { LockspaceRegistry } from './registry';
 import type { LockResource } from './resource';

@@ -1,8 +1,8 @@
 // The args of CREATE/DELETE/ACQUIRE/RELEASE_RESOURCE located where they lie in a call's frame: the daemon
 // reads them in place instead of decoding them into copies and an object per call (decodeResourceArgs in
 // lock-program.ts stays the reference form, for clients and tests; a property test holds the two equal).
-import { LOCK_STRING_MAX } from './lock-program';
-import { XdrDecodeError, xdrPadding } from './xdr';
+import { LOCK_STRING_MAX } from '../../shared/protocol/lock-program';
+import { XdrDecodeError, xdrPadding } from '../../shared/protocol/xdr';
 
 const EMPTY = Buffer.alloc(0);
 
