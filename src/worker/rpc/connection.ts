@@ -162,7 +162,8 @@ export class Connection {
       const have = this.#buffer?.length ?? 0;
       if (frameLength > 0 && have >= frameLength) {
         const buffer = this.#buffer!;
-        const frame = buffer.subarray(0, frameLength);
+        // Usually the peek brought exactly one frame: hand on the buffer itself, not a view of it.
+        const frame = have === frameLength ? buffer : buffer.subarray(0, frameLength);
         this.#buffer = have > frameLength ? buffer.subarray(frameLength) : null;
         this.#clearStall();
         this.#clearDeadline();
