@@ -4,18 +4,14 @@
 // back in the next worker's `init` as poisoned, and is answered with an error instead of being run.
 import { createHash } from 'node:crypto';
 import type { FaultRequest } from '../shared/custody/messages';
-import type { MessageHeader } from '../shared/protocol/message';
-
-interface InProgress {
-  header: MessageHeader;
-  frame: Buffer;
-}
+import { type MessageHeader, decodeHeader } from '../shared/protocol/message';
 
 /** A procedure's name, looked up only when a request is described (never on the common path). */
 export type ProcedureNamer = (header: MessageHeader) => string;
 
 export class FaultWitness {
-  readonly #inProgress = new Map<string, InProgress>();
+  /** Each client's request in progress, as its whole frame (the header is read again only to describe it). */
+  readonly #inProgress = new Map<string, Buffer>();
   #running: string | null = null;
   readonly #poisoned = new Map<string, FaultRequest>();
   readonly #suspects = new Set<string>();
@@ -35,7 +31,7 @@ export class FaultWitness {
   /** The request to announce if this client is a suspect (its first request here only). */
   suspect(client: string, header: MessageHeader, frame: Buffer): FaultRequest | null {
     if (this.#suspects.size === 0 || !this.#suspects.delete(client)) return null;
-    return this.#describe(client, { header, frame });
+    return this.#describe(client, header, frame);
   }
 
   /** If this (a client's first request here) is one that crashed two workers, what the supervisor knew of it. */
@@ -48,8 +44,8 @@ export class FaultWitness {
   }
 
   /** A request starts; it runs synchronously until `ran`, and is in progress until `done`. */
-  begin(client: string, header: MessageHeader, frame: Buffer): void {
-    this.#inProgress.set(client, { header, frame });
+  begin(client: string, frame: Buffer): void {
+    this.#inProgress.set(client, frame);
     this.#running = client;
   }
 
@@ -70,10 +66,13 @@ export class FaultWitness {
     if (this.#running !== null) clients = [this.#running];
     else if (sending.length > 0) clients = sending.filter((c) => this.#inProgress.has(c));
     else clients = [...this.#inProgress.keys()];
-    return clients.slice(0, 1024).map((client) => this.#describe(client, this.#inProgress.get(client)!));
+    return clients.slice(0, 1024).map((client) => {
+      const frame = this.#inProgress.get(client)!;
+      return this.#describe(client, decodeHeader(frame), frame);
+    });
   }
 
-  #describe(client: string, { header, frame }: InProgress): FaultRequest {
+  #describe(client: string, header: MessageHeader, frame: Buffer): FaultRequest {
     return { client, program: header.prog, procedure: header.proc, procedureName: this.nameOf(header), serial: header.serial, length: frame.length, digest: digest(frame) };
   }
 }

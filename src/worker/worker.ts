@@ -15,21 +15,29 @@ import type { Change, CustodyLink } from './custody-link';
 import { Lockspace } from './lock/lockspace';
 import { LockService } from './lock/lock-service';
 import { LockResource } from './lock/resource';
-import type { Connection } from './rpc/connection';
+import { type Connection, REPLY_PENDING } from './rpc/connection';
 import { RpcProgram, dispatchFrame, errorOutcome } from './rpc/program';
+import { RequestSlot } from './rpc/request-slot';
 import type { MessageHeader } from '../shared/protocol/message';
 import { VirError } from '../shared/protocol/vir-error';
 import { FaultWitness } from './fault-witness';
 import { RpcServer } from './rpc/server';
 import { FrameBudget } from './rpc/frame-budget';
 
-/** What a served program needs per request and per connection; `changes` fill in while it handles one. */
+/** What a served program needs per request and per connection. */
 interface ServedProgram<S> {
   programs: RpcProgram<S>[];
-  request(connection: Connection): { state: S; changes: Change[]; hangUpAfterReply(): boolean };
+  /** The state a request of `connection` runs with (the lock program's is kept per connection). */
+  begin(connection: Connection): S;
+  /** The custody changes the request made, taken once its handler is done. */
+  takeChanges(state: S): readonly Change[];
+  /** Whether to hang up once the reply is out. */
+  hangUpAfterReply(state: S): boolean;
   open(connection: Connection): Change[];
   close(connection: Connection): Change[];
 }
+
+const NO_CHANGES: readonly Change[] = Object.freeze([]);
 
 /** Records (with the fds they came with) received before `init`. */
 export interface AdoptedRecord {
@@ -220,11 +228,10 @@ export class Worker {
       { name: 'admin', listenFd, maxClients: this.settings.adminMaxClients, component: 'admin-rpc' },
       {
         programs: [this.admin.program, this.holdfast.program],
-        request: (connection) => {
-          const state = { connection, closeAfterReply: false };
-          // CONNECT_CLOSE: hang up once the reply is out, as libvirt's delayed close does.
-          return { state, changes: [], hangUpAfterReply: () => state.closeAfterReply };
-        },
+        begin: (connection) => ({ connection, closeAfterReply: false }),
+        takeChanges: () => NO_CHANGES,
+        // CONNECT_CLOSE: hang up once the reply is out, as libvirt's delayed close does.
+        hangUpAfterReply: (state) => state.closeAfterReply,
         open: (connection) => this.admin.open(connection),
         close: (connection) => this.admin.close(connection),
       },
@@ -236,10 +243,9 @@ export class Worker {
       { name: 'virtlockd', listenFd, maxClients: this.settings.maxClients, component: 'rpc' },
       {
         programs: [this.lock.program],
-        request: (connection) => {
-          const state = this.lock.request(connection);
-          return { state, changes: state.changes, hangUpAfterReply: () => false };
-        },
+        begin: (connection) => this.lock.request(connection),
+        takeChanges: (request) => request.take(),
+        hangUpAfterReply: () => false,
         open: (connection) => this.lock.open(connection),
         close: (connection) => this.lock.close(connection),
       },
@@ -247,19 +253,36 @@ export class Worker {
   }
 
   // A listening service whose program's changes (and each connection) are filed with custody, and whose
-  // replies go out through the custody link.
+  // replies go out through the custody link. A request runs on its connection's slot (rpc/request-slot.ts):
+  // no object, closure or promise of its own beyond the one custody's commit returns.
   #createServer<S>(options: { name: 'virtlockd' | 'admin'; listenFd: number; maxClients: number; component: string }, service: ServedProgram<S>): RpcServer {
     const programs = service.programs;
     const metrics = this.metrics;
     const rpcLog = this.log.child({ component: options.component });
+    // Once the reply is out (or custody has the request's effect): bookkeeping, then the connection reads on.
+    const finish = (slot: RequestSlot): void => {
+      this.faults.done(slot.client);
+      if (slot.started !== 0n) metrics.observe(process.hrtime.bigint() - slot.started);
+      slot.reply = null;
+      if (slot.hangUp) slot.connection.close('server');
+      slot.connection.replied();
+    };
+    // The handler is done: count it, and file its changes with its reply (custody's order does the rest).
+    const reply = (slot: RequestSlot, state: S): void => {
+      metrics.request(options.name, slot.procedure, slot.ok);
+      slot.hangUp = service.hangUpAfterReply(state);
+      this.link.commit(service.takeChanges(state), slot.reply, slot).then(slot.settle, slot.fail);
+    };
     return new RpcServer(
       { name: options.name, listenFd: options.listenFd, maxClients: options.maxClients, allowedUid: this.settings.allowedUid, budget: this.#frameBudget },
       {
         onFrame: (connection, header, frame, consume) => {
+          const slot = connection.slot ?? (connection.slot = new RequestSlot(connection, clientKey(options.name, connection.id), finish));
+          slot.consume = consume;
+          slot.hangUp = false;
           // Metrics: one count per request; one request in a few is timed, arrival to reply delivered.
-          const started = metrics.sample() ? process.hrtime.bigint() : 0n;
-          const client = clientKey(options.name, connection.id);
-          const target = { client, fd: connection.fd, consume, output: connection };
+          slot.started = metrics.sample() ? process.hrtime.bigint() : 0n;
+          const client = slot.client;
           const poisoned = this.faults.poisoned(client, frame);
           if (poisoned) {
             const procedureName = poisoned.procedureName;
@@ -267,29 +290,19 @@ export class Worker {
             rpcLog.error({ server: options.name, client: connection.id, pid: connection.peer.pid, procedure: procedureName, serial: header.serial, length: frame.length }, 'answering a request that crashed or wedged two workers in a row with an error, without running it');
             metrics.request(options.name, procedureName, false);
             const refused = errorOutcome(header, VirError.internalError(`request not run: ${procedureName} (serial ${header.serial}) crashed or wedged two workers in a row`), procedureName);
-            return this.link.commit([], refused.reply, target);
+            slot.started = 0n;
+            this.link.commit(NO_CHANGES, refused.reply, slot).then(slot.settle, slot.fail);
+            return REPLY_PENDING;
           }
-          this.faults.begin(client, header, frame);
+          this.faults.begin(client, frame);
           const suspect = this.faults.suspect(client, header, frame);
           if (suspect) this.link.announce(suspect);
-          const request = service.request(connection);
-          const outcome = dispatchFrame(programs, header, frame, request.state, rpcLog);
-          let replied: Promise<void>;
-          if (outcome instanceof Promise) {
-            replied = outcome.then((o) => {
-              metrics.request(options.name, o.procedure, o.ok);
-              return this.link.commit(request.changes, o.reply, target);
-            });
-          } else {
-            metrics.request(options.name, outcome.procedure, outcome.ok);
-            replied = this.link.commit(request.changes, outcome.reply, target);
-          }
+          const state = service.begin(connection);
+          const outcome = dispatchFrame(programs, header, frame, state, rpcLog, slot);
+          if (outcome instanceof Promise) outcome.then(() => reply(slot, state)).catch(slot.fail);
+          else reply(slot, state);
           this.faults.ran();
-          replied = replied.then(() => {
-            this.faults.done(client);
-            if (started !== 0n) metrics.observe(process.hrtime.bigint() - started);
-          });
-          return request.hangUpAfterReply() ? replied.then(() => connection.close('server')) : replied;
+          return REPLY_PENDING;
         },
         onOpen: (connection: Connection) => {
           rpcLog.debug({ server: options.name, client: connection.id, pid: connection.peer.pid }, 'client connected');

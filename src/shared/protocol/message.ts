@@ -131,6 +131,28 @@ export function encodeMessage(header: MessageHeader, payload: Uint8Array = EMPTY
 }
 
 /**
+ * Encodes the reply to `call` (its prog, vers, proc and serial; type REPLY; `status`) around `payload`,
+ * straight into one buffer of exact size: what encodeMessage(replyHeader(call, status), payload) gives,
+ * without the header object. Small replies come from Node's shared buffer pool, not an allocation each.
+ */
+export function encodeReply(call: MessageHeader, status: MessageStatus, payload: Uint8Array): Buffer {
+  const total = MIN_FRAME_SIZE + payload.length;
+  if (total > MAX_FRAME_SIZE) {
+    throw new RangeError(`message of ${total} bytes exceeds the ${MAX_FRAME_SIZE}-byte maximum`);
+  }
+  const frame = Buffer.allocUnsafe(total);
+  frame.writeUInt32BE(total, 0);
+  frame.writeUInt32BE(call.prog, 4);
+  frame.writeUInt32BE(call.vers, 8);
+  frame.writeInt32BE(call.proc, 12);
+  frame.writeInt32BE(MessageType.REPLY, 16);
+  frame.writeUInt32BE(call.serial, 20);
+  frame.writeInt32BE(status, 24);
+  if (payload.length > 0) frame.set(payload, MIN_FRAME_SIZE);
+  return frame;
+}
+
+/**
  * Decodes the header of `frame` (a whole message starting with its length word). Like libvirt's
  * virNetMessageDecodeHeader it validates nothing but size: any type/status/proc value is returned.
  * The length word itself is not re-checked (the frame reader already did).

@@ -8,17 +8,17 @@ import {
   DecodedCreateLockspaceArgs,
   DecodedNewArgs,
   DecodedRegisterArgs,
-  DecodedResourceArgs,
   LOCK_PROCEDURES,
   LockProcedure,
   RestrictArgs,
   checkFlags,
 } from '../../shared/protocol/lock-program';
 import { bytesToUuid } from '../../shared/protocol/uuid';
-import { exactName } from './exact-name';
+import { exactName, exactNameIn } from './exact-name';
 import { LockClientState } from './lock-client-state';
 import { LockspaceRegistry } from './registry';
 import { LockResource, cannotOpen } from './resource';
+import type { ResourceArgsView } from './resource-args-view';
 
 const EMFILE = osConstants.errno.EMFILE;
 import { ReleaseOutcome } from './lockspace';
@@ -66,9 +66,14 @@ function checkOwnerCall(proc: LockProcedure, client: LockClientState, flags: num
   checkRegistered(client);
 }
 
-/** The lockspace path and resource name of a resource call, each exactly as sent (or INVALID_ARG). */
-function resourceNames(args: DecodedResourceArgs): { path: string; name: string } {
-  return { path: exactName(args.pathBytes, 'lockspace path'), name: exactName(args.nameBytes, 'resource name') };
+/** The lockspace path of a resource call, exactly as sent (or INVALID_ARG). Checked before the name. */
+function lockspacePath(args: ResourceArgsView): string {
+  return exactNameIn(args.frame, args.pathStart, args.pathEnd, 'lockspace path');
+}
+
+/** The resource name of a resource call, exactly as sent (or INVALID_ARG). */
+function resourceName(args: ResourceArgsView): string {
+  return exactNameIn(args.frame, args.nameStart, args.nameEnd, 'resource name');
 }
 
 const register: LockHandler<DecodedRegisterArgs> = (ctx, client, args) => {
@@ -95,21 +100,24 @@ const newLockspace: LockHandler<DecodedNewArgs> = (ctx, client, args) => {
   ctx.journal.lockspaceCreated(path);
 };
 
-const createResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
+const createResource: LockHandler<ResourceArgsView> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.CREATE_RESOURCE, client, args.flags);
-  const { path, name } = resourceNames(args);
+  const path = lockspacePath(args);
+  const name = resourceName(args);
   ctx.registry.lookup(path).createResource(name);
 };
 
-const deleteResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
+const deleteResource: LockHandler<ResourceArgsView> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.DELETE_RESOURCE, client, args.flags);
-  const { path, name } = resourceNames(args);
+  const path = lockspacePath(args);
+  const name = resourceName(args);
   ctx.registry.lookup(path).deleteResource(name);
 };
 
-const acquireResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
+const acquireResource: LockHandler<ResourceArgsView> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.ACQUIRE_RESOURCE, client, args.flags);
-  const { path, name } = resourceNames(args);
+  const path = lockspacePath(args);
+  const name = resourceName(args);
   testFaultInAcquire(name);
   const lockspace = ctx.registry.lookup(path);
   const existing = lockspace.resources.get(name);
@@ -121,9 +129,10 @@ const acquireResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) =>
   ctx.journal.acquired(resource, path, existing === undefined, joins ? client.ownerPid : null);
 };
 
-const releaseResource: LockHandler<DecodedResourceArgs> = (ctx, client, args) => {
+const releaseResource: LockHandler<ResourceArgsView> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.RELEASE_RESOURCE, client, args.flags);
-  const { path, name } = resourceNames(args);
+  const path = lockspacePath(args);
+  const name = resourceName(args);
   const outcome = ctx.registry.lookup(path).release(name, client.ownerPid);
   ctx.journal.released(outcome, path);
 };

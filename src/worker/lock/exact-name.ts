@@ -15,6 +15,17 @@ export function exactName(bytes: Buffer, what: string): string {
   return bytes.toString('utf8');
 }
 
+/**
+ * exactName of bytes[start, end) without a view or a second scan in the common case: a string decoded
+ * from invalid UTF-8 always carries U+FFFD, and only the byte 0 decodes to U+0000, so a decoded name with
+ * neither stands for exactly its bytes. Anything else takes the full check (and its exact error).
+ */
+export function exactNameIn(bytes: Buffer, start: number, end: number, what: string): string {
+  const name = bytes.toString('utf8', start, end);
+  if (name.indexOf('\0') === -1 && name.indexOf('\uFFFD') === -1) return name;
+  return exactName(bytes.subarray(start, end), what);
+}
+
 // Printable ASCII as is, every other byte as \xNN: a message must not carry the bytes it refuses.
 function printable(bytes: Buffer): string {
   let out = '';

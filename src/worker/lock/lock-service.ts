@@ -12,20 +12,34 @@ import { Procedure, RpcProgram } from '../rpc/program';
 import { LOCK_HANDLERS, LockDispatchContext, LockJournal, releaseForDisconnect } from './dispatch';
 import { DetachedOwners } from './detached-owners';
 import { LockClientState } from './lock-client-state';
+import { LockRequest } from './lock-request';
 import type { ReleaseOutcome } from './lockspace';
+import { ResourceArgsView } from './resource-args-view';
 import { OwnerKiller, OwnerKillTimings } from './owner-killer';
 import { LockspaceRegistry } from './registry';
 import type { LockResource } from './resource';
 
-/** One request being handled: the connection's lock state and the custody changes it makes. */
-export interface LockRequest {
-  client: LockClientState;
-  changes: Change[];
-}
+export { LockRequest } from './lock-request';
+
+// The procedures whose args are read in place from the frame (the hot ones).
+const RESOURCE_PROCEDURES: ReadonlySet<LockProcedure> = new Set([
+  LockProcedure.CREATE_RESOURCE,
+  LockProcedure.DELETE_RESOURCE,
+  LockProcedure.ACQUIRE_RESOURCE,
+  LockProcedure.RELEASE_RESOURCE,
+]);
 
 export class LockService {
   readonly registry = new LockspaceRegistry();
   readonly #clients = new Map<number, LockClientState>();
+  /** Each connection's request, reused from one request to the next. */
+  readonly #requests = new Map<number, LockRequest>();
+  /** The request whose handler is running: where the request context's journal files changes. */
+  #filing: LockRequest | null = null;
+  /** The context every request's handler runs with, built once (handlers are synchronous). */
+  readonly #requestContext: LockDispatchContext;
+  /** Where resource calls' args are read in place; re-pointed at each call. */
+  readonly #resourceArgs = new ResourceArgsView();
   readonly killer: OwnerKiller;
   readonly program: RpcProgram<LockRequest>;
   /** Owners whose locks outlived their connection (systemd's fd store); released when they exit. */
@@ -41,6 +55,7 @@ export class LockService {
   ) {
     this.killer = new OwnerKiller(timings, log);
     this.detached = new DetachedOwners((pid, alreadyGone) => this.#releaseDetached(pid, alreadyGone), log);
+    this.#requestContext = this.#context((change) => this.#filing!.file(change));
     this.program = new RpcProgram(LOCK_PROGRAM, LOCK_PROGRAM_VERSION, this.#procedures());
   }
 
@@ -55,38 +70,42 @@ export class LockService {
     return n;
   }
 
-  /** A request of `connection` starts. */
+  /** A request of `connection` starts: its (reused) request, with no changes filed yet. */
   request(connection: Connection): LockRequest {
-    const client = this.#clients.get(connection.id);
-    if (!client) throw new Error(`no lock state for client ${connection.id}`);
-    return { client, changes: [] };
+    const request = this.#requests.get(connection.id);
+    if (!request) throw new Error(`no lock state for client ${connection.id}`);
+    return request;
   }
 
   /** A new connection: its record (and socket fd) go to custody before it is served. */
   open(connection: Connection): Change[] {
     const client = new LockClientState(connection.id, connection.peer, connection.connectedAt);
     this.#clients.set(connection.id, client);
+    this.#requests.set(connection.id, new LockRequest(client));
     return [{ op: 'put', record: client.toRecord(), fd: connection.fd }];
   }
 
   /** Restores a connection's lock state from its custody record. */
   adoptClient(connection: Connection, record: ClientRecord): void {
-    this.#clients.set(connection.id, LockClientState.fromRecord(connection.id, record));
+    const client = LockClientState.fromRecord(connection.id, record);
+    this.#clients.set(connection.id, client);
+    this.#requests.set(connection.id, new LockRequest(client));
   }
 
   /** A connection closed for good: virtlockd's disconnect rule, then the record leaves custody. */
   close(connection: Connection): Change[] {
     const client = this.#clients.get(connection.id);
     this.#clients.delete(connection.id);
+    this.#requests.delete(connection.id);
     if (!client) return [];
-    const request: LockRequest = { client, changes: [] };
-    const released = releaseForDisconnect(this.#context(request.changes), client);
-    request.changes.push({ op: 'drop', key: clientKey('virtlockd', connection.id) });
+    const changes: Change[] = [];
+    const released = releaseForDisconnect(this.#context((change) => changes.push(change)), client);
+    changes.push({ op: 'drop', key: clientKey('virtlockd', connection.id) });
     if (released.length > 0) {
       this.log.info({ client: connection.id, ownerPid: client.ownerPid, released: released.length }, 'owner disconnected holding locks; released them');
       void this.killer.kill(client.clientPid, connection.fd);
     }
-    return request.changes;
+    return changes;
   }
 
   /** After adoption: watch every owner that holds a lock without a connection. */
@@ -99,7 +118,7 @@ export class LockService {
   // A detached owner exited: what its own disconnect would have done (release, unlink AUTOCREATE files).
   #releaseDetached(pid: number, alreadyGone: boolean): void {
     const changes: Change[] = [];
-    const ctx = this.#context(changes);
+    const ctx = this.#context((change) => changes.push(change));
     for (const lockspace of this.registry.all()) {
       for (const outcome of lockspace.releaseDetached(pid)) {
         ctx.journal.released(outcome, lockspace.directory ?? '');
@@ -114,35 +133,46 @@ export class LockService {
     if (changes.length > 0) this.fileChanges(changes);
   }
 
-  #context(changes: Change[]): LockDispatchContext {
+  // A context whose journal hands each change to `file`.
+  #context(file: (change: Change) => void): LockDispatchContext {
     const journal: LockJournal = {
       // One more or one fewer owner is filed as just that: the record's owner list grows with every
       // shared acquire, and restating it each time would make N acquires cost N² (and outgrow a commit).
       acquired: (resource: LockResource, lockspace: string, created: boolean, joined: number | null) => {
-        if (joined !== null) changes.push({ op: 'join', key: resourceKey(lockspace, resource.name), pid: joined });
-        else changes.push({ op: 'put', record: resource.toRecord(lockspace), fd: created ? resource.fd : null });
+        if (joined !== null) file({ op: 'join', key: resourceKey(lockspace, resource.name), pid: joined });
+        else file({ op: 'put', record: resource.toRecord(lockspace), fd: created ? resource.fd : null });
       },
       released: (outcome: ReleaseOutcome, lockspace: string) => {
         const key = resourceKey(lockspace, outcome.resource.name);
-        if (outcome.freed) changes.push({ op: 'drop', key });
-        else if (outcome.left !== undefined) changes.push({ op: 'leave', key, pid: outcome.left });
-        else changes.push({ op: 'put', record: outcome.resource.toRecord(lockspace), fd: null });
+        if (outcome.freed) file({ op: 'drop', key });
+        else if (outcome.left !== undefined) file({ op: 'leave', key, pid: outcome.left });
+        else file({ op: 'put', record: outcome.resource.toRecord(lockspace), fd: null });
       },
-      clientChanged: (client: LockClientState) => changes.push({ op: 'put', record: client.toRecord(), fd: null }),
-      lockspaceCreated: (directory: string) => changes.push({ op: 'put', record: lockspaceRecord(directory), fd: null }),
+      clientChanged: (client: LockClientState) => file({ op: 'put', record: client.toRecord(), fd: null }),
+      lockspaceCreated: (directory: string) => file({ op: 'put', record: lockspaceRecord(directory), fd: null }),
     };
     return { registry: this.registry, journal, roomForFile: () => this.roomForFile() };
   }
 
+  // The procedure table, built once: a request looks its procedure up and calls it, with no closure of its own.
   #procedures(): Map<number, Procedure<LockRequest>> {
     const table = new Map<number, Procedure<LockRequest>>();
+    const resourceArgs = this.#resourceArgs;
     for (const proc of Object.values(LockProcedure).filter((v): v is LockProcedure => typeof v === 'number')) {
       const handler = LOCK_HANDLERS[proc] as (ctx: LockDispatchContext, client: LockClientState, args: unknown) => void;
       const spec = LOCK_PROCEDURES[proc];
       table.set(proc, {
         name: spec.name,
         decode: spec.decode,
-        handle: (request, args) => handler(this.#context(request.changes), request.client, args),
+        decodeAt: RESOURCE_PROCEDURES.has(proc) ? (frame, offset) => resourceArgs.locate(frame, offset) : undefined,
+        handle: (request, args) => {
+          this.#filing = request;
+          try {
+            handler(this.#requestContext, request.client, args);
+          } finally {
+            this.#filing = null;
+          }
+        },
       });
     }
     return table;

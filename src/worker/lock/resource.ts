@@ -54,8 +54,7 @@ export class LockResource {
 
   /** The custody record of this resource in `lockspace` ("" for the default one). */
   toRecord(lockspace: string): ResourceRecord {
-    const details = this.detachedDetails();
-    return {
+    const record: ResourceRecord = {
       kind: 'resource',
       lockspace,
       name: this.name,
@@ -64,9 +63,14 @@ export class LockResource {
       owners: [...this.owners],
       acquiredAt: this.acquiredAt,
       lockKind: this.lockKind,
-      ...(this.detachedOwners.length > 0 ? { detachedOwners: [...this.detachedOwners] } : {}),
-      ...(details.length > 0 ? { detachedOwnerDetails: details } : {}),
     };
+    // Optional fields only when there is something (every acquire files a record: no empty extras).
+    if (this.detachedOwners.length > 0) {
+      record.detachedOwners = [...this.detachedOwners];
+      const details = this.detachedDetails();
+      if (details.length > 0) record.detachedOwnerDetails = details;
+    }
+    return record;
   }
 
   /** Details of the owners still detached, for the custody record. */

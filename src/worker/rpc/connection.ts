@@ -6,17 +6,27 @@ import type { Logger } from 'pino';
 import * as native from '../../shared/platform/native';
 import { LENGTH_WORD_SIZE, MessageHeader, decodeHeader, frameLengthProblem } from '../../shared/protocol/message';
 import type { FrameBudget } from './frame-budget';
+import type { RequestSlot } from './request-slot';
 
 /** Credentials of the peer, read once with SO_PEERCRED at accept. */
 export type PeerCredentials = native.PeerCred;
 
 export type CloseReason = 'eof' | 'error' | 'protocol' | 'server' | 'handoff';
 
+/** A frame handler's answer when it calls `connection.replied()` (or `failed`) itself once the reply is out. */
+export const REPLY_PENDING: unique symbol = Symbol('reply pending');
+
 /**
  * Handles one complete frame. `consume` is how many bytes of it are still queued in the socket (peeked):
- * the supervisor consumes them when it applies the request's commit. Resolves once the reply is out.
+ * the supervisor consumes them when it applies the request's commit. Done once it returns, once the
+ * promise it returns resolves, or — with REPLY_PENDING — once it calls `replied()` (no promise needed).
  */
-export type FrameHandler = (connection: Connection, header: MessageHeader, frame: Buffer, consume: number) => void | Promise<void>;
+export type FrameHandler = (
+  connection: Connection,
+  header: MessageHeader,
+  frame: Buffer,
+  consume: number,
+) => void | Promise<void> | typeof REPLY_PENDING;
 
 /** What a connection needs from its server: edge-triggered readiness and a custody barrier. */
 export interface ConnectionContext {
@@ -63,6 +73,8 @@ export class Connection {
   #consuming: { frame: Buffer; have: number; started: boolean; reserved: number } | null = null;
 
   readonly connectedAt: number;
+  /** The request in progress, kept for the next one; the frame handler creates it on the first. */
+  slot: RequestSlot | null = null;
   /** Reply memory sent since we last asked the kernel how much of it the client left unread. */
   outputSinceCheck = 0;
 
@@ -150,7 +162,8 @@ export class Connection {
       const have = this.#buffer?.length ?? 0;
       if (frameLength > 0 && have >= frameLength) {
         const buffer = this.#buffer!;
-        const frame = buffer.subarray(0, frameLength);
+        // Usually the peek brought exactly one frame: hand on the buffer itself, not a view of it.
+        const frame = have === frameLength ? buffer : buffer.subarray(0, frameLength);
         this.#buffer = have > frameLength ? buffer.subarray(frameLength) : null;
         this.#clearStall();
         this.#clearDeadline();
@@ -333,28 +346,28 @@ export class Connection {
       this.context.log.warn({ client: this.id }, 'dropping client: undecodable message header');
       return this.close('protocol');
     }
-    let done: void | Promise<void>;
+    let done: void | Promise<void> | typeof REPLY_PENDING;
     try {
       done = this.context.onFrame(this, header, frame, consume);
     } catch (err) {
-      this.context.log.error({ client: this.id, err }, 'frame handler failed; dropping client');
-      return this.close('error');
+      return this.failed(err);
     }
-    if (done instanceof Promise) {
-      done.then(
-        () => {
-          this.#busy = false;
-          this.#pump();
-        },
-        (err: unknown) => {
-          this.context.log.error({ client: this.id, err }, 'frame handler failed; dropping client');
-          this.close('error');
-        },
-      );
-    } else {
-      this.#busy = false;
-    }
+    if (done === REPLY_PENDING) return;
+    if (done instanceof Promise) done.then(this.replied, this.failed);
+    else this.#busy = false;
   }
+
+  /** The request's reply is out: read on. Bound once, so that it can be handed on as a callback. */
+  readonly replied = (): void => {
+    this.#busy = false;
+    this.#pump();
+  };
+
+  /** Handling a frame failed past its error reply: drop the client. Bound once, like `replied`. */
+  readonly failed = (err: unknown): void => {
+    this.context.log.error({ client: this.id, err }, 'frame handler failed; dropping client');
+    this.close('error');
+  };
 }
 
 // Frees a Buffer's memory now (it must own its whole ArrayBuffer and be referenced nowhere else).
