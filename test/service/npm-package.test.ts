@@ -121,6 +121,8 @@ test('npm pack makes a tarball with the addon prebuilt that npm install -g insta
     const v = spawnSync(holdfastd, ['-V'], { encoding: 'utf8', env: { ...process.env, PATH: path } });
     assert.equal(v.status, 0, v.stderr);
     assert.ok(v.stdout.includes(version), `holdfastd -V: ${v.stdout}`);
+    // The man pages are linked where man finds them under the prefix.
+    for (const page of ['man8/holdfastd.8', 'man1/holdfast.1']) assert.ok(existsSync(join(prefix, 'share', 'man', page)), `${page} is not installed`);
     const help = spawnSync(holdfast, ['--help'], { encoding: 'utf8' });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /^Usage: holdfast /m);
