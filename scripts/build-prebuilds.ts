@@ -5,6 +5,7 @@
 // Each architecture is built in a scratch copy of the native sources, never in the tree's own build/ (which
 // a cross build would leave holding another architecture's binaries). arm64 is cross-compiled with Debian's
 // gcc-aarch64-linux-gnu; HOLDFAST_PREBUILD_ARCHES (e.g. "x64") narrows the list on a machine without it.
+// npm pack runs this before the build proper, whose man pages load the command lines, and so the addon.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { arch as hostArch, tmpdir } from 'node:os';

@@ -13,7 +13,7 @@ import { waitFor } from '../fixtures/deadline';
 
 const REPO = join(__dirname, '..', '..', '..');
 // What a checkout has that a clean tree has not (and what must never be packed from it).
-const NOT_SOURCES = new Set(['node_modules', 'dist', 'build', 'run', '.git']);
+const NOT_SOURCES = new Set(['node_modules', 'dist', 'build', 'prebuilds', 'run', '.git']);
 
 /** Every C file binding.gyp compiles, and every header beside them: what the install builds the addon from. */
 function nativeSources(): string[] {
