@@ -46,6 +46,10 @@ function buildFor(arch: string): void {
   }
 }
 
+// prebuildify runs node-gyp from PATH: npm puts its own there for scripts.
+if (process.env.PREBUILD_NODE_GYP === undefined && !onPath('node-gyp')) {
+  throw new Error('node-gyp is not on PATH: run this as `npm run prebuilds` (npm puts its node-gyp there)');
+}
 const arches = (process.env.HOLDFAST_PREBUILD_ARCHES ?? 'x64 arm64').split(/[\s,]+/).filter((a) => a !== '');
 rmSync(join(ROOT, 'prebuilds'), { recursive: true, force: true });
 for (const arch of arches) buildFor(arch);
