@@ -214,6 +214,22 @@ test('ofdGetLock reports a conflict from another open file description with pid 
   fs.closeSync(other);
 });
 
+test('flockExclusive: one open file description holds it (again and again); another is refused until it closes', () => {
+  const file = tempFile();
+  const holder = fs.openSync(file, 'r+');
+  const other = fs.openSync(file, 'r+');
+  assert.equal(native.flockExclusive(holder), true);
+  assert.equal(native.flockExclusive(holder), true, 'its own description takes it again (an adopted pid file)');
+  assert.equal(native.flockExclusive(other), false);
+  const copy = native.dupCloexec(holder);
+  fs.closeSync(holder);
+  assert.equal(native.flockExclusive(other), false, 'a dup of the description still holds it');
+  fs.closeSync(copy);
+  assert.equal(native.flockExclusive(other), true, 'released with the last fd of the description');
+  fs.closeSync(other);
+  assert.throws(() => native.flockExclusive(other), { code: 'EBADF' });
+});
+
 test('a POSIX lock held by another process (virtlockd style) is seen with its pid and blocks OFD locks', async () => {
   const file = tempFile();
   const child = track(

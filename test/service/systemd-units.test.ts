@@ -11,13 +11,16 @@ import { test } from 'node:test';
 import { HOLDFASTD } from '../fixtures/holdfast-daemon';
 
 const UNITS_DIR = join(__dirname, '..', '..', '..', 'systemd');
+// The built man pages, which the units' Documentation= names: verify checks that `man` finds each one.
+// A trailing colon: then the system's own pages (libvirtd(8), virtlockd(8)) too.
+const MANPATH = `${join(__dirname, '..', '..', 'man')}:`;
 const DROP_IN = join('virtlockd.service.d', 'holdfast.conf');
 const SHIPPED_EXEC = /^ExecStart=holdfastd( \$VIRTLOCKD_ARGS)?$/m;
 // libvirt's units, when this host has them (Debian's libvirt-daemon-system).
 const LIBVIRT_UNITS = '/lib/systemd/system';
 
 function verify(dir: string, units: string[]): { status: number | null; output: string } {
-  const run = spawnSync('systemd-analyze', ['verify', ...units.map((u) => join(dir, u))], { encoding: 'utf8', cwd: dir });
+  const run = spawnSync('systemd-analyze', ['verify', ...units.map((u) => join(dir, u))], { encoding: 'utf8', cwd: dir, env: { ...process.env, MANPATH } });
   if (run.error) assert.fail(`systemd-analyze: ${run.error.message} (install Debian's systemd package)`);
   return { status: run.status, output: `${run.stdout}${run.stderr}`.trim() };
 }

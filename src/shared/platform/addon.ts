@@ -1,8 +1,10 @@
-// The native addon (build/Release/holdfast.node, built from src/shared/platform/native/): its one
-// TypeScript description and its loading. Every failed system call throws a SyscallError; a call that
+// The native addon (holdfast.node, built from src/shared/platform/native/): its one TypeScript description
+// and its loading. Every failed system call throws a SyscallError; a call that
 // would block returns null (or false for a lock) instead. No policy here.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
 import { SyscallError } from './syscall-error';
 
 /** Byte-range lock kind: `'read'` is shared (F_RDLCK), `'write'` is exclusive (F_WRLCK). */
@@ -70,7 +72,7 @@ export interface NativePoller {
 }
 
 /**
- * Shape of build/Release/holdfast.node (registered in native/module.c). Fds passed in stay the caller's;
+ * Shape of holdfast.node (registered in native/module.c). Fds passed in stay the caller's;
  * every fd handed back is owned by the caller and close-on-exec.
  */
 export interface Addon {
@@ -103,6 +105,12 @@ export interface Addon {
   posixUnlock(fd: number, start: number, len: number): void;
   /** Like {@link ofdGetLock} with F_GETLK: this process's own POSIX locks never conflict; POSIX holders have a pid. */
   posixGetLock(fd: number, type: LockType, start: number, len: number): LockHolder | null;
+  /**
+   * Takes an exclusive whole-file flock without waiting (LOCK_EX | LOCK_NB), as a pid file is locked. Like
+   * an OFD lock it belongs to the open file description; taking it again through the same one succeeds.
+   * @returns true when held, false when another description holds it (EWOULDBLOCK).
+   */
+  flockExclusive(fd: number): boolean;
 
   // Sockets
 
@@ -316,11 +324,16 @@ function packageRoot(): string {
   }
 }
 
-/** Where node-gyp puts the addon and the signal guard library. */
-export const NATIVE_BUILD_DIR = join(packageRoot(), 'build', 'Release');
+/**
+ * The directory of the addon this package loads, and of the signal guard library beside it: build/Release
+ * when it was built here (a checkout, or an install that had to compile), else prebuilds/linux-<arch>/ as
+ * shipped in the package. node-gyp-build chooses, as its install step did.
+ */
+const ADDON_PATH = nodeGypBuild.resolve(packageRoot());
+export const NATIVE_BUILD_DIR = dirname(ADDON_PATH);
 
 function loadAddon(): Addon {
-  const addon = require(join(NATIVE_BUILD_DIR, 'holdfast.node')) as Addon;
+  const addon = require(ADDON_PATH) as Addon;
   const factory = (code: string, errno: number, syscall: string, message: string): Error => {
     const error = new SyscallError(code, errno, syscall, message);
     Error.captureStackTrace(error, factory); // start the stack at the caller of the native function

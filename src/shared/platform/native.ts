@@ -28,6 +28,7 @@ export const {
   posixTryLock,
   posixUnlock,
   posixGetLock,
+  flockExclusive,
   // Sockets
   peerCred,
   listenUnix,

@@ -1,10 +1,9 @@
-// The pid file: an exclusive flock on it proves this daemon is the only one for its socket. fs-ext's flock
-// does this job; the fd stays open (and locked) for the daemon's life, across re-execs.
+// The pid file: an exclusive flock on it proves this daemon is the only one for its socket. The fd stays open
+// (and locked) for the daemon's life, across re-execs.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { flockExclusive } from '../../shared/platform/native';
 import { ensurePrivateDir } from './private-dir';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const fsExt = require('fs-ext') as { flockSync(fd: number, flags: 'exnb' | 'un'): void };
 
 export class PidFile {
   private constructor(
@@ -30,12 +29,17 @@ export class PidFile {
       fs.closeSync(fd);
       throw new Error(`pid file '${file}' is not a regular file; refusing to write to it`);
     }
+    let locked: boolean;
     try {
-      fsExt.flockSync(fd, 'exnb');
+      locked = flockExclusive(fd);
     } catch (err) {
       fs.closeSync(fd);
+      throw err;
+    }
+    if (!locked) {
+      fs.closeSync(fd);
       const holder = readPid(file);
-      throw new Error(`Failed to acquire pid file '${file}': held by ${holder ? `pid ${holder}` : 'another process'} (${(err as Error).message})`);
+      throw new Error(`Failed to acquire pid file '${file}': held by ${holder ? `pid ${holder}` : 'another process'}`);
     }
     fs.ftruncateSync(fd, 0);
     fs.writeSync(fd, `${pid}\n`, 0);
@@ -44,7 +48,8 @@ export class PidFile {
 
   /** Takes over the pid file whose locked fd this process inherited across an exec. */
   static adopt(file: string, fd: number): PidFile {
-    fsExt.flockSync(fd, 'exnb'); // ours already: succeeds, and proves the fd is the locked one
+    // Ours already: succeeds, and proves the fd is the locked one.
+    if (!flockExclusive(fd)) throw new Error(`pid file '${file}': the inherited fd does not hold its lock`);
     return new PidFile(file, fd);
   }
 

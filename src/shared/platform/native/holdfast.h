@@ -42,6 +42,8 @@ int hf_ofd_setlk(int fd, hf_lock_type type, int64_t start, int64_t len);
 int hf_ofd_getlk(int fd, hf_lock_type type, int64_t start, int64_t len, hf_lock_info *out);
 int hf_posix_setlk(int fd, hf_lock_type type, int64_t start, int64_t len);
 int hf_posix_getlk(int fd, hf_lock_type type, int64_t start, int64_t len, hf_lock_info *out);
+/* A whole-file exclusive flock without waiting (the pid file's); held elsewhere is -EWOULDBLOCK. */
+int hf_flock_exclusive(int fd);
 
 /* fd.c — descriptor flags and lifetime. */
 int hf_set_cloexec(int fd, int on);

@@ -16,6 +16,7 @@ napi_value js_ofd_get_lock(napi_env env, napi_callback_info info);
 napi_value js_posix_try_lock(napi_env env, napi_callback_info info);
 napi_value js_posix_unlock(napi_env env, napi_callback_info info);
 napi_value js_posix_get_lock(napi_env env, napi_callback_info info);
+napi_value js_flock_exclusive(napi_env env, napi_callback_info info);
 
 /* js_sock.c */
 napi_value js_peer_cred(napi_env env, napi_callback_info info);

@@ -103,3 +103,14 @@ napi_value js_posix_unlock(napi_env env, napi_callback_info info) {
 napi_value js_posix_get_lock(napi_env env, napi_callback_info info) {
   return get_lock(env, info, hf_posix_getlk, "fcntl(F_GETLK)");
 }
+
+/* The pid file's lock: true when taken (or already this description's), false when held elsewhere. */
+napi_value js_flock_exclusive(napi_env env, napi_callback_info info) {
+  GET_ARGS(env, info, 1, argv);
+  int fd;
+  if (!arg_fd(env, argv[0], "fd", &fd)) return NULL;
+  int r = hf_flock_exclusive(fd);
+  if (r == -EWOULDBLOCK) return js_bool(env, false);
+  if (r < 0) return throw_syscall_error(env, -r, "flock");
+  return js_bool(env, true);
+}

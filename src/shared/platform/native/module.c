@@ -37,6 +37,7 @@ NAPI_MODULE_INIT() {
       FN("posixTryLock", js_posix_try_lock),
       FN("posixUnlock", js_posix_unlock),
       FN("posixGetLock", js_posix_get_lock),
+      FN("flockExclusive", js_flock_exclusive),
       FN("peerCred", js_peer_cred),
       FN("listenUnix", js_listen_unix),
       FN("bindUnixDatagram", js_bind_unix_datagram),

@@ -1,9 +1,11 @@
 /* Byte-range locks: OFD (owned by the open file description, survives fd passing) and classic POSIX
- * (owned by the process; what virtlockd takes). Non-blocking only: a blocking wait would pin a thread. */
+ * (owned by the process; what virtlockd takes); and the pid file's whole-file flock. Non-blocking only: a
+ * blocking wait would pin a thread. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 
 #include "holdfast.h"
 
@@ -54,4 +56,8 @@ int hf_posix_setlk(int fd, hf_lock_type type, int64_t start, int64_t len) {
 
 int hf_posix_getlk(int fd, hf_lock_type type, int64_t start, int64_t len, hf_lock_info *out) {
   return getlk(F_GETLK, fd, type, start, len, out);
+}
+
+int hf_flock_exclusive(int fd) {
+  return flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
 }
