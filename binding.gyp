@@ -16,6 +16,7 @@
         "src/shared/platform/native/rlimit.c",
         "src/shared/platform/native/signals.c",
         "src/shared/platform/native/sock.c",
+        "src/shared/platform/native/turn.c",
         # The N-API layer over it: argument checks, errors, one js_<topic>.c per topic, the Poller, registration.
         "src/shared/platform/native/module.c",
         "src/shared/platform/native/napi_args.c",
@@ -32,7 +33,8 @@
         "src/shared/platform/native/js_relay.c",
         "src/shared/platform/native/js_rlimit.c",
         "src/shared/platform/native/js_signals.c",
-        "src/shared/platform/native/js_sock.c"
+        "src/shared/platform/native/js_sock.c",
+        "src/shared/platform/native/js_turn.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       # Hidden: the files share helpers by plain names (arg_fd, new_int, ...), which must never bind to a

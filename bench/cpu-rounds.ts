@@ -2,6 +2,7 @@
 // with each daemon process's CPU time and context switches over the counted window (from /proc). Rates on a
 // shared VM swing 2–5× between runs; CPU per cycle, switches per cycle and same-round ratios hold much better.
 import { join } from 'node:path';
+import { AdminClient } from '../src/client/admin-client';
 import type { DaemonHandle } from '../test/fixtures/daemon-handle';
 import { childPids, commandLine, workerPid } from '../test/fixtures/process-info';
 import { sampleProcess, usageBetween, type ProcessSample } from './cpu-sample';
@@ -52,6 +53,8 @@ export interface Measurement {
   errors: number;
   /** Daemon threads that exited inside the window (their time after the first sample is not counted). */
   exitedTasks: number;
+  /** holdfast: requests the serving worker answered per turn that committed (from its metrics); NaN otherwise. */
+  requestsPerTurn: number;
   /** Set when the serving worker changed inside the window (the numbers then mix two workers). */
   note: string;
 }
@@ -87,6 +90,7 @@ async function measureOnce(daemon: BenchDaemon, shape: LoadShape, clients: numbe
   const processes = await daemonProcesses(daemon);
   load.go();
   await sleep(opts.warmupMs);
+  const turnsBefore = await workerTurns(daemon);
   const before: ProcessSample[] = processes.map((p) => sampleProcess(p.pid));
   load.mark();
   const start = process.hrtime.bigint();
@@ -94,6 +98,7 @@ async function measureOnce(daemon: BenchDaemon, shape: LoadShape, clients: numbe
   load.endWindow();
   const elapsedSec = Number(process.hrtime.bigint() - start) / 1e9;
   const after: ProcessSample[] = processes.map((p) => sampleProcess(p.pid));
+  const turnsAfter = await workerTurns(daemon);
   const outcome = await load.finish();
   const now = await daemonProcesses(daemon);
   const swapped = processes.find((p) => p.role === 'worker')?.pid !== now.find((p) => p.role === 'worker')?.pid;
@@ -131,8 +136,25 @@ async function measureOnce(daemon: BenchDaemon, shape: LoadShape, clients: numbe
     p99Ms: outcome.p99Ms,
     errors: outcome.errors,
     exitedTasks,
+    requestsPerTurn: turnsBefore && turnsAfter ? (turnsAfter.requests - turnsBefore.requests) / (turnsAfter.turns - turnsBefore.turns) : NaN,
     note: swapped ? 'worker changed inside the window' : '',
   };
+}
+
+/** The serving worker's turn counters (holdfast_worker_turns_total and its requests), read the way `holdfast metrics` does. */
+async function workerTurns(daemon: BenchDaemon): Promise<{ turns: number; requests: number } | null> {
+  if (daemon.name !== 'holdfast' || !daemon.handle.adminSocket) return null;
+  const admin = await AdminClient.connect(daemon.handle.adminSocket);
+  try {
+    const text = await admin.metrics();
+    const value = (name: string): number => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line ? Number(line.slice(name.length + 1)) : NaN;
+    };
+    return { turns: value('holdfast_worker_turns_total'), requests: value('holdfast_worker_turn_requests_total') };
+  } finally {
+    await admin.close();
+  }
 }
 
 export function median(values: number[]): number {

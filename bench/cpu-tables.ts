@@ -17,8 +17,8 @@ export function shapeTable(shape: LoadShape, measurements: Measurement[], client
   const rows = [
     `Client shape: ${shape.title} (medians over ${roundsOf(measurements)} rounds)`,
     '',
-    '| daemon | clients | cycles/s | daemon CPU µs/cycle | supervisor | serving worker | standby | voluntary switches/cycle | involuntary switches/cycle | client CPU µs/cycle | p50 (ms) | p99 (ms) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| daemon | clients | cycles/s | daemon CPU µs/cycle | supervisor | serving worker | standby | voluntary switches/cycle | involuntary switches/cycle | client CPU µs/cycle | p50 (ms) | p99 (ms) | req/turn |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const daemon of daemons) {
     for (const clients of clientCounts) {
@@ -28,7 +28,7 @@ export function shapeTable(shape: LoadShape, measurements: Measurement[], client
       rows.push(
         `| ${daemon} | ${clients} | ${Math.round(medianOf(set, (m) => m.cyclesPerSec)).toLocaleString('en-US')} | ${fixed(medianOf(set, (m) => m.cpuUsPerCycle), 1)} | ` +
           `${byRole.join(' | ')} | ${fixed(medianOf(set, (m) => m.voluntaryPerCycle), 2)} | ${fixed(medianOf(set, (m) => m.involuntaryPerCycle), 2)} | ` +
-          `${fixed(medianOf(set, (m) => m.clientCpuUsPerCycle), 1)} | ${fixed(medianOf(set, (m) => m.p50Ms), 3)} | ${fixed(medianOf(set, (m) => m.p99Ms), 3)} |`,
+          `${fixed(medianOf(set, (m) => m.clientCpuUsPerCycle), 1)} | ${fixed(medianOf(set, (m) => m.p50Ms), 3)} | ${fixed(medianOf(set, (m) => m.p99Ms), 3)} | ${fixed(medianOf(set, (m) => m.requestsPerTurn), 2)} |`,
       );
     }
   }

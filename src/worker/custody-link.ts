@@ -8,14 +8,21 @@
 // consumed only by the supervisor, only once its effect is filed, so an unfiled one is still queued for the
 // next worker; and splice moves reply bytes out of the pipe exactly as it sends them, so after our death
 // the pipe shows the supervisor which replies (or tails of replies) never left.
+//
+// A turn whose commit fits one datagram goes out in one native call (native/turn.c), which enforces that
+// order where it happens: it splices nothing unless its sendmsg queued the commit whole. The flush runs as
+// soon as the turn's handlers have run (process.nextTick), so a wake-up's requests go in one commit and the
+// replies are the last thing the turn does before the worker sleeps again.
+import { getSystemErrorName } from 'node:util';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
 import { COMMIT_CODEC_VERSION, encodeCommit } from '../shared/custody/commit-codec';
 import type { CustodyRecord } from '../shared/custody/records/custody-record';
 import type { CommitEntry, CustodyOp, FaultRequest, ReplyOrder, SupervisorMessage, WorkerMessage } from '../shared/custody/messages';
-import { REPLY_BATCH_HEADER_BYTES, encodeBatchHeader } from '../shared/custody/reply-batch';
+import { REPLY_BATCH_HEADER_BYTES, encodeBatchHeader, writeBatchHeader } from '../shared/custody/reply-batch';
 import { COMMIT_FDS_MAX } from '../shared/platform/fd-budget';
 import * as native from '../shared/platform/native';
+import type { SyscallError } from '../shared/platform/native';
 import { testFaultInCommit } from './test-faults';
 
 /** A custody change as the worker states it: fds are the worker's own (the kernel copies them). */
@@ -54,6 +61,11 @@ const OUTPUT_ESTIMATE_OVERHEAD = 4096 + 1024;
 // it in fragments), and a batch inside the pipe.
 const COMMIT_BYTES_MAX = 128 * 1024;
 
+/** Counts the worker's turns: each flush that committed, and how many requests it answered. */
+export interface TurnCounter {
+  turn(requests: number): void;
+}
+
 interface Pending {
   seq: number;
   changes: readonly Change[];
@@ -63,9 +75,12 @@ interface Pending {
   piped: Buffer | null;
   fd: number;
   ack: boolean;
-  /** Resolves the caller: reply delivered (or, without one, commit in the supervisor's queue). */
+  /** Settles the caller: reply delivered (or, without one, commit in the supervisor's queue). */
   done: () => void;
 }
+
+const nothing = (): void => {};
+const EAGAIN = 11;
 
 const discard = Buffer.allocUnsafe(64 * 1024);
 
@@ -85,6 +100,18 @@ export class CustodyLink {
   /** Clients whose next request goes in a batch of its own (it was in progress when a worker crashed). */
   readonly #isolated = new Set<string>();
   #log: Logger;
+  #turns: TurnCounter | null = null;
+  // Reused by every turn (the worker is single-threaded and a flush is synchronous up to the native call).
+  readonly #fds: number[] = [];
+  readonly #entries: CommitEntry[] = [];
+  readonly #batchPieces: Buffer[] = [];
+  readonly #header = Buffer.allocUnsafe(REPLY_BATCH_HEADER_BYTES);
+  #targets = new Int32Array(64);
+  #outcomes = new Int32Array(32);
+  readonly #flushNow = (): void => {
+    this.#scheduled = false;
+    this.#flush();
+  };
 
   constructor(
     private readonly channel: ControlChannel<SupervisorMessage, WorkerMessage>,
@@ -96,6 +123,11 @@ export class CustodyLink {
   /** Logs through `log` from now on (the worker's configured logger replaces its bootstrap one at `init`). */
   logTo(log: Logger): void {
     this.#log = log;
+  }
+
+  /** Counts every committed turn into `counter` from now on. */
+  countTurnsIn(counter: TurnCounter): void {
+    this.#turns = counter;
   }
 
   /** Takes the reply pipe from `init` (nothing is committed before it). */
@@ -149,6 +181,14 @@ export class CustodyLink {
     return new Promise<void>((done) => this.#add(changes, reply, target, false, done));
   }
 
+  /**
+   * As `commit`, without a Promise: calls `done` (if given) once the reply has reached the client's socket
+   * (or, without a reply, once the changes are in custody).
+   */
+  submit(changes: readonly Change[], reply: Buffer | null, target: ReplyTarget | null, done?: () => void): void {
+    this.#add(changes, reply, target, false, done ?? nothing);
+  }
+
   /** Resolves once the supervisor has applied everything committed so far. */
   barrier(): Promise<void> {
     return new Promise<void>((done) => this.#add([], null, null, true, done));
@@ -182,12 +222,10 @@ export class CustodyLink {
     });
     if (!this.#scheduled) {
       this.#scheduled = true;
-      const flush = (): void => {
-        this.#scheduled = false;
-        this.#flush();
-      };
-      if (this.#commitEveryMs > 0) setTimeout(flush, this.#commitEveryMs);
-      else setImmediate(flush);
+      // Right after the handlers of this wake-up have run (every frame its readiness delivered), not a loop
+      // turn later: the replies then end the turn, and the worker sleeps as its clients wake.
+      if (this.#commitEveryMs > 0) setTimeout(this.#flushNow, this.#commitEveryMs);
+      else process.nextTick(this.#flushNow);
     }
   }
 
@@ -207,26 +245,54 @@ export class CustodyLink {
 
   // Sends what is pending as batches that each fit one datagram and the pipe.
   #flush(): void {
+    let requests = 0;
+    let committed = false;
     while (!this.#flushing && this.#pending.length > 0) {
       const count = this.#batchSize();
       const pending = this.#pending.splice(0, count);
       this.#sending = pending;
       for (const p of pending) testFaultInCommit(p.changes);
-      const fds: number[] = [];
-      const entries: CommitEntry[] = pending.map((p) => ({
-        seq: p.seq,
-        ops: p.changes.map((c): CustodyOp => (c.op !== 'put' ? c : { op: 'put', record: c.record, fdIndex: c.fd === null ? null : fds.push(c.fd) - 1 })),
-        reply: p.reply,
-        ack: p.ack,
-      }));
+      const fds = this.#fds;
+      const entries = this.#entries;
+      fds.length = 0;
+      entries.length = 0;
+      let pipedCount = 0;
+      let pipedBytes = 0;
+      let answered = 0;
+      for (const p of pending) {
+        entries.push({
+          seq: p.seq,
+          ops: p.changes.map((c): CustodyOp => (c.op !== 'put' ? c : { op: 'put', record: c.record, fdIndex: c.fd === null ? null : fds.push(c.fd) - 1 })),
+          reply: p.reply,
+          ack: p.ack,
+        });
+        if (p.piped !== null) {
+          pipedCount++;
+          pipedBytes += p.piped.length;
+        }
+        if (p.reply !== null) answered++;
+      }
+      const batch = pipedCount > 0 ? this.#nextBatch++ : null;
+      const frame = (this.#binary ? encodeCommit({ batch, entries }) : null) ?? Buffer.from(JSON.stringify({ type: 'commit', batch, entries } satisfies WorkerMessage));
+      entries.length = 0;
+      let pipeFilled = false;
+      if (this.channel.sendsWhole(frame.length, fds.length)) {
+        if (this.#commitTurn(pending, batch, pipedCount, pipedBytes, frame)) {
+          requests += answered;
+          committed = true;
+          continue;
+        }
+        pipeFilled = true;
+      }
+      // The slow path: a commit in fragments, a channel with messages queued, or one that did not take it.
       const piped = pending.filter((p) => p.piped !== null);
-      const batch = piped.length > 0 ? this.#nextBatch++ : null;
-      if (batch !== null) this.#fillPipe(batch, piped);
-      const frame = this.#binary ? encodeCommit({ batch, entries }) : null;
-      const inKernel = frame ? this.channel.sendFrame(frame, fds) : this.channel.send({ type: 'commit', batch, entries }, fds);
+      if (batch !== null && !pipeFilled) this.#fillPipe(batch, piped);
+      const inKernel = this.channel.sendFrame(frame, fds);
       this.#sending = null;
       if (inKernel) {
         this.#spliceRepliesAndSettle(pending, piped, batch);
+        requests += answered;
+        committed = true;
         continue;
       }
       // The supervisor is not reading (it may be re-executing): replies wait until the commit is queued.
@@ -235,8 +301,68 @@ export class CustodyLink {
         this.#flushing = false;
         if (this.channel.closed) return;
         this.#spliceRepliesAndSettle(pending, piped, batch);
+        this.#turns?.turn(answered);
         this.#flush();
       });
+    }
+    if (committed) this.#turns?.turn(requests);
+  }
+
+  // One native call: the batch into the pipe, the commit, and — only once the commit is queued — every
+  // reply to its client. False when the commit would block or failed to send: the pipe then holds the
+  // whole batch and the slow path sends the commit (the channel queues it, or reports a dead peer).
+  #commitTurn(pending: Pending[], batch: number | null, pipedCount: number, pipedBytes: number, frame: Buffer): boolean {
+    const pipe = this.#pipe;
+    const pieces = this.#batchPieces;
+    pieces.length = 0;
+    if (this.#targets.length < 2 * pipedCount) this.#targets = new Int32Array(4 * pipedCount);
+    if (this.#outcomes.length < pipedCount) this.#outcomes = new Int32Array(2 * pipedCount);
+    const targets = this.#targets;
+    if (batch !== null) {
+      pieces.push(writeBatchHeader(this.#header, batch, pipedBytes, pipedCount));
+      let t = 0;
+      for (const p of pending) {
+        if (p.piped === null) continue;
+        pieces.push(p.piped);
+        targets[t++] = p.fd;
+        targets[t++] = p.piped.length;
+      }
+    }
+    let sent: true | null;
+    try {
+      sent = native.commitTurn(pipe?.write ?? -1, pipe?.read ?? -1, this.channel.fd, pieces, batch === null ? 0 : REPLY_BATCH_HEADER_BYTES, frame, this.#fds, targets, pipedCount, this.#outcomes);
+    } catch (err) {
+      // The pipe or a splice failed: as fatal as it was before. A failed sendmsg the channel handles.
+      if ((err as SyscallError).syscall !== 'sendmsg') {
+        if ((err as SyscallError).syscall !== 'writev') this.#sending = null;
+        throw err;
+      }
+      sent = null;
+    } finally {
+      pieces.length = 0;
+    }
+    if (sent === null) return false;
+    this.#sending = null;
+    if (batch !== null) {
+      let i = 0;
+      for (const p of pending) if (p.piped !== null) this.#reportUndelivered(p.fd, p.piped.length, this.#outcomes[i++]!);
+    }
+    this.#settle(pending);
+    return true;
+  }
+
+  #reportUndelivered(fd: number, length: number, errno: number): void {
+    if (errno === 0) return;
+    // Cannot happen while unread output is bounded; if it does, this client loses its reply.
+    if (errno === EAGAIN) this.#log.error({ fd, left: length }, 'client socket full while sending a reply; dropping the rest of it');
+    // The client is gone (EPIPE, ECONNRESET): its reply went nowhere, and has left the pipe.
+    else this.#log.debug({ code: getSystemErrorName(-errno) }, 'reply not delivered: client gone');
+  }
+
+  #settle(pending: Pending[]): void {
+    for (const p of pending) {
+      if (p.ack) this.#waitingAck.set(p.seq, p.done);
+      else p.done();
     }
   }
 
@@ -277,10 +403,7 @@ export class CustodyLink {
       skip(this.#pipe!.read, REPLY_BATCH_HEADER_BYTES);
       for (const p of piped) this.#splice(p.fd, p.piped!.length);
     }
-    for (const p of pending) {
-      if (p.ack) this.#waitingAck.set(p.seq, p.done);
-      else p.done();
-    }
+    this.#settle(pending);
   }
 
   #splice(fd: number, length: number): void {

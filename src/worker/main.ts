@@ -86,6 +86,7 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           link.logTo(log);
           link.usePipe({ read: fds[message.replyPipe.read]!, write: fds[message.replyPipe.write]!, capacity: message.replyPipe.capacity });
           worker = new Worker(message.settings, link, log, bridge);
+          link.countTurnsIn(worker.metrics);
           if (inheritedMetrics) worker.metrics.restore(inheritedMetrics);
           inheritedMetrics = null;
           try {

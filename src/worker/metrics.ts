@@ -5,6 +5,7 @@
 import type { WorkerMetricsSnapshot } from '../shared/custody/messages';
 import type { FdUse } from '../shared/platform/fd-budget';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
+import type { TurnCounter } from './custody-link';
 
 /** Upper bounds of the latency buckets, in seconds (+Inf is implied). */
 export const LATENCY_BOUNDS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -27,13 +28,22 @@ interface RequestCount {
   error: number;
 }
 
-export class WorkerMetrics {
+export class WorkerMetrics implements TurnCounter {
   readonly #requests = new Map<string, Map<string, RequestCount>>();
   #buckets = new Array<number>(LATENCY_BOUNDS.length + 1).fill(0);
   #latencySum = 0;
   #latencyCount = 0;
   #tick = 0;
   ownerKills: Record<string, number> = {};
+  /** Turns of this worker that committed, and the requests they answered (not carried to the next worker). */
+  turns = 0;
+  turnRequests = 0;
+
+  /** Counts one committed turn (see CustodyLink). */
+  turn(requests: number): void {
+    this.turns++;
+    this.turnRequests += requests;
+  }
 
   /** Counts one answered request. */
   request(server: string, procedure: string, ok: boolean): void {
@@ -133,6 +143,11 @@ export class WorkerMetrics {
 
     family('holdfast_owner_kills', 'counter', 'Owners killed because their connection dropped while holding locks, by result (started, exited, killed, gone, survived). Carried like holdfast_requests.');
     for (const result of ['started', 'exited', 'killed', 'gone', 'survived']) out.push(`holdfast_owner_kills_total{result="${result}"} ${this.ownerKills[result] ?? 0}`);
+
+    family('holdfast_worker_turns', 'counter', 'Turns of the serving worker that committed to custody (a turn answers what one wake-up brought). Since this worker started.');
+    out.push(`holdfast_worker_turns_total ${this.turns}`);
+    family('holdfast_worker_turn_requests', 'counter', 'Requests answered by those turns (divided by holdfast_worker_turns_total: requests per turn). Since this worker started.');
+    out.push(`holdfast_worker_turn_requests_total ${this.turnRequests}`);
 
     const s = g.supervisor;
     family('holdfast_worker_swaps', 'counter', 'Live worker swaps since this supervisor image started, by outcome.');

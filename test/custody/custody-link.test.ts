@@ -195,6 +195,52 @@ test('no reply leaves while the commit cannot reach the supervisor\'s queue', as
   }
 });
 
+test('no reply leaves while the kernel refuses the commit of a one-call turn; it follows once the supervisor reads', async () => {
+  const r = rig();
+  const conn = await unixConnection(dir);
+  try {
+    r.supervisor.pauseReading();
+    // Fill the supervisor's socket queue behind the channel's back: the channel itself holds nothing, so the
+    // turn goes out in one native call, whose sendmsg then finds no room.
+    const pong = Buffer.from(JSON.stringify({ type: 'pong' }));
+    let filler = 0;
+    while (native.sendWithFds(r.worker.fd, pong, []) !== null && filler < 100_000) filler++;
+    assert.ok(filler < 100_000, 'the queue never filled');
+    const delivered = r.link.commit([], Buffer.from('held back'), target(conn, 2));
+    const deliveredYet = settled(delivered);
+    await sleep(200);
+    assert.equal(deliveredYet(), false);
+    assert.equal(conn.received().length, 0, 'no reply before its commit is queued');
+
+    r.supervisor.resumeReading();
+    await within(5_000, 'the reply once the supervisor reads', delivered);
+    await waitFor(() => conn.received().toString() === 'held back', 5_000, 'the reply at the client');
+    await waitFor(() => r.commits.length === 1, 5_000, 'the commit');
+    assert.equal(native.queuedIn(r.pipe.read), 0, 'the batch left the pipe, header included');
+  } finally {
+    conn.close();
+    native.close(conn.fd);
+    r.close();
+  }
+});
+
+test('submit calls back once the reply is out, without a Promise', async () => {
+  const r = rig();
+  const conn = await unixConnection(dir);
+  try {
+    let calls = 0;
+    r.link.submit([], Buffer.from('answer'), target(conn, 5), () => calls++);
+    r.link.submit([], null, null);
+    await waitFor(() => calls === 1 && conn.received().toString() === 'answer', 5_000, 'the reply and its callback');
+    await waitFor(() => r.commits.length === 1, 5_000, 'one commit for both');
+    assert.equal(r.commits[0]!.message.entries.length, 2);
+  } finally {
+    conn.close();
+    native.close(conn.fd);
+    r.close();
+  }
+});
+
 test('a reply too big for the pipe, or any reply without a pipe, is sent inline and waits for its acknowledgement', async () => {
   for (const withPipe of [true, false]) {
     const r = rig(withPipe);

@@ -152,6 +152,15 @@ export class ControlChannel<In, Out> {
     return false;
   }
 
+  /**
+   * Whether a frame of `bytes` with `fdCount` fds would go out as one datagram sent at once (nothing queued
+   * ahead of it, channel open): the caller may then hand exactly that datagram to the kernel itself on `fd`
+   * (as the worker's one-call turn does) and fall back to sendFrame if the kernel did not take it.
+   */
+  sendsWhole(bytes: number, fdCount: number): boolean {
+    return !this.#closed && this.#queue.length === 0 && bytes > 0 && bytes <= CONTROL_DATAGRAM_MAX && fdCount <= CONTROL_FDS_MAX;
+  }
+
   /** Reads and delivers every message already queued for us (a dead peer's last words), then closes. */
   drainAndClose(): void {
     if (this.#closed) return;

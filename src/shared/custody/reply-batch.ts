@@ -20,12 +20,16 @@ export interface ReplyBatch {
 }
 
 export function encodeBatchHeader(batch: number, totalBytes: number, count: number): Buffer {
-  const header = Buffer.allocUnsafe(REPLY_BATCH_HEADER_BYTES);
-  header.writeUInt32BE(REPLY_BATCH_MAGIC, 0);
-  header.writeUInt32BE(batch >>> 0, 4);
-  header.writeUInt32BE(totalBytes, 8);
-  header.writeUInt32BE(count, 12);
-  return header;
+  return writeBatchHeader(Buffer.allocUnsafe(REPLY_BATCH_HEADER_BYTES), batch, totalBytes, count);
+}
+
+/** Writes a batch header into the first REPLY_BATCH_HEADER_BYTES of `into` (a buffer reused across batches). */
+export function writeBatchHeader(into: Buffer, batch: number, totalBytes: number, count: number): Buffer {
+  into.writeUInt32BE(REPLY_BATCH_MAGIC, 0);
+  into.writeUInt32BE(batch >>> 0, 4);
+  into.writeUInt32BE(totalBytes, 8);
+  into.writeUInt32BE(count, 12);
+  return into;
 }
 
 /** A reply, or the unsent tail of one, that must still reach its client. */

@@ -301,6 +301,29 @@ export interface Addon {
    * Returns the size in effect (the kernel's doubled value).
    */
   growSendBuffer(fd: number, bytes: number): number;
+  /**
+   * A worker turn's reply path in one call (native/turn.c): writes `batch` (a header of `headerBytes`, then
+   * the replies) into the pipe `pipeWrite`, sends `frame` with `fds` as one datagram on `control`, and only
+   * if that datagram was queued whole takes the header out of `pipeRead` and splices each reply to its
+   * client: `targets` holds `targetCount` (client fd, reply length) pairs in pipe order. A pipe fd may be -1
+   * when `batch` is empty.
+   * @returns true when committed, `outcomes[i]` then 0 for a reply sent whole, else the errno that stopped
+   * it (EAGAIN: the socket was full; its unsent bytes were taken out of the pipe); null when the commit
+   * would block (nothing sent or spliced; the pipe holds the whole batch).
+   * @throws SyscallError naming the failed call (`writev`, `sendmsg`, `read`, `splice`).
+   */
+  commitTurn(
+    pipeWrite: number,
+    pipeRead: number,
+    control: number,
+    batch: readonly Uint8Array[],
+    headerBytes: number,
+    frame: Uint8Array,
+    fds: readonly number[],
+    targets: Int32Array,
+    targetCount: number,
+    outcomes: Int32Array,
+  ): true | null;
 
   // Edge-triggered readiness (edge-watcher.ts)
 

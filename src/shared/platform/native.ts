@@ -62,6 +62,7 @@ export const {
   read,
   write,
   growSendBuffer,
+  commitTurn,
 } = addon;
 
 /** Most fds one message can carry (the kernel's SCM_MAX_FD). */

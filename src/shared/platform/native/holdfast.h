@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 /* Most fds the kernel lets one SCM_RIGHTS message carry (SCM_MAX_FD). */
@@ -139,6 +140,27 @@ ssize_t hf_read(int fd, void *buf, size_t len);
 ssize_t hf_write(int fd, const void *buf, size_t len);
 int hf_queued(int fd, int outgoing);
 int hf_grow_send_buffer(int fd, int bytes);
+
+/* turn.c — a worker turn's reply path in one call (see turn.c for the ordering it enforces). */
+typedef struct {
+  int pipe_write;
+  int pipe_read;
+  int control;                /* the control channel (SEQPACKET, non-blocking) */
+  const struct iovec *batch;  /* the batch as written to the pipe: header, then the replies in target order */
+  size_t batch_count;         /* 0: no replies go through the pipe this turn */
+  size_t header_bytes;        /* taken out of the pipe unsent, before the first reply */
+  const void *frame;          /* the commit: one datagram */
+  size_t frame_len;
+  const int *fds;
+  size_t nfds;
+  const int32_t *targets;     /* (client fd, reply length) pairs, in pipe order */
+  size_t target_count;
+} hf_turn;
+/* Writes the batch, sends the commit and, only if the commit is queued, splices every reply. Returns 1 when
+ * committed, with outcomes[i] 0 for a reply sent whole, else the errno that stopped it (its unsent bytes
+ * taken out of the pipe); 0 when the commit would block (nothing sent or spliced, the batch stays in the
+ * pipe); a negative errno, naming the call in *failed_syscall, on a failure. */
+int hf_commit_turn(const hf_turn *turn, int32_t *outcomes, const char **failed_syscall);
 
 /* epoll.c — edge-triggered readiness of many fds, for one libuv watch on the epoll fd. */
 int hf_epoll_create(void);

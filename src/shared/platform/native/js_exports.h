@@ -79,6 +79,9 @@ napi_value js_write(napi_env env, napi_callback_info info);
 napi_value js_queued(napi_env env, napi_callback_info info);
 napi_value js_grow_send_buffer(napi_env env, napi_callback_info info);
 
+/* js_turn.c */
+napi_value js_commit_turn(napi_env env, napi_callback_info info);
+
 /* js_epoll.c */
 napi_value js_epoll_create(napi_env env, napi_callback_info info);
 napi_value js_epoll_add(napi_env env, napi_callback_info info);

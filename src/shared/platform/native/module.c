@@ -78,6 +78,7 @@ NAPI_MODULE_INIT() {
       FN("write", js_write),
       FN("queued", js_queued),
       FN("growSendBuffer", js_grow_send_buffer),
+      FN("commitTurn", js_commit_turn),
       FN("epollCreate", js_epoll_create),
       FN("epollAdd", js_epoll_add),
       FN("epollDel", js_epoll_del),
