@@ -271,7 +271,7 @@ export class Worker {
     const reply = (slot: RequestSlot, state: S): void => {
       metrics.request(options.name, slot.procedure, slot.ok);
       slot.hangUp = service.hangUpAfterReply(state);
-      this.link.commit(service.takeChanges(state), slot.reply, slot).then(slot.settle, slot.fail);
+      this.link.submit(service.takeChanges(state), slot.reply, slot, slot.settle);
     };
     return new RpcServer(
       { name: options.name, listenFd: options.listenFd, maxClients: options.maxClients, allowedUid: this.settings.allowedUid, budget: this.#frameBudget },
@@ -291,7 +291,7 @@ export class Worker {
             metrics.request(options.name, procedureName, false);
             const refused = errorOutcome(header, VirError.internalError(`request not run: ${procedureName} (serial ${header.serial}) crashed or wedged two workers in a row`), procedureName);
             slot.started = 0n;
-            this.link.commit(NO_CHANGES, refused.reply, slot).then(slot.settle, slot.fail);
+            this.link.submit(NO_CHANGES, refused.reply, slot, slot.settle);
             return REPLY_PENDING;
           }
           this.faults.begin(client, frame);
