@@ -18,6 +18,7 @@ import { readJournal } from './fd-store/journal';
 import { adoptStoredFds } from './fd-store/adopt-stored-fds';
 import { Listener, StoredLockFd, bindListener, takeActivatedListeners } from './service/listeners';
 import { PidFile } from './service/pid-file';
+import { boundPathOf } from './service/bound-path';
 import { ensurePrivateDir } from './service/private-dir';
 import { STARTUP_FAILED_EXIT, reportStartupFailure } from './service/startup-failure';
 import { REEXEC_VARIABLE } from './upgrade/reexec';
@@ -169,10 +170,18 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   // Every path an operator may look for; `pid` is the daemon's own, in every line.
   const socketOf = (name: string): string => {
     const l = listeners.find((x) => x.name === name);
-    return l?.boundPath ?? 'activated by systemd';
+    return l?.boundPath ?? (l ? boundPathOf(l.fd) : null) ?? 'activated';
   };
+  const activated = listeners.filter((l) => l.boundPath === null).map((l) => l.name);
   log.info(
-    { version: HOLDFAST_VERSION, socket: socketOf('lock'), adminSocket: socketOf('admin'), pidFile: config.pid_file, stateFile: config.state_file },
+    {
+      version: HOLDFAST_VERSION,
+      socket: socketOf('lock'),
+      adminSocket: socketOf('admin'),
+      ...(activated.length > 0 ? { activatedBy: 'systemd', activated } : {}),
+      pidFile: config.pid_file,
+      stateFile: config.state_file,
+    },
     'holdfastd serving',
   );
   notifier.ready(describe());
