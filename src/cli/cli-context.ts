@@ -84,3 +84,15 @@ export function printJson(value: unknown): void {
 export function printLines(lines: string[]): void {
   if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
 }
+
+/**
+ * Treats EPIPE on `stream` (the reader went away) as the end of the output: exit 0 at once, with nothing
+ * more printed. Node ignores SIGPIPE, so without this the write error surfaces as an unhandled stack.
+ */
+export function endOutputOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.OK);
+    process.stderr.write(`holdfast: cannot write the output: ${err.message}\n`);
+    process.exit(EXIT.ERROR);
+  });
+}

@@ -3,7 +3,7 @@
 // command lives in src/cli/commands/; shared options, connection and error reporting in cli-context.ts.
 import { Command, CommanderError } from 'commander';
 import { HOLDFAST_VERSION } from '../shared/platform/version';
-import { CliError, EXIT } from './cli-context';
+import { CliError, EXIT, endOutputOnClosedPipe } from './cli-context';
 import { registerActions } from './commands/actions';
 import { registerClients } from './commands/clients';
 import { registerLockspaces } from './commands/lockspaces';
@@ -19,9 +19,12 @@ const program = new Command('holdfast')
   .option('--admin-socket <path>', "the daemon's admin socket (default as holdfastd's)")
   .option('--run-dir <dir>', "the daemon's --run-dir (its admin socket is <dir>/holdfastd-admin-sock)")
   .option('--json', 'print JSON for scripts instead of tables')
-  // Usage errors exit 2, like connection errors, so that `who`'s 1 keeps meaning "held".
+  // Usage errors exit 2, like connection errors, so that `who`'s 1 keeps meaning "held": one line and a hint.
   .exitOverride()
-  .showHelpAfterError(false);
+  .showHelpAfterError("(run 'holdfast --help' for usage)");
+
+// A reader that stops early (`holdfast locks | head -1`) ends the output, as for any Unix tool: exit 0.
+endOutputOnClosedPipe(process.stdout);
 
 registerStatus(program);
 registerLocks(program);

@@ -4,14 +4,15 @@
 // or goes unheard.
 import './supported-node';
 import '../shared/platform/signal-intake';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../supervisor/config/config-error';
 import { loadConfig, type ConfigOverrides } from '../supervisor/config/load-config';
 import type { HoldfastConfig } from '../supervisor/config/schema';
 import { checkStateDocument, formatCheckReport } from '../supervisor/upgrade/check-state';
-import { HOLDFAST_VERSION } from '../shared/platform/version';
+import { HOLDFAST_VERSION, LIBVIRT_VERSION } from '../shared/platform/version';
+import { LOCK_PROGRAM } from '../shared/protocol/lock-program';
 import { runDaemon } from '../supervisor/run-daemon';
 
 interface DaemonFlags {
@@ -65,15 +66,23 @@ function resolveConfig(flags: DaemonFlags): HoldfastConfig {
   };
   const implicit = flags.config === undefined && flags.runDir === undefined;
   const file = flags.config ?? (implicit ? defaultConfigFile(uid, process.env) : undefined);
-  const config = loadConfig(file, overrides, { uid, runDir: flags.runDir, allowMissing: implicit });
+  // Flags win over the file; each key of the file a flag overrides is said on stderr, one line each.
+  const onConflict = (message: string): void => void process.stderr.write(`holdfastd: warning: ${message}\n`);
+  const config = loadConfig(file, overrides, { uid, runDir: flags.runDir, allowMissing: implicit, onConflict });
   // As virtlockd: --verbose raises the level to at least info.
   if (flags.verbose && config.log_level > 2) config.log_level = 2;
   return config;
 }
 
+// Exit codes: 0 stopped cleanly; 2 usage, configuration or start-up error (and an unclean stop).
+const EXIT_ERROR = 2;
+
+// Like virtlockd's "virtlockd (libvirt) 9.0.0", plus the protocol it serves.
+const VERSION_TEXT = `holdfastd (holdfast) ${HOLDFAST_VERSION}\nserves virtlockd's lock protocol of libvirt ${LIBVIRT_VERSION} (program 0x${LOCK_PROGRAM.toString(16)})`;
+
 const program = new Command('holdfastd')
   .description('holdfast lock daemon: serves libvirt\'s virtlockd protocol and never lets go of a lock')
-  .version(HOLDFAST_VERSION, '-V, --version', 'print the version and exit')
+  .version(VERSION_TEXT, '-V, --version', 'print the version and exit')
   .option('-d, --daemon', 'run in the background once serving')
   .option('-f, --config <file>', 'configuration file (virtlockd.conf syntax)')
   .option('-p, --pid-file <file>', 'pid file (default as virtlockd\'s)')
@@ -87,7 +96,9 @@ const program = new Command('holdfastd')
   .option('--check-state <file>', 'check a restart-exec state document and exit (0: adoptable)')
   .option('--check-pid <pid>', 'with --check-state: the document is for this pid; verify its fds there', wholeNumber)
   .helpOption('-h, --help', 'show this help')
-  .showHelpAfterError()
+  // A bad flag: commander's one-line error, a hint instead of the whole help, and exit 2.
+  .showHelpAfterError("(run 'holdfastd --help' for usage)")
+  .exitOverride()
   .action(async (flags: DaemonFlags) => {
     if (flags.checkState !== undefined) checkState(flags.checkState, flags.checkPid);
     let config: HoldfastConfig;
@@ -96,14 +107,20 @@ const program = new Command('holdfastd')
     } catch (err) {
       if (err instanceof ConfigError) {
         process.stderr.write(`holdfastd: ${err.message}\n`);
-        process.exit(2);
+        process.exit(EXIT_ERROR);
       }
       throw err;
     }
-    await runDaemon(config, { daemonize: flags.daemon === true, idleTimeoutSec: flags.timeout ?? 0 });
+    await runDaemon(config, { daemonize: flags.daemon === true, idleTimeoutSec: flags.timeout ?? 0, verbose: flags.verbose === true });
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`holdfastd: ${(err as Error).message ?? String(err)}\n`);
-  process.exit(1);
+  if (err instanceof CommanderError) {
+    // commander printed the message (or the help, or the version) already.
+    process.exit(err.exitCode === 0 ? 0 : EXIT_ERROR);
+  }
+  // One line; the stack only with -v.
+  const verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
+  process.stderr.write(`holdfastd: ${verbose && err instanceof Error ? err.stack : ((err as Error).message ?? String(err))}\n`);
+  process.exit(EXIT_ERROR);
 });

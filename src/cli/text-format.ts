@@ -28,5 +28,5 @@ export function formatDuration(seconds: number): string {
   return parts.join(' ');
 }
 
-/** libvirt log priorities by number. */
-export const PRIORITY_NAMES: Record<number, string> = { 1: 'debug', 2: 'info', 3: 'warning', 4: 'error' };
+/** libvirt log priorities by number (shared with the daemon, which accepts these names back). */
+export { PRIORITY_NAMES } from '../shared/platform/log-priority-names';

@@ -149,7 +149,7 @@ export class AdminClient {
     return this.#call(HoldfastProcedure.METRICS, { flags: 0 });
   }
 
-  /** SET_LOG_LEVEL: a libvirt priority "1".."4" or a level name (debug, info, warn, error). */
+  /** SET_LOG_LEVEL: a libvirt priority "1".."4" or its name (debug, info, warning or warn, error). */
   async setLogLevel(level: string): Promise<SetLogLevelReply> {
     return this.#call(HoldfastProcedure.SET_LOG_LEVEL, { level, flags: 0 });
   }

@@ -18,7 +18,9 @@ import { readJournal } from './fd-store/journal';
 import { adoptStoredFds } from './fd-store/adopt-stored-fds';
 import { Listener, StoredLockFd, bindListener, takeActivatedListeners } from './service/listeners';
 import { PidFile } from './service/pid-file';
+import { boundPathOf } from './service/bound-path';
 import { ensurePrivateDir } from './service/private-dir';
+import { STARTUP_FAILED_EXIT, reportStartupFailure } from './service/startup-failure';
 import { REEXEC_VARIABLE } from './upgrade/reexec';
 import { type AdoptedAfterExec, adoptAfterExec } from './upgrade/adopt-after-exec';
 import * as native from '../shared/platform/native';
@@ -29,6 +31,8 @@ export interface RunOptions {
   daemonize: boolean;
   /** Exit after this many seconds with no clients and no locks; 0 = never. */
   idleTimeoutSec: number;
+  /** -v: a start-up failure prints its stack too. */
+  verbose: boolean;
 }
 
 // Set in the environment of the background child of --daemon: the fd to write "ready" to.
@@ -68,11 +72,11 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   notifier.startWatchdog();
   const reexecuted = process.env[REEXEC_VARIABLE] === '1';
   delete process.env[REEXEC_VARIABLE];
+  const failed = (cause: unknown): void => reportStartupFailure(log, cause, { verbose: options.verbose, logOutputs: config.log_outputs });
   const fdRefusal = raiseFdLimit(log);
   // An image that inherited locks holds them whatever the limit; a fresh start refuses to serve nobody.
   if (fdRefusal && !reexecuted) {
-    log.fatal(`cannot start: ${fdRefusal}`);
-    process.exitCode = 1;
+    failed(new Error(fdRefusal));
     return;
   }
   // A fresh start refuses directories others can write (they could plant a state document or a symlink).
@@ -81,8 +85,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     try {
       ensurePrivateDir(path.dirname(config.state_file), { create: false, what: 'state document and fd-store journal' });
     } catch (err) {
-      log.fatal({ err }, `cannot start: ${(err as Error).message}`);
-      process.exitCode = 1;
+      failed(err);
       return;
     }
   }
@@ -106,9 +109,8 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     if (!listeners.some((l) => l.name === 'lock')) listeners.push(await bindListener('lock', config.socket_path, log));
     if (!listeners.some((l) => l.name === 'admin')) listeners.push(await bindListener('admin', config.admin_socket_path, log));
   } catch (err) {
-    log.fatal({ err }, `cannot start: ${(err as Error).message}`);
+    failed(err);
     pidFile?.release();
-    process.exitCode = 1;
     return;
   }
 
@@ -160,12 +162,28 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   try {
     await supervisor.start();
   } catch (err) {
-    log.fatal({ err }, 'the first worker failed to start');
+    failed(new Error(`the first worker failed to start: ${(err as Error).message}`));
     await supervisor.stop();
     // Exit even if the failed worker still holds its end of the channel open: nothing here serves.
-    process.exit(1);
+    process.exit(STARTUP_FAILED_EXIT);
   }
-  log.info({ version: HOLDFAST_VERSION, pid: process.pid, socket: listeners.find((l) => l.name === 'lock')?.boundPath ?? 'activated' }, 'holdfastd serving');
+  // Every path an operator may look for; `pid` is the daemon's own, in every line.
+  const socketOf = (name: string): string => {
+    const l = listeners.find((x) => x.name === name);
+    return l?.boundPath ?? (l ? boundPathOf(l.fd) : null) ?? 'activated';
+  };
+  const activated = listeners.filter((l) => l.boundPath === null).map((l) => l.name);
+  log.info(
+    {
+      version: HOLDFAST_VERSION,
+      socket: socketOf('lock'),
+      adminSocket: socketOf('admin'),
+      ...(activated.length > 0 ? { activatedBy: 'systemd', activated } : {}),
+      pidFile: config.pid_file,
+      stateFile: config.state_file,
+    },
+    'holdfastd serving',
+  );
   notifier.ready(describe());
   notifier.followStatus(describe);
   signalReadyToParent();
@@ -196,11 +214,21 @@ function readPreviousState(file: string, log: Logger): StateDocument | null {
     return readStateFile(file, { expectedMagic: String(process.pid), remove: true });
   } catch (err) {
     if (err instanceof StateDocumentError && err.reason === 'missing') return null;
+    // No directory to read it from: nothing to restore (binding there says what is wrong, in one line).
+    if (err instanceof StateDocumentError && !isDirectory(path.dirname(file))) return null;
     if (err instanceof StateDocumentError && err.reason === 'foreign-magic') {
       log.warn({ file, renamedTo: err.renamedTo }, `${err.message}; starting afresh`);
       return null;
     }
     throw err;
+  }
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
   }
 }
 
@@ -241,10 +269,13 @@ function installSignals(supervisor: Supervisor, log: Logger, notifier: ServiceNo
     log.info({ signal }, 'stopping');
     notifier.stopping();
     supervisor.stop().then(
-      () => process.exit(0),
+      () => {
+        log.info({ signal }, 'stopped');
+        process.exit(0);
+      },
       (err: unknown) => {
         log.error({ err }, 'unclean stop');
-        process.exit(1);
+        process.exit(STARTUP_FAILED_EXIT);
       },
     );
   };
@@ -295,8 +326,8 @@ function daemonize(): Promise<void> {
       }
     });
     child.once('exit', (code) => {
-      process.stderr.write(`holdfastd: the background daemon exited during start-up (code ${code})\n`);
-      process.exit(1);
+      process.stderr.write(`holdfastd: the background daemon exited during start-up (code ${code}); its log says why (log_outputs)\n`);
+      process.exit(STARTUP_FAILED_EXIT);
     });
   });
 }

@@ -132,7 +132,7 @@ export class Supervisor {
     this.#adminLogLevel = level;
     this.options.settings.logLevel = level;
     setLevel(this.log, level);
-    this.log.info({ level }, `log level ${why}`);
+    this.log.info({ priority: level }, `log level ${why}`);
   }
 
   // An admin client's request, relayed by the worker: answered at once with the status before it (the

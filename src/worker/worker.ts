@@ -287,7 +287,7 @@ export class Worker {
           if (poisoned) {
             const procedureName = poisoned.procedureName;
             // It killed two workers: answer it without running it (a third would only die the same way).
-            rpcLog.error({ server: options.name, client: connection.id, pid: connection.peer.pid, procedure: procedureName, serial: header.serial, length: frame.length }, 'answering a request that crashed or wedged two workers in a row with an error, without running it');
+            rpcLog.error({ server: options.name, client: connection.id, peerPid: connection.peer.pid, procedure: procedureName, serial: header.serial, length: frame.length }, 'answering a request that crashed or wedged two workers in a row with an error, without running it');
             metrics.request(options.name, procedureName, false);
             const refused = errorOutcome(header, VirError.internalError(`request not run: ${procedureName} (serial ${header.serial}) crashed or wedged two workers in a row`), procedureName);
             slot.started = 0n;
@@ -305,7 +305,7 @@ export class Worker {
           return REPLY_PENDING;
         },
         onOpen: (connection: Connection) => {
-          rpcLog.debug({ server: options.name, client: connection.id, pid: connection.peer.pid }, 'client connected');
+          rpcLog.debug({ server: options.name, client: connection.id, peerPid: connection.peer.pid }, 'client connected');
           return this.link.commit(service.open(connection), null, null);
         },
         onClose: (connection: Connection, reason) => {

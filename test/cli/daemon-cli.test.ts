@@ -22,7 +22,7 @@ test('-V prints the version', () => {
   const version = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).version as string;
   const result = holdfastd(['-V']);
   assert.equal(result.status, 0);
-  assert.equal(result.stdout.trim(), version);
+  assert.equal(result.stdout.split('\n')[0], `holdfastd (holdfast) ${version}`);
 });
 
 test('a config error stops the start with the file and line', () => {
@@ -46,7 +46,7 @@ test('a second daemon on the same run dir is refused and the first keeps serving
   const first = await startHoldfast({ dir: run });
   try {
     const second = holdfastd(['--run-dir', run]);
-    assert.equal(second.status, 1);
+    assert.equal(second.status, 2);
     assert.match(second.stderr, /pid file|in use/);
     const client = await LockClient.connect(first.socket);
     await client.createLockspace('');

@@ -279,13 +279,13 @@ test('schema: every problem is reported, in line order; a duplicate key is one o
   );
 });
 
-test('a config that sets every virtlockd key parses (as in Debian test_virtlockd.aug)', () => {
+test('a config that sets every virtlockd key parses (as in Debian test_virtlockd.aug, with a stderr output)', () => {
   const file = writeConf(
     [
       '# Master virtlockd daemon configuration file',
       'log_level = 3',
       'log_filters="1:locking 4:object 4:json 4:event 1:util"',
-      'log_outputs="3:syslog:virtlockd"',
+      'log_outputs="3:stderr"',
       'max_clients = 1024',
       'admin_max_clients = 5',
       '',
@@ -294,9 +294,27 @@ test('a config that sets every virtlockd key parses (as in Debian test_virtlockd
   assert.deepEqual(loadConfig(file, {}, { uid: 0, env: {} }), {
     ...ROOT_DEFAULTS,
     log_filters: '1:locking 4:object 4:json 4:event 1:util',
-    log_outputs: '3:syslog:virtlockd',
+    log_outputs: '3:stderr',
     admin_max_clients: 5,
   });
+});
+
+test('syslog and journald outputs, which holdfast does not implement, are refused with the line', () => {
+  assert.equal(
+    loadError('log_level = 3\nlog_outputs="3:syslog:virtlockd 2:journald"\n'),
+    [
+      "F:2: log_outputs: holdfast does not implement the syslog destination ('3:syslog:virtlockd'); use '3:stderr' (under systemd stderr goes to the journal) or '3:file:PATH'",
+      "F:2: log_outputs: holdfast does not implement the journald destination ('2:journald'); use '2:stderr' (under systemd stderr goes to the journal) or '2:file:PATH'",
+    ].join('\n'),
+  );
+});
+
+test('a key of the file that a flag overrides is reported, and the flag wins', () => {
+  const file = writeConf('log_level = 3\nsocket_path = "/srv/a"\npid_file = "/srv/p"\n');
+  const conflicts: string[] = [];
+  const cfg = loadConfig(file, { socket_path: '/srv/b', pid_file: '/srv/p' }, { uid: 0, env: {}, onConflict: (m) => conflicts.push(m.split(file).join('F')) });
+  assert.equal(cfg.socket_path, '/srv/b');
+  assert.deepEqual(conflicts, ['socket_path = "/srv/a" (F:2) is overridden by the command line: "/srv/b"']);
 });
 
 test('a config that sets every key, virtlockd and holdfast, parses', () => {
@@ -304,7 +322,7 @@ test('a config that sets every key, virtlockd and holdfast, parses', () => {
     [
       'log_level = 1',
       "log_filters = '2:rpc 1:+lockspace'",
-      `log_outputs = "1:file:${dir}/all.log 3:stderr 2:journald"`,
+      `log_outputs = "1:file:${dir}/all.log 3:stderr"`,
       'max_clients = 64',
       'admin_max_clients = 8',
       'socket_path = "/srv/hf/sock"',
@@ -324,7 +342,7 @@ test('a config that sets every key, virtlockd and holdfast, parses', () => {
   const expected: HoldfastConfig = {
     log_level: 1,
     log_filters: '2:rpc 1:+lockspace',
-    log_outputs: `1:file:${dir}/all.log 3:stderr 2:journald`,
+    log_outputs: `1:file:${dir}/all.log 3:stderr`,
     max_clients: 64,
     admin_max_clients: 8,
     socket_path: '/srv/hf/sock',

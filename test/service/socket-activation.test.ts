@@ -80,7 +80,9 @@ for (const c of cases) {
       daemon = await startHoldfast({ dir, extraArgs: ['-v'], launcher, socket: lockSocket });
       // The worker answers before the supervisor logs that it serves: wait for that line.
       const started = daemon;
-      await waitFor(() => /"socket":"activated"/.test(started.logs()), 10_000, () => `an "activated" start-up line:\n${started.logs()}`, 20);
+      // The start line names the activated sockets by their paths.
+      const activatedLine = `"socket":"${lockSocket}","adminSocket":"${adminSocket}","activatedBy":"systemd"`;
+      await waitFor(() => started.logs().includes(activatedLine), 10_000, () => `an "activated" start-up line:\n${started.logs()}`, 20);
       assert.ok(holdsListener(daemon.pid, lockSocket) && holdsListener(daemon.pid, adminSocket), 'the supervisor does not hold both activated sockets');
       assert.equal(existsSync(join(dir, 'holdfastd-sock')), false, 'holdfastd bound its own socket besides the activated one');
       const worker = await workerPid(daemon.pid);

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { FdUse } from '../../shared/platform/fd-budget';
 import type { ActionOutcome, StatusReply } from '../../shared/protocol/operations-program';
 import { GlobalOptions, printJson, printLines, withAdmin } from '../cli-context';
+import { LIBVIRT_VERSION } from '../../shared/platform/version';
 import { PRIORITY_NAMES, formatDuration, formatTime } from '../text-format';
 
 export function registerStatus(program: Command): void {
@@ -30,6 +31,8 @@ function statusLines(s: StatusReply): string[] {
   const sup = s.supervisor;
   const up = s.uptimeSeconds === null ? 'unknown' : `${formatDuration(s.uptimeSeconds)} (since ${formatTime(s.daemonStartedAt!)})`;
   const lines = [
+    // virt-admin's version answer is libvirt's (virt-admin needs it); who is behind it is said here.
+    `daemon:           holdfastd (holdfast) ${sup?.version ?? s.worker.version}, serving virtlockd's lock protocol of libvirt ${LIBVIRT_VERSION}`,
     `supervisor:       ${sup ? `pid ${sup.pid}, holdfast ${sup.version}` : 'not known yet'}`,
     `worker:           pid ${s.worker.pid}, generation ${s.worker.generation}, holdfast ${s.worker.version}, serving since ${formatTime(s.worker.startedAt)}`,
     `uptime:           ${up}`,
@@ -44,6 +47,6 @@ function statusLines(s: StatusReply): string[] {
     );
   }
   if (s.fds) lines.push(`open files:       supervisor ${fdUse(s.fds.supervisor)}, worker ${fdUse(s.fds.worker)}`);
-  lines.push(`log level:        ${s.logLevel} (${PRIORITY_NAMES[s.logLevel] ?? '?'})`);
+  lines.push(`log level:        ${s.logLevel} (${PRIORITY_NAMES[s.logLevel as 1 | 2 | 3 | 4] ?? '?'})`);
   return lines;
 }

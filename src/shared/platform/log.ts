@@ -9,7 +9,8 @@
 // - log_outputs: each output gets its own minimum level (pino multistream), as in libvirt:
 //     stderr          -> fd 2, JSON or pretty per `format`
 //     file:PATH       -> PATH, appended, always JSON lines (pretty is for humans at a terminal)
-//     syslog:IDENT, journald -> fd 2 as well: under systemd stderr is connected to the journal, so
+//     syslog:IDENT, journald -> fd 2 as well (the daemon's config refuses them; see validate-config.ts):
+//                        under systemd stderr is connected to the journal, so
 //                        it lands in the same place without a syslog/journald client in the daemon.
 //                        The ident is not used. All outputs that end on fd 2 are merged into one
 //                        stream at the lowest of their levels, so no line is printed twice.
@@ -146,6 +147,20 @@ function stateOf(logger: Logger): LogState | undefined {
   return undefined;
 }
 
+// Keys pino writes into every line itself. pino does not merge a logged object's keys with them: the line
+// would carry the key twice (and parsers keep the last). Call sites use their own names (peerPid,
+// priority, …); any that slips through is kept under `<key>Field` rather than written twice.
+const CORE_KEYS = ['level', 'time', 'pid', 'hostname', 'name', 'msg'] as const;
+
+function withoutCoreKeys(object: Record<string, unknown>): Record<string, unknown> {
+  let clash = false;
+  for (const key of CORE_KEYS) if (key in object) clash = true;
+  if (!clash) return object;
+  const renamed: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object)) renamed[(CORE_KEYS as readonly string[]).includes(key) ? `${key}Field` : key] = value;
+  return renamed;
+}
+
 /**
  * Creates the process's root logger. All streams are synchronous (see the file header).
  * @throws LogSpecError for malformed outputs or filters, Error for a bad level
@@ -154,7 +169,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   const outputs = typeof opts.outputs === 'string' ? parseLogOutputs(opts.outputs) : [...(opts.outputs ?? [])];
   const filters = parseFilters(opts.filters);
   const level = toPinoLevel(opts.level);
-  const root = pino({ name: opts.name, level }, buildStream(opts.format, outputs));
+  const root = pino({ name: opts.name, level, formatters: { log: withoutCoreKeys } }, buildStream(opts.format, outputs));
   states.set(root, { root, level, filters, outputs, components: new Map() });
   return root;
 }

@@ -2,7 +2,8 @@
 // and returns the validated HoldfastConfig. The only config code that touches the filesystem.
 //
 // Precedence, lowest first: built-in defaults (schema defaults; virtlockd's paths for this uid)
-// < the file < paths from --run-dir < explicit command-line overrides.
+// < the file < paths from --run-dir < explicit command-line overrides (flags win). A key the file sets
+// that a flag then replaces with another value is reported through `onConflict`, never dropped silently.
 // A file named with -f that is missing is an error, as in virtlockd (virLockDaemonConfigLoadFile with
 // allow_missing=false); only the implicit default file may be missing (`allowMissing`).
 
@@ -30,6 +31,8 @@ export interface LoadConfigOptions {
   runDir?: string;
   /** True for an implicit default config file: a missing file then means "no settings". */
   allowMissing?: boolean;
+  /** Told, one line each, of every key the file sets that a command-line flag overrides with another value. */
+  onConflict?: (message: string) => void;
 }
 
 /** "ENOENT: no such file or directory" from Node's "ENOENT: no such file or directory, open '/x'". */
@@ -102,5 +105,22 @@ export function loadConfig(file: string | undefined, overrides: ConfigOverrides 
   }
   if (cli.length > 0) layers.push({ source: 'command line', entries: cli });
 
+  if (opts.onConflict && file !== undefined) for (const message of fileConflicts(layers, file)) opts.onConflict(message);
   return resolveSettings(layers);
+}
+
+// Keys set by the file (layer `file`) and set again, to another value, by a later command-line layer.
+function fileConflicts(layers: readonly SettingLayer[], file: string): string[] {
+  const fileIndex = layers.findIndex((l) => l.source === file);
+  if (fileIndex < 0) return [];
+  const messages: string[] = [];
+  for (const entry of layers[fileIndex]!.entries) {
+    for (const later of layers.slice(fileIndex + 1)) {
+      const winner = later.entries.find((e) => e.key === entry.key);
+      if (!winner || winner.value === entry.value) continue;
+      const at = entry.line !== undefined ? `${file}:${entry.line}` : file;
+      messages.push(`${entry.key} = ${JSON.stringify(entry.value)} (${at}) is overridden by the ${later.source}: ${JSON.stringify(winner.value)}`);
+    }
+  }
+  return messages;
 }

@@ -85,7 +85,7 @@ export const SETTINGS_SCHEMA = {
       default: '',
       description:
         'virtlockd key. Space-separated outputs "LEVEL:stderr", "LEVEL:file:PATH", "LEVEL:syslog:NAME", "LEVEL:journald". ' +
-        'syslog and journald write to stderr (the journal under systemd). Empty: one stderr output at log_level.',
+        'syslog and journald are refused (not implemented): use stderr, which is the journal under systemd. Empty: one stderr output at log_level.',
     },
     max_clients: {
       type: 'integer',

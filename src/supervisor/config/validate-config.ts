@@ -5,7 +5,7 @@
 import type { ErrorObject } from 'ajv';
 import { compiledValidator } from '../../shared/platform/compiled-validator';
 import { ConfigError, type ConfigProblem, type SettingOrigin } from './config-error';
-import { LogSpecError, parseLogFilters, parseLogOutputs } from '../../shared/platform/log-spec';
+import { LogSpecError, parseLogFilters, parseLogOutputs, type LogOutputSpec } from '../../shared/platform/log-spec';
 import { SETTINGS_SCHEMA, SETTING_KEYS, VIRTLOGD_ONLY_KEYS, type HoldfastConfig, type SettingKey } from './schema';
 
 /** One source of settings; later layers win over earlier ones. */
@@ -158,7 +158,8 @@ export function resolveSettings(layers: readonly SettingLayer[]): HoldfastConfig
     // virtlockd refuses a malformed log_outputs/log_filters at start; so does holdfast, with the line.
     for (const [key, parse] of [['log_outputs', parseLogOutputs], ['log_filters', parseLogFilters]] as const) {
       try {
-        parse(cfg[key]);
+        const parsed = parse(cfg[key]);
+        if (key === 'log_outputs') for (const what of unimplementedOutputs(parsed as LogOutputSpec[])) problems.push({ ...where(key), what });
       } catch (err) {
         if (!(err instanceof LogSpecError)) throw err;
         problems.push({ ...where(key), what: `${key}: ${err.message}` });
@@ -175,4 +176,16 @@ export function resolveSettings(layers: readonly SettingLayer[]): HoldfastConfig
   if (problems.length > 0) throw new ConfigError(sortProblems(problems));
   // Schema order, so a logged config reads like the schema.
   return Object.fromEntries(SETTING_KEYS.map((k) => [k, settings[k]])) as unknown as HoldfastConfig;
+}
+
+// syslog and journald outputs are parsed (virtlockd accepts them) but holdfast has no client for either:
+// refused rather than quietly sent elsewhere. Under systemd, stderr already reaches the journal.
+function unimplementedOutputs(outputs: readonly LogOutputSpec[]): string[] {
+  return outputs
+    .filter((o) => o.destination === 'syslog' || o.destination === 'journald')
+    .map(
+      (o) =>
+        `log_outputs: holdfast does not implement the ${o.destination} destination ('${o.priority}:${o.destination}${o.destination === 'syslog' ? `:${o.ident}` : ''}'); ` +
+        `use '${o.priority}:stderr' (under systemd stderr goes to the journal) or '${o.priority}:file:PATH'`,
+    );
 }

@@ -97,7 +97,7 @@ function takeWatchdog(env: NodeJS.ProcessEnv, log: Logger): number | null {
     return null;
   }
   if (pidText !== undefined && pidText !== String(process.pid)) {
-    log.warn({ WATCHDOG_PID: pidText, pid: process.pid }, 'WATCHDOG_PID names another process: not pinging');
+    log.warn({ WATCHDOG_PID: pidText }, 'WATCHDOG_PID names another process: not pinging');
     return null;
   }
   carryAcrossExec('WATCHDOG_USEC', usecText);

@@ -10,7 +10,7 @@ export class UnsafeDirectoryError extends Error {
 }
 
 export interface PrivateDirOptions {
-  /** Make it (mode 0755, parents too) when missing; else a missing directory is left to fail later. */
+  /** Make it (parents too) when missing: mode 0755 for root as virtlockd does, 0700 for any other user. */
   create: boolean;
   /** `what` names the files it holds in messages ("pid file", "socket"...). */
   what: string;
@@ -21,7 +21,8 @@ export interface PrivateDirOptions {
 /** Checks (and with `create`, makes) `dir`; throws UnsafeDirectoryError when someone else could write in it. */
 export function ensurePrivateDir(dir: string, opts: PrivateDirOptions): void {
   const uid = opts.uid ?? process.geteuid?.() ?? 0;
-  if (opts.create) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // A user's runtime dir (e.g. the ~/.cache/libvirt fallback) is nobody else's business.
+  if (opts.create) fs.mkdirSync(dir, { recursive: true, mode: uid === 0 ? 0o755 : 0o700 });
   let link: fs.Stats;
   let stat: fs.Stats;
   try {

@@ -93,9 +93,9 @@ function reapOrphans(pids: number[], log: Logger): void {
       try {
         const status = native.waitpid(pid, true);
         if (status === null) return;
-        log.info({ pid, code: status.exitCode, signal: status.signal }, 'reaped a worker of the previous image');
+        log.info({ workerPid: pid, code: status.exitCode, signal: status.signal }, 'reaped a worker of the previous image');
       } catch (err) {
-        log.debug({ pid, err }, 'worker of the previous image was not ours to reap');
+        log.debug({ workerPid: pid, err }, 'worker of the previous image was not ours to reap');
       }
       poller.close();
       native.close(pidfd);

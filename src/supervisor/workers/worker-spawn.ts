@@ -50,7 +50,7 @@ export function adoptWorker(pid: number, log: Logger): { handle: ProcessHandle; 
     try {
       pidfd = native.pidfdOpen(pid);
     } catch (err) {
-      log.error({ err, pid }, 'the carried worker is already gone');
+      log.error({ err, workerPid: pid }, 'the carried worker is already gone');
       alive = false;
       resolve({ code: null, signal: null });
       return;
@@ -61,7 +61,7 @@ export function adoptWorker(pid: number, log: Logger): { handle: ProcessHandle; 
         status = native.waitpid(pid, true);
         if (status === null) return;
       } catch (err) {
-        log.debug({ pid, err }, 'the carried worker was not ours to reap');
+        log.debug({ workerPid: pid, err }, 'the carried worker was not ours to reap');
       }
       poller.close();
       native.close(pidfd);

@@ -170,7 +170,7 @@ const clientClose: AdminHandler<AdminProcedure.CLIENT_CLOSE> = (ctx, _req, a) =>
   checkFlags(ADMIN_PROCEDURES[AdminProcedure.CLIENT_CLOSE], a.flags);
   // Exactly what the peer hanging up would do: on the lock server the disconnect rule runs (the owner's
   // locks are released and the owner killed, only if this connection's pid is the owner's) and nothing else.
-  ctx.log.info({ server: a.client.server, client: connection.id, pid: connection.peer.pid }, 'closing a client on request of an admin client');
+  ctx.log.info({ server: a.client.server, client: connection.id, peerPid: connection.peer.pid }, 'closing a client on request of an admin client');
   connection.close('server');
 };
 

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { FdUse } from '../../shared/platform/fd-budget';
 import { getLogSettings, setLevel } from '../../shared/platform/log';
+import { ACCEPTED_PRIORITY_TEXT, parsePriorityName } from '../../shared/platform/log-priority-names';
 import * as native from '../../shared/platform/native';
 import {
   ActionReply,
@@ -207,14 +208,12 @@ export class HoldfastService {
     add(HoldfastProcedure.SET_LOG_LEVEL, (a) => {
       const root = this.sources.rootLog;
       const previous = getLogSettings(root).level;
-      try {
-        setLevel(root, a.level);
-      } catch (err) {
-        throw VirError.invalidArg(`unknown log level '${a.level}': ${(err as Error).message}`, HOLDFAST);
-      }
+      const wanted = parsePriorityName(a.level);
+      if (wanted === null) throw VirError.invalidArg(`unknown log level '${a.level}' (expected ${ACCEPTED_PRIORITY_TEXT})`, HOLDFAST);
+      setLevel(root, wanted);
       const level = getLogSettings(root).level;
       this.sources.supervisor.logLevelChanged(level);
-      this.log.info({ previous, level }, 'log level changed by an admin client');
+      this.log.info({ previousPriority: previous, priority: level }, 'log level changed by an admin client');
       return { previous, level };
     });
     add(HoldfastProcedure.METRICS, () => {

@@ -23,7 +23,7 @@ export class DetachedOwners {
     try {
       pidfd = native.pidfdOpen(pid);
     } catch (err) {
-      if ((err as { code?: string }).code !== 'ESRCH') this.log.warn({ pid, err }, 'cannot watch a detached owner; releasing its locks now');
+      if ((err as { code?: string }).code !== 'ESRCH') this.log.warn({ ownerPid: pid, err }, 'cannot watch a detached owner; releasing its locks now');
       setImmediate(() => this.#exited(pid, true));
       return;
     }

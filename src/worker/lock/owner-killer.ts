@@ -54,7 +54,7 @@ export class OwnerKiller {
       const code = (err as { code?: string }).code;
       if (code === 'ESRCH' || code === 'ENODATA') return 'gone';
       if (code !== 'ENOPROTOOPT' && code !== 'EINVAL') {
-        this.log.warn({ pid, err }, 'cannot take a pidfd from the owner\'s socket; not signalling a pid that may be reused');
+        this.log.warn({ ownerPid: pid, err }, 'cannot take a pidfd from the owner\'s socket; not signalling a pid that may be reused');
         return 'unknown';
       }
     }
@@ -63,7 +63,7 @@ export class OwnerKiller {
       return native.pidfdOpen(pid);
     } catch (err) {
       if ((err as { code?: string }).code === 'ESRCH') return 'gone';
-      this.log.warn({ pid, err }, 'cannot open a pidfd for the owner; not signalling a pid that may be reused');
+      this.log.warn({ ownerPid: pid, err }, 'cannot open a pidfd for the owner; not signalling a pid that may be reused');
       return 'unknown';
     }
   }
@@ -74,12 +74,12 @@ export class OwnerKiller {
     const exited = waitReadable(pidfd);
     try {
       if (!signal(pidfd, 'SIGTERM')) return 'gone';
-      this.log.info({ pid }, 'owner disconnected holding locks: sent SIGTERM');
+      this.log.info({ ownerPid: pid }, 'owner disconnected holding locks: sent SIGTERM');
       if (await exited.within(this.timings.termGraceMs)) return 'exited';
       if (!signal(pidfd, 'SIGKILL')) return 'exited';
-      this.log.warn({ pid, afterMs: this.timings.termGraceMs }, 'owner ignored SIGTERM: sent SIGKILL');
+      this.log.warn({ ownerPid: pid, afterMs: this.timings.termGraceMs }, 'owner ignored SIGTERM: sent SIGKILL');
       if (await exited.within(this.timings.giveUpMs - this.timings.termGraceMs)) return 'killed';
-      this.log.error({ pid, afterMs: this.timings.giveUpMs }, 'owner survived SIGKILL; giving up');
+      this.log.error({ ownerPid: pid, afterMs: this.timings.giveUpMs }, 'owner survived SIGKILL; giving up');
       return 'survived';
     } finally {
       exited.cancel();

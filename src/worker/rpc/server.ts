@@ -183,7 +183,7 @@ export class RpcServer {
       return;
     }
     if (peer.uid !== this.options.allowedUid) {
-      this.log.warn({ server: this.options.name, uid: peer.uid, pid: peer.pid }, `Disallowing client with uid ${peer.uid}`);
+      this.log.warn({ server: this.options.name, uid: peer.uid, peerPid: peer.pid }, `Disallowing client with uid ${peer.uid}`);
       native.close(fd);
       return;
     }
