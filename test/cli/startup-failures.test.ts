@@ -30,7 +30,8 @@ function holdfastd(args: string[], asNobody = false) {
   const [command, argv] = asNobody
     ? ['setpriv', [`--reuid=${NOBODY}`, '--regid=nogroup', '--clear-groups', '--', process.execPath, HOLDFASTD, ...args]]
     : [process.execPath, [HOLDFASTD, ...args]];
-  return spawnSync(command, argv, { cwd: dir, encoding: 'utf8', timeout: 20_000 });
+  // SIGKILL on timeout: a daemon stuck before its signal handling would outlive SIGTERM and hang the test.
+  return spawnSync(command, argv, { cwd: dir, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
 }
 
 /** Exit 2 and exactly one line on stderr, without a stack, matching `cause`. */
@@ -61,6 +62,13 @@ test('a run dir that cannot be made: under a file, and where the user may not wr
   assertOneLineFailure(holdfastd(['--run-dir', join(dir, 'a-file', 'run')]), new RegExp(`ENOTDIR.*${join(dir, 'a-file', 'run')}`));
   // dir is root's, mode 0755: nobody may not create in it.
   assertOneLineFailure(holdfastd(['--run-dir', join(dir, 'not-yours')], true), new RegExp(`EACCES.*${join(dir, 'not-yours')}`));
+});
+
+test('a run dir on procfs, where mkdir fails with ENOENT under an existing parent: a failure, not a spin', () => {
+  // Node's recursive mkdir retried this forever at full CPU, deaf to SIGTERM, until the timeout's SIGKILL.
+  const result = holdfastd(['--run-dir', '/proc/holdfast-run/here']);
+  assert.equal(result.error, undefined, 'holdfastd returned instead of spinning until killed');
+  assertOneLineFailure(result, /ENOENT.*\/proc\/holdfast-run/);
 });
 
 test('a socket in use by another daemon: one line naming it', () => {

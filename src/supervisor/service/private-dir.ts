@@ -3,6 +3,7 @@
 // unlink or read. Owned by the daemon's uid or by root, and writable by neither group nor others (a sticky
 // /tmp included: it still lets others create the names we are about to use).
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /** A directory that may not hold the daemon's files; the message says which and why. */
 export class UnsafeDirectoryError extends Error {
@@ -22,7 +23,7 @@ export interface PrivateDirOptions {
 export function ensurePrivateDir(dir: string, opts: PrivateDirOptions): void {
   const uid = opts.uid ?? process.geteuid?.() ?? 0;
   // A user's runtime dir (e.g. the ~/.cache/libvirt fallback) is nobody else's business.
-  if (opts.create) fs.mkdirSync(dir, { recursive: true, mode: uid === 0 ? 0o755 : 0o700 });
+  if (opts.create) makeDirs(dir, uid === 0 ? 0o755 : 0o700);
   let link: fs.Stats;
   let stat: fs.Stats;
   try {
@@ -49,5 +50,20 @@ export function ensurePrivateDir(dir: string, opts: PrivateDirOptions): void {
     throw new UnsafeDirectoryError(
       `refusing ${dir} for the ${opts.what}: it is writable by group or others (mode ${(stat.mode & 0o7777).toString(8)}); use a directory only the daemon's user can write`,
     );
+  }
+}
+
+// mkdir -p, one component at a time. Node's own recursive mkdir retries forever where mkdir keeps failing
+// with ENOENT though the parent exists (procfs, sysfs): a daemon pointed at /proc/x would spin, not fail.
+function makeDirs(dir: string, mode: number): void {
+  const parts = path.resolve(dir).split('/').filter((part) => part !== '');
+  let at = '';
+  for (const part of parts) {
+    at += `/${part}`;
+    try {
+      fs.mkdirSync(at, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
 }
