@@ -176,8 +176,9 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-const TABLE_LOCKS = [1, 1000, 10_000];
+const TABLE_LOCKS = (process.env.BENCH_SWAP_LOCKS ?? '1,1000,10000').split(',').map(Number);
 const TABLE_CLIENTS = 100;
+const TRIALS = Number(process.env.BENCH_SWAP_TRIALS ?? DEFAULT_TRIALS);
 
 /** Runs the swap-pause measurement for 1, 1,000 and 10,000 held locks with 100 idle clients; a markdown table. */
 export async function swapPauseTable(): Promise<string> {
@@ -189,7 +190,7 @@ export async function swapPauseTable(): Promise<string> {
   for (const locks of TABLE_LOCKS) {
     const dir = mkdtempSync(join(tmpdir(), 'holdfast-bench-swap-'));
     try {
-      const r = await measureSwapPause({ locks, clients: TABLE_CLIENTS, dir });
+      const r = await measureSwapPause({ locks, clients: TABLE_CLIENTS, dir, trials: TRIALS });
       rows.push(`| ${locks.toLocaleString('en-US')} | ${r.clients} | ${r.medianMs.toFixed(1)} | ${r.maxMs.toFixed(1)} | ${r.supervisorMedianMs.toFixed(1)} |`);
     } catch (err) {
       rows.push(`| ${locks.toLocaleString('en-US')} | ${TABLE_CLIENTS} | failed | failed | failed |`);
@@ -198,7 +199,7 @@ export async function swapPauseTable(): Promise<string> {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  rows.push('', `Medians over ${DEFAULT_TRIALS} swaps each (supervisor's pause: median of its "worker swapped" pauseMs).`);
+  rows.push('', `Medians over ${TRIALS} swaps each (supervisor's pause: median of its "worker swapped" pauseMs).`);
   return [...rows, ...notes.map((n) => `- ${n}`)].join('\n');
 }
 
