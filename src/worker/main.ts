@@ -68,6 +68,8 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           staged.apply(message, fds);
           return;
         case 'init': {
+          // What starting costs us, from init to serving (the part of a swap's pause that is ours).
+          const startCpu = process.cpuUsage();
           const { logLevel, logFormat, logOutputs, logFilters } = message.settings;
           log = createLogger({ name: 'holdfastd-worker', level: logLevel as 1 | 2 | 3 | 4, format: logFormat, outputs: logOutputs, filters: logFilters });
           // The channel and the link were made with the bootstrap logger: from here on they log as configured.
@@ -88,7 +90,11 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           process.title = 'holdfastd-worker serving';
           channel.send({ type: 'ready', generation: message.generation, pid: process.pid });
           worker.serve();
-          log.info({ generation: message.generation, clients: worker.lock.clients.size, locks: worker.lock.locksHeld }, 'worker serving');
+          const startCpuUsed = process.cpuUsage(startCpu);
+          log.info(
+            { generation: message.generation, clients: worker.lock.clients.size, locks: worker.lock.locksHeld, startCpuMs: (startCpuUsed.user + startCpuUsed.system) / 1000 },
+            'worker serving',
+          );
           return;
         }
         case 'ping':
