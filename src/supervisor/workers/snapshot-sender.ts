@@ -37,12 +37,14 @@ export class SnapshotSender {
     const drops: string[] = [];
     // The first pass looks at every record; later ones at the keys custody changed since the pass before.
     let keys: Iterable<string>;
-    if (this.#changed === null) {
-      this.#changed = this.custody.trackChanges();
+    // Kept here: close() (the worker exited) may come while we wait for the channel.
+    let changed = this.#changed;
+    if (changed === null) {
+      changed = this.#changed = this.custody.trackChanges();
       keys = [...this.custody.entries()].map(([key]) => key);
     } else {
-      keys = [...this.#changed];
-      this.#changed.clear();
+      keys = [...changed];
+      changed.clear();
       for (const key of keys) {
         if (this.custody.has(key) || !sent.has(key)) continue;
         sent.delete(key);
@@ -79,7 +81,7 @@ export class SnapshotSender {
       bytes += size;
     }
     // Entries custody dropped while we sent: their records went out before (or never), so drop them too.
-    for (const key of this.#changed) {
+    for (const key of changed) {
       if (this.custody.has(key) || !sent.has(key)) continue;
       sent.delete(key);
       drops.push(key);
