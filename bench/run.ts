@@ -22,6 +22,10 @@ const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 300);
 const SHAPE_KEYS = (process.env.BENCH_SHAPES ?? 'c-procs,c-one,py-procs,node').split(',');
 /** Where to write every window's numbers as JSON (per round, per process), if set. */
 const JSON_OUT = process.env.BENCH_JSON;
+/** Which parts to run: throughput (with the owner-kill stall), upgrade, swap. */
+const PARTS = (process.env.BENCH_PARTS ?? 'throughput,upgrade,swap').split(',');
+/** Held locks for the upgrade-pause table, one row per daemon and count. */
+const UPGRADE_LOCKS = (process.env.BENCH_UPGRADE_LOCKS ?? '1000').split(',').map(Number);
 
 /** The client shapes asked for; the C ones only when a compiler exists (its build dir goes into `scratch`). */
 function clientShapes(scratch: string[]): LoadShape[] {
@@ -82,28 +86,30 @@ async function throughputAndStall(): Promise<string> {
   }
 }
 
-// SIGUSR1 upgrade pause, 1,000 held locks and 100 clients, both daemons.
+// SIGUSR1 upgrade pause, 1,000 held locks (BENCH_UPGRADE_LOCKS) and 100 clients, both daemons.
 async function upgradeTable(): Promise<string> {
   const rows = ['| daemon | held locks | clients | upgrade pause seen by clients, median (ms) | trials (ms) | requests lost |', '| --- | ---: | ---: | ---: | --- | ---: |'];
   const daemons: Array<[string, (dir: string) => Promise<DaemonHandle>]> = [['holdfast', (dir) => startHoldfast({ dir })]];
   if (existsSync(VIRTLOCKD_BINARY)) daemons.push(['virtlockd', (dir) => startVirtlockd({ dir })]);
-  for (const [name, start] of daemons) {
-    const dir = mkdtempSync(join(tmpdir(), `holdfast-bench-upgrade-${name}-`));
-    try {
-      const r: UpgradePauseResult = await measureUpgradePause(start, dir, { locks: 1000, clients: 100, trials: 3 });
-      rows.push(`| ${name} | ${r.locks} | ${r.clients} | ${r.medianMs.toFixed(1)} | ${r.pauseMs.map((p) => p.toFixed(0)).join(', ')} | ${r.lost} |`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+  for (const locks of UPGRADE_LOCKS) {
+    for (const [name, start] of daemons) {
+      const dir = mkdtempSync(join(tmpdir(), `holdfast-bench-upgrade-${name}-`));
+      try {
+        const r: UpgradePauseResult = await measureUpgradePause(start, dir, { locks, clients: 100, trials: 3 });
+        rows.push(`| ${name} | ${r.locks} | ${r.clients} | ${r.medianMs.toFixed(1)} | ${r.pauseMs.map((p) => p.toFixed(0)).join(', ')} | ${r.lost} |`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
   }
   return rows.join('\n');
 }
 
 async function main(): Promise<void> {
-  process.stdout.write(`${await throughputAndStall()}\n\n`);
-  process.stdout.write(`${await upgradeTable()}\n\n`);
+  if (PARTS.includes('throughput')) process.stdout.write(`${await throughputAndStall()}\n\n`);
+  if (PARTS.includes('upgrade')) process.stdout.write(`${await upgradeTable()}\n\n`);
   // holdfast only: virtlockd has no worker to swap.
-  process.stdout.write(`${await swapPauseTable()}\n`);
+  if (PARTS.includes('swap')) process.stdout.write(`${await swapPauseTable()}\n`);
 }
 
 main().catch((err: unknown) => {

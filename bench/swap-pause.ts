@@ -30,6 +30,9 @@ export interface SwapPauseResult {
   /** Per trial: the supervisor's own pause (drain of the old worker to the new one ready), from its log. */
   supervisorPauseMs: number[];
   supervisorMedianMs: number;
+  /** Median CPU time of the pause, where the daemon reports it: the supervisor's, and the new worker's start. */
+  supervisorCpuMedianMs: number | null;
+  workerStartCpuMedianMs: number | null;
 }
 
 const OWNERS = 8;
@@ -65,12 +68,16 @@ export async function measureSwapPause(opts: SwapPauseOptions): Promise<SwapPaus
 
     const pauseMs: number[] = [];
     const supervisorPauseMs: number[] = [];
+    const supervisorCpuMs: number[] = [];
+    const workerStartCpuMs: number[] = [];
     for (let trial = 0; trial < trials; trial++) {
       const before = await workerPid(daemon.pid);
       await standbyBooted(daemon.pid);
-      const { clientMs, supervisorMs } = await swapOnce(daemon, probe, before, trial + 1);
+      const { clientMs, supervisorMs, supervisorCpu, workerStartCpu } = await swapOnce(daemon, probe, before, trial + 1);
       pauseMs.push(clientMs);
       supervisorPauseMs.push(supervisorMs);
+      if (supervisorCpu !== null) supervisorCpuMs.push(supervisorCpu);
+      if (workerStartCpu !== null) workerStartCpuMs.push(workerStartCpu);
     }
     return {
       locks: opts.locks,
@@ -80,6 +87,8 @@ export async function measureSwapPause(opts: SwapPauseOptions): Promise<SwapPaus
       maxMs: Math.max(...pauseMs),
       supervisorPauseMs,
       supervisorMedianMs: median(supervisorPauseMs),
+      supervisorCpuMedianMs: supervisorCpuMs.length > 0 ? median(supervisorCpuMs) : null,
+      workerStartCpuMedianMs: workerStartCpuMs.length > 0 ? median(workerStartCpuMs) : null,
     };
   } finally {
     await Promise.all(connections.map((c) => c.destroy()));
@@ -91,7 +100,12 @@ export async function measureSwapPause(opts: SwapPauseOptions): Promise<SwapPaus
  * One swap: signal at t0, then probe back to back; the pause is the longest single request until one
  * request has certainly been served by the new worker (one more after its pid shows up).
  */
-async function swapOnce(daemon: HoldfastHandle, probe: LockClient, oldWorker: number, swapsSoFar: number): Promise<{ clientMs: number; supervisorMs: number }> {
+async function swapOnce(
+  daemon: HoldfastHandle,
+  probe: LockClient,
+  oldWorker: number,
+  swapsSoFar: number,
+): Promise<{ clientMs: number; supervisorMs: number; supervisorCpu: number | null; workerStartCpu: number | null }> {
   const logOffset = daemon.logs().length;
   let longest = 0;
   const timed = async (): Promise<void> => {
@@ -109,12 +123,18 @@ async function swapOnce(daemon: HoldfastHandle, probe: LockClient, oldWorker: nu
   }
   await timed();
   // The log line is written just before the old worker is told to stop; it may trail the pid change a little.
-  let supervisorMs: number | null = null;
-  while ((supervisorMs = swappedPause(daemon.logs().slice(logOffset))) === null) {
+  let swapped: Record<string, unknown> | undefined;
+  while ((swapped = logLines(daemon.logs().slice(logOffset)).find((l) => l.msg === 'worker swapped' && typeof l.pauseMs === 'number')) === undefined) {
     if (Date.now() - t0 > SWAP_DEADLINE_MS) throw new Error(`swap ${swapsSoFar}: no "worker swapped" log line`);
     await sleep(5);
   }
-  return { clientMs: longest, supervisorMs };
+  const serving = logLines(daemon.logs().slice(logOffset)).find((l) => l.msg === 'worker serving');
+  return {
+    clientMs: longest,
+    supervisorMs: swapped.pauseMs as number,
+    supervisorCpu: typeof swapped.pauseCpuMs === 'number' ? swapped.pauseCpuMs : null,
+    workerStartCpu: typeof serving?.startCpuMs === 'number' ? serving.startCpuMs : null,
+  };
 }
 
 async function registered(socket: string, name: string, id: number): Promise<LockClient> {
@@ -156,11 +176,6 @@ function logLines(text: string): Array<Record<string, unknown>> {
   return lines;
 }
 
-function swappedPause(text: string): number | null {
-  const line = logLines(text).find((l) => l.msg === 'worker swapped');
-  return line && typeof line.pauseMs === 'number' ? line.pauseMs : null;
-}
-
 function swapFailure(daemon: HoldfastHandle, logOffset: number): string | null {
   const text = daemon.logs().slice(logOffset);
   const line = logLines(text).find((l) => typeof l.msg === 'string' && /swap (refused|failed)|worker died|failed to start/.test(l.msg));
@@ -176,29 +191,33 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-const TABLE_LOCKS = [1, 1000, 10_000];
+const TABLE_LOCKS = (process.env.BENCH_SWAP_LOCKS ?? '1,1000,10000').split(',').map(Number);
 const TABLE_CLIENTS = 100;
+const TRIALS = Number(process.env.BENCH_SWAP_TRIALS ?? DEFAULT_TRIALS);
 
 /** Runs the swap-pause measurement for 1, 1,000 and 10,000 held locks with 100 idle clients; a markdown table. */
 export async function swapPauseTable(): Promise<string> {
   const rows = [
-    "| held locks | clients | pause seen by clients, median (ms) | max (ms) | supervisor's pause (ms) |",
-    '| ---: | ---: | ---: | ---: | ---: |',
+    "| held locks | clients | pause seen by clients, median (ms) | max (ms) | supervisor's pause (ms) | supervisor's CPU in the pause (ms) | new worker's CPU from init to serving (ms) |",
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const notes: string[] = [];
   for (const locks of TABLE_LOCKS) {
     const dir = mkdtempSync(join(tmpdir(), 'holdfast-bench-swap-'));
     try {
-      const r = await measureSwapPause({ locks, clients: TABLE_CLIENTS, dir });
-      rows.push(`| ${locks.toLocaleString('en-US')} | ${r.clients} | ${r.medianMs.toFixed(1)} | ${r.maxMs.toFixed(1)} | ${r.supervisorMedianMs.toFixed(1)} |`);
+      const r = await measureSwapPause({ locks, clients: TABLE_CLIENTS, dir, trials: TRIALS });
+      const cpu = (ms: number | null): string => (ms === null ? 'n/a' : ms.toFixed(1));
+      rows.push(
+        `| ${locks.toLocaleString('en-US')} | ${r.clients} | ${r.medianMs.toFixed(1)} | ${r.maxMs.toFixed(1)} | ${r.supervisorMedianMs.toFixed(1)} | ${cpu(r.supervisorCpuMedianMs)} | ${cpu(r.workerStartCpuMedianMs)} |`,
+      );
     } catch (err) {
-      rows.push(`| ${locks.toLocaleString('en-US')} | ${TABLE_CLIENTS} | failed | failed | failed |`);
+      rows.push(`| ${locks.toLocaleString('en-US')} | ${TABLE_CLIENTS} | failed | failed | failed | failed | failed |`);
       notes.push(`${locks.toLocaleString('en-US')} locks: ${(err as Error).message}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  rows.push('', `Medians over ${DEFAULT_TRIALS} swaps each (supervisor's pause: median of its "worker swapped" pauseMs).`);
+  rows.push('', `Medians over ${TRIALS} swaps each (supervisor's pause: median of its "worker swapped" pauseMs).`);
   return [...rows, ...notes.map((n) => `- ${n}`)].join('\n');
 }
 

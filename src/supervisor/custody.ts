@@ -52,7 +52,25 @@ export class Custody {
   /** Null unless systemd's fd store is in use: the common path pays one test per op. */
   #observer: ResourceObserver | null = null;
 
+  /** Sets of keys that see every put or drop from now on (a staged snapshot's delta is read from one). */
+  readonly #changeTrackers = new Set<Set<string>>();
+
   constructor(private readonly log: Logger) {}
+
+  /** A set that receives the key of every record put, changed or dropped from now on, until untracked. */
+  trackChanges(): Set<string> {
+    const changed = new Set<string>();
+    this.#changeTrackers.add(changed);
+    return changed;
+  }
+
+  untrackChanges(changed: Set<string>): void {
+    this.#changeTrackers.delete(changed);
+  }
+
+  #changed(key: string): void {
+    for (const changed of this.#changeTrackers) changed.add(key);
+  }
 
   observeResources(observer: ResourceObserver): void {
     this.#observer = observer;
@@ -101,6 +119,7 @@ export class Custody {
       }
       const stored = { record: op.record, fd };
       this.#entries.set(key, stored);
+      if (this.#changeTrackers.size !== 0) this.#changed(key);
       if (this.#observer && op.record.kind === 'resource') this.#observer.put(key, stored, op.fdIndex !== null);
     }
     const reply = entry.reply;
@@ -128,6 +147,7 @@ export class Custody {
     }
     const stored = { record: held.record, fd: held.fd };
     this.#entries.set(key, stored);
+    if (this.#changeTrackers.size !== 0) this.#changed(key);
     this.#observer?.put(key, stored, false, join ? pid : null);
   }
 
@@ -207,7 +227,10 @@ export class Custody {
 
   /** Takes entries rebuilt from a state document (their fds are ours now). */
   adopt(entries: Iterable<[string, CustodyEntry]>): void {
-    for (const [key, entry] of entries) this.#entries.set(key, entry);
+    for (const [key, entry] of entries) {
+      this.#entries.set(key, entry);
+      if (this.#changeTrackers.size !== 0) this.#changed(key);
+    }
   }
 
   has(key: string): boolean {
@@ -227,6 +250,7 @@ export class Custody {
     const entry = this.#entries.get(key);
     if (!entry) return;
     this.#entries.delete(key);
+    if (this.#changeTrackers.size !== 0) this.#changed(key);
     this.#unconsumed.delete(key);
     this.#writers.get(key)?.close();
     this.#writers.delete(key);

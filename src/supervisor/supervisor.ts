@@ -271,12 +271,14 @@ export class Supervisor {
     const startedAt = Date.now();
     // The predecessor's metrics if it drained (a swap); none after a crash.
     const predecessorMetrics = this.#worker?.metricsAtDrain ?? null;
+    // A predecessor that drained vouches for every lock but those it named; else every lock is re-checked.
+    const lockRecheck = this.#worker?.locksNotHeldAtDrain ?? null;
     worker.sendStatus(this.#status(), predecessorMetrics);
     this.#worker = worker;
     try {
       // Only while something is under suspicion: otherwise commits pay nothing for it.
       if (!this.#poison.empty) worker.answered = (client) => this.#poison.answered(client);
-      await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs, this.#poison.forNextWorker());
+      await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs, this.#poison.forNextWorker(), lockRecheck);
     } catch (err) {
       if (this.#worker === worker) this.#worker = null;
       throw err;

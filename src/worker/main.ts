@@ -5,7 +5,6 @@ import { onSignal, REQUEST_SIGNALS } from '../shared/platform/signal-intake';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
 import { COMMIT_CODEC_VERSION, decodeCommitted } from '../shared/custody/commit-codec';
-import { custodyKey } from '../shared/custody/records/custody-record';
 import { isSupervisorMessage, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage } from '../shared/custody/messages';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 import { createLogger, reopenLogFiles } from '../shared/platform/log';
@@ -13,7 +12,8 @@ import * as native from '../shared/platform/native';
 import type { SupervisorBridge } from './admin/operations-service';
 import { CustodyLink } from './custody-link';
 import { lowerWorkerFdLimit } from './fd-budget';
-import { AdoptedRecord, Worker } from './worker';
+import { StagedCustody } from './staged-custody';
+import { Worker } from './worker';
 
 const CONTROL_FD = 3;
 // The supervisor alone decides when a worker stops (Ctrl-C reaches the whole process group, `systemctl
@@ -35,14 +35,8 @@ let worker: Worker | null = null;
 let log: Logger = createLogger({ name: 'holdfastd-worker', level: 'warn', format: 'json' });
 // Before the custody snapshot brings any fd: we must run out before the supervisor can.
 lowerWorkerFdLimit(log);
-// The custody snapshot, by key, as `adopt` messages build it before `init`.
-const adopted = new Map<string, AdoptedRecord>();
-/** Drops a record adopted earlier (a newer one replaces it, or it is gone), closing its fd. */
-function forget(key: string): void {
-  const earlier = adopted.get(key);
-  if (earlier?.fd != null) native.close(earlier.fd);
-  adopted.delete(key);
-}
+// The custody snapshot, built into the lock model as `adopt` messages bring it, before `init`.
+const staged = new StagedCustody(log);
 // Drained, the worker expects to be replaced: the supervisor's exec closes the channel on purpose.
 let drained = false;
 // The supervisor's status as it last told us, and our predecessor's metrics (applied once at init).
@@ -71,28 +65,24 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
     message(message, fds) {
       switch (message.type) {
         case 'adopt':
-          for (const key of message.drops) forget(key);
-          for (const entry of message.records) {
-            const key = custodyKey(entry.record);
-            forget(key);
-            adopted.set(key, { entry, fd: entry.fdIndex === null ? null : fds[entry.fdIndex]! });
-          }
+          staged.apply(message, fds);
           return;
         case 'init': {
+          // What starting costs us, from init to serving (the part of a swap's pause that is ours).
+          const startCpu = process.cpuUsage();
           const { logLevel, logFormat, logOutputs, logFilters } = message.settings;
           log = createLogger({ name: 'holdfastd-worker', level: logLevel as 1 | 2 | 3 | 4, format: logFormat, outputs: logOutputs, filters: logFilters });
           // The channel and the link were made with the bootstrap logger: from here on they log as configured.
           channel.logTo(log);
           link.logTo(log);
+          staged.logTo(log);
           link.usePipe({ read: fds[message.replyPipe.read]!, write: fds[message.replyPipe.write]!, capacity: message.replyPipe.capacity });
           worker = new Worker(message.settings, link, log, bridge);
           link.countTurnsIn(worker.metrics);
           if (inheritedMetrics) worker.metrics.restore(inheritedMetrics);
           inheritedMetrics = null;
           try {
-            const snapshot = [...adopted.values()];
-            adopted.clear();
-            worker.start(message, fds, snapshot);
+            worker.start(message, fds, staged);
           } catch (err) {
             // Exit without serving: the supervisor keeps everything and tries again.
             log.fatal({ err }, 'cannot start from the custody snapshot');
@@ -101,7 +91,11 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           process.title = 'holdfastd-worker serving';
           channel.send({ type: 'ready', generation: message.generation, pid: process.pid });
           worker.serve();
-          log.info({ generation: message.generation, clients: worker.lock.clients.size, locks: worker.lock.locksHeld }, 'worker serving');
+          const startCpuUsed = process.cpuUsage(startCpu);
+          log.info(
+            { generation: message.generation, clients: worker.lock.clients.size, locks: worker.lock.locksHeld, startCpuMs: (startCpuUsed.user + startCpuUsed.system) / 1000 },
+            'worker serving',
+          );
           return;
         }
         case 'ping':
@@ -120,7 +114,7 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           drained = true;
           if (worker) {
             const draining = worker;
-            void draining.drain().then(() => channel.send({ type: 'drained', counters: draining.metrics.snapshot() }));
+            void draining.drain().then(() => channel.send({ type: 'drained', counters: draining.metrics.snapshot(), locksNotHeld: draining.locksNotHeld() }));
           }
           return;
         case 'resume':

@@ -3,18 +3,15 @@
 // answers. Everything that parses client bytes lives below this object.
 import type { Logger } from 'pino';
 import { type ClientRecord, clientKey } from '../shared/custody/records/client-record';
-import type { ResourceRecord } from '../shared/custody/records/resource-record';
-import { tryTakeLock } from '../shared/custody/records/resource-lock';
-import type { InitMessage, RecordWithFd, WorkerSettings } from '../shared/custody/messages';
+import { resourceKey } from '../shared/custody/records/resource-record';
+import type { InitMessage, WorkerSettings } from '../shared/custody/messages';
 import * as native from '../shared/platform/native';
 import { AdminService } from './admin/admin-service';
 import { HoldfastService, type SupervisorBridge } from './admin/operations-service';
 import { FdBudget } from './fd-budget';
 import { WorkerMetrics } from './metrics';
 import type { Change, CustodyLink } from './custody-link';
-import { Lockspace } from './lock/lockspace';
 import { LockService } from './lock/lock-service';
-import { LockResource } from './lock/resource';
 import { type Connection, REPLY_PENDING } from './rpc/connection';
 import { RpcProgram, dispatchFrame, errorOutcome } from './rpc/program';
 import { RequestSlot } from './rpc/request-slot';
@@ -23,6 +20,7 @@ import { VirError } from '../shared/protocol/vir-error';
 import { FaultWitness } from './fault-witness';
 import { RpcServer } from './rpc/server';
 import { FrameBudget } from './rpc/frame-budget';
+import type { StagedCustody } from './staged-custody';
 
 /** What a served program needs per request and per connection. */
 interface ServedProgram<S> {
@@ -38,12 +36,6 @@ interface ServedProgram<S> {
 }
 
 const NO_CHANGES: readonly Change[] = Object.freeze([]);
-
-/** Records (with the fds they came with) received before `init`. */
-export interface AdoptedRecord {
-  entry: RecordWithFd;
-  fd: number | null;
-}
 
 export class Worker {
   readonly lock: LockService;
@@ -94,10 +86,13 @@ export class Worker {
     );
   }
 
-  /** Rebuilds state from the snapshot (serve() starts serving); throws if the snapshot is incomplete. */
-  start(init: InitMessage, listenerFds: number[], adopted: AdoptedRecord[]): void {
-    if (adopted.length !== init.expectedRecords) {
-      throw new Error(`custody snapshot incomplete: got ${adopted.length} records, expected ${init.expectedRecords}`);
+  /**
+   * Takes over the snapshot staged before `init` (serve() starts serving); throws if it is incomplete.
+   * `init.lockRecheck` names the resources whose lock to re-take (absent: every one).
+   */
+  start(init: InitMessage, listenerFds: number[], staged: StagedCustody): void {
+    if (staged.size !== init.expectedRecords) {
+      throw new Error(`custody snapshot incomplete: got ${staged.size} records, expected ${init.expectedRecords}`);
     }
     let lockListenFd: number | null = null;
     let adminListenFd: number | null = null;
@@ -121,8 +116,7 @@ export class Worker {
       this.#adminServer.nextClientId = init.nextClientId;
       this.admin.addServer('admin', this.#adminServer);
     }
-    this.#adopt(adopted);
-    this.lock.watchDetachedOwners();
+    this.#adopt(staged, init.lockRecheck ?? null);
   }
 
   /**
@@ -142,6 +136,20 @@ export class Worker {
     while (!(this.#lockServer?.idle ?? true) || !(this.#adminServer?.idle ?? true) || this.link.inFlight > 0) await new Promise((r) => setImmediate(r));
   }
 
+  /**
+   * Custody keys of the OFD locks this worker holds a record of but not the lock (normally none). Drained,
+   * it vouches for every other one, so its successor re-checks only these (see InitMessage.lockRecheck).
+   */
+  locksNotHeld(): string[] {
+    const keys: string[] = [];
+    for (const lockspace of this.lock.registry.all()) {
+      for (const resource of lockspace.resources.values()) {
+        if (!resource.lockHeld && resource.lockKind === 'ofd') keys.push(resourceKey(lockspace.directory ?? '', resource.name));
+      }
+    }
+    return keys;
+  }
+
   resume(): void {
     this.lock.detached.resume();
     this.#lockServer?.start();
@@ -155,45 +163,16 @@ export class Worker {
     while (this.lock.killer.inProgress > 0) await new Promise((r) => setTimeout(r, 50));
   }
 
-  #adopt(adopted: AdoptedRecord[]): void {
+  #adopt(staged: StagedCustody, lockRecheck: string[] | null): void {
+    staged.recheckLocks(lockRecheck);
+    for (const lockspace of staged.lockspaces()) {
+      if (lockspace.directory === null) this.lock.registry.defaultLockspace.adoptAll(lockspace);
+      else this.lock.registry.adopt(lockspace);
+    }
     const server = this.#lockServer!;
-    const lockspaces = adopted.filter((a) => a.entry.record.kind === 'lockspace');
-    for (const { entry } of lockspaces) {
-      if (entry.record.kind === 'lockspace') this.lock.registry.adopt(Lockspace.fromRecord(entry.record));
-    }
-    for (const { entry, fd } of adopted) {
-      const record = entry.record;
-      if (record.kind === 'resource') this.#adoptResource(record, fd);
-      else if (record.kind === 'client') this.#adoptClient(server, record, fd);
-    }
-  }
-
-  #adoptResource(record: ResourceRecord, fd: number | null): void {
-    if (fd === null) {
-      this.log.error({ lockspace: record.lockspace, resource: record.name }, 'custody record of a resource without its fd; ignoring it');
-      return;
-    }
-    let lockspace: Lockspace;
-    try {
-      lockspace = this.lock.registry.lookup(record.lockspace);
-    } catch {
-      // A resource whose lockspace record is missing still gets its lockspace back.
-      lockspace = new Lockspace(record.lockspace);
-      this.lock.registry.adopt(lockspace);
-    }
-    // The lock normally is still held (custody kept the open file description). If a worker died between
-    // unlocking and filing the release, take it again: the release will be replayed from the socket.
-    let lockHeld = true;
-    if (record.lockKind === 'ofd') {
-      try {
-        lockHeld = tryTakeLock(fd, record.flags);
-      } catch (err) {
-        lockHeld = false;
-        this.log.error({ err, path: record.path }, 'cannot check an adopted lock');
-      }
-      if (!lockHeld) this.log.error({ path: record.path, owners: record.owners }, 'an adopted resource is no longer locked by us: someone else holds it');
-    }
-    lockspace.adopt(LockResource.fromRecord(record, fd, lockHeld));
+    for (const { record, fd } of staged.clients()) this.#adoptClient(server, record, fd);
+    this.lock.watchDetachedOwners(staged.withDetachedOwners());
+    staged.handedOver();
   }
 
   #adoptClient(server: RpcServer, record: ClientRecord, fd: number | null): void {

@@ -85,6 +85,12 @@ export interface InitMessage {
    * runs (`running`) and committed alone, so a second crash or stall names it and nothing else.
    */
   suspects?: string[];
+  /**
+   * Custody keys of the resources whose lock the worker re-takes before serving. Absent: every one (after
+   * a crash, a worker may have released a lock without filing it). A swap whose old worker drained sends
+   * only those it reported not holding (DrainedMessage.locksNotHeld): it vouched for the rest.
+   */
+  lockRecheck?: string[];
 }
 
 /** These commit entries (the ones that asked) are applied, and their inline replies written. */
@@ -235,6 +241,8 @@ export interface ReadyMessage {
 export interface DrainedMessage {
   type: 'drained';
   counters?: WorkerMetricsSnapshot;
+  /** Custody keys of the resources this worker has a record of but not the lock (absent: not told). */
+  locksNotHeld?: string[];
 }
 
 /** An admin client asked for an upgrade (the SIGUSR1 path) or a worker swap. */
@@ -416,6 +424,7 @@ const supervisorMessageSchema = {
       replyPipe: { type: 'object', additionalProperties: false, required: ['read', 'write', 'capacity'], properties: { read: fdIndex, write: fdIndex, capacity: { type: 'integer', minimum: 4096 } } },
       poisoned: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: faultRequestSchema },
       suspects: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: { type: 'string', maxLength: 64 } },
+      lockRecheck: { type: 'array', maxItems: manyItems, items: { type: 'string', maxLength: 200000 } },
     }, ['generation', 'settings', 'listeners', 'expectedRecords', 'nextClientId', 'replyPipe']),
     message('committed', { seqs: { type: 'array', maxItems: manyItems, items: seq } }),
     message('drain', {}),
@@ -489,7 +498,7 @@ const workerMessageSchema = {
         },
       },
     }),
-    message('drained', { counters: workerMetricsSchema }, []),
+    message('drained', { counters: workerMetricsSchema, locksNotHeld: { type: 'array', maxItems: manyItems, items: { type: 'string', maxLength: 200000 } } }, []),
     message('action', { id: seq, action: { enum: ['upgrade', 'swap'] } }),
     message('log-level', { level: { type: 'integer', minimum: 1, maximum: 4 } }),
   ],

@@ -39,7 +39,7 @@ export interface ReexecPlan {
 export async function checkWithBinaryOnDisk(stateFile: string, document: StateDocument): Promise<string | null> {
   const trial = `${stateFile}.check`;
   try {
-    writeStateFile(trial, document);
+    writeStateFile(trial, document, { trial: true });
   } catch (err) {
     return `cannot write the state document: ${(err as Error).message}`;
   }

@@ -56,6 +56,8 @@ export async function swapWorkers(host: SwapHost): Promise<SwapResult> {
     return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
   }
   const pauseStarted = process.hrtime.bigint();
+  // Our CPU time in the pause too: on a busy machine the wall-clock pause mostly measures the scheduler.
+  const pauseCpuStarted = process.cpuUsage();
   if (current) {
     try {
       await current.drain(DRAIN_TIMEOUT_MS);
@@ -85,7 +87,8 @@ export async function swapWorkers(host: SwapHost): Promise<SwapResult> {
     return { ok: false, pauseMs: elapsed(), reason: (err as Error).message };
   }
   const pauseMs = Number(process.hrtime.bigint() - pauseStarted) / 1e6;
-  log.info({ generation: host.generation(), workerPid: next.pid, pauseMs }, 'worker swapped');
+  const cpu = process.cpuUsage(pauseCpuStarted);
+  log.info({ generation: host.generation(), workerPid: next.pid, pauseMs, pauseCpuMs: (cpu.user + cpu.system) / 1000 }, 'worker swapped');
   if (current?.alive) void current.stop(STOP_TIMEOUT_MS);
   return { ok: true, pauseMs };
 }

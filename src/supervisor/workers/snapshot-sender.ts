@@ -1,6 +1,7 @@
 // The custody snapshot a worker starts from, sent in chunks over its control channel: every record with a
-// dup of its fd. What a worker was sent is remembered, so a second pass (start() after a swap's stage())
-// sends only what changed since.
+// dup of its fd. What a worker was sent is remembered, and custody tells us every key it changes after the
+// first pass, so a second pass (start() after a swap's stage()) looks at and sends only what changed since:
+// its cost follows the changes, not the number of records.
 import type { ControlChannel } from '../../shared/custody/channel';
 import type { RecordWithFd, SupervisorMessage, WorkerMessage } from '../../shared/custody/messages';
 import { SNAPSHOT_FDS_MAX } from '../../shared/platform/fd-budget';
@@ -12,6 +13,11 @@ const SNAPSHOT_CHUNK_BYTES = 96 * 1024;
 export class SnapshotSender {
   /** What this worker has been sent of custody, by key: custody's entry objects as they were. */
   readonly #sent = new Map<string, CustodyEntry>();
+  /** Keys custody changed since the first pass began (null before it, and once closed). */
+  #changed: Set<string> | null = null;
+  #closed = false;
+  /** One more than the highest client id ever sent: above every client the worker adopts. */
+  #nextClientId = 1;
 
   constructor(
     private readonly custody: Custody,
@@ -26,12 +32,24 @@ export class SnapshotSender {
    * before it receives new ones (see fd-budget.ts). `whileServing`: another worker still changes custody.
    */
   async send(whileServing: boolean): Promise<void> {
+    if (this.#closed) throw new Error('the snapshot sender is closed');
     const sent = this.#sent;
     const drops: string[] = [];
-    for (const key of sent.keys()) {
-      if (this.custody.has(key)) continue;
-      sent.delete(key);
-      drops.push(key);
+    // The first pass looks at every record; later ones at the keys custody changed since the pass before.
+    let keys: Iterable<string>;
+    // Kept here: close() (the worker exited) may come while we wait for the channel.
+    let changed = this.#changed;
+    if (changed === null) {
+      changed = this.#changed = this.custody.trackChanges();
+      keys = [...this.custody.entries()].map(([key]) => key);
+    } else {
+      keys = [...changed];
+      changed.clear();
+      for (const key of keys) {
+        if (this.custody.has(key) || !sent.has(key)) continue;
+        sent.delete(key);
+        drops.push(key);
+      }
     }
     let chunk: RecordWithFd[] = [];
     let fds: number[] = [];
@@ -48,12 +66,14 @@ export class SnapshotSender {
     };
     // In a message of their own: the worker has closed those fds before any new one arrives.
     await flush();
-    for (const [key, entry] of [...this.custody.entries()]) {
+    for (const key of keys) {
       // Custody may have changed while we waited for the channel: send only what it holds now (a
-      // dropped entry's fd is closed, or even reused). What changed later goes out in start()'s delta.
-      if (this.custody.get(key) !== entry) continue;
+      // dropped entry's fd is closed, or even reused). What changed later goes out in the next pass.
+      const entry = this.custody.get(key);
+      if (entry === undefined) continue;
       // Custody replaces the entry object on every change (an owner joining changes its record in place).
       if (sent.get(key) === entry) continue;
+      if (entry.record.kind === 'client') this.#nextClientId = Math.max(this.#nextClientId, entry.record.id + 1);
       const size = JSON.stringify(entry.record).length + 32;
       if (bytes + size > SNAPSHOT_CHUNK_BYTES || (entry.fd !== null && fds.length >= SNAPSHOT_FDS_MAX)) await flush();
       chunk.push({ record: entry.record, fdIndex: entry.fd === null ? null : fds.push(entry.fd) - 1 });
@@ -61,11 +81,23 @@ export class SnapshotSender {
       bytes += size;
     }
     // Entries custody dropped while we sent: their records went out before (or never), so drop them too.
-    for (const key of sent.keys()) {
-      if (this.custody.has(key)) continue;
+    for (const key of changed) {
+      if (this.custody.has(key) || !sent.has(key)) continue;
       sent.delete(key);
       drops.push(key);
     }
     await flush();
+  }
+
+  /** One more than the highest client id sent: the worker numbers new connections from there. */
+  get nextClientId(): number {
+    return this.#nextClientId;
+  }
+
+  /** No more passes (the worker serves, or is gone): custody stops telling us its changes. */
+  close(): void {
+    this.#closed = true;
+    if (this.#changed) this.custody.untrackChanges(this.#changed);
+    this.#changed = null;
   }
 }

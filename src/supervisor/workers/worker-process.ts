@@ -7,7 +7,6 @@
 import type { Logger } from 'pino';
 import { ControlChannel } from '../../shared/custody/channel';
 import { COMMIT_CODEC_VERSION } from '../../shared/custody/commit-codec';
-import type { ClientRecord } from '../../shared/custody/records/client-record';
 import { FaultRequest, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage, WorkerSettings, isWorkerMessage } from '../../shared/custody/messages';
 import type { SupervisorStatus } from '../../shared/custody/supervisor-status';
 import type { CarriedWorkerState } from '../upgrade/state-document';
@@ -59,6 +58,11 @@ export class WorkerProcess {
   generation = 0;
   /** The metrics this worker reported when it last drained, for its successor. */
   metricsAtDrain: WorkerMetricsSnapshot | null = null;
+  /**
+   * Drained and not resumed since: the custody keys of the locks it reported not holding (it vouched for
+   * every other one), so its successor re-checks only these. null: not drained, or it did not say.
+   */
+  locksNotHeldAtDrain: string[] | null = null;
   /** What the worker said it was doing when an uncaught exception killed it (null: it never said). */
   fault: { error: string; requests: FaultRequest[] } | null = null;
   /** A suspect request the worker announced and has not returned from yet (see RunningMessage). */
@@ -103,6 +107,7 @@ export class WorkerProcess {
     });
     this.#commits = new CommitIntake(custody, this.#channel, log, () => this.generation, carried ? { replyPipe: carried.replyPipe, lastBatch: carried.lastBatch } : null);
     this.#snapshot = new SnapshotSender(custody, this.#channel);
+    void this.exited.then(() => this.#snapshot.close());
     // A worker carried through our exec was told to commit as JSON (our predecessor could not know what we
     // read): we read binary. (A worker older than the binary form refuses this message, logs it, and
     // carries on in JSON.)
@@ -183,6 +188,7 @@ export class WorkerProcess {
     listeners: Listener[],
     timeoutMs: number,
     faults: { poisoned: FaultRequest[]; suspects: string[] } = { poisoned: [], suspects: [] },
+    lockRecheck: string[] | null = null,
   ): Promise<void> {
     this.generation = generation;
     const ready = this.#expect('ready', timeoutMs);
@@ -190,12 +196,13 @@ export class WorkerProcess {
     ready.catch(() => undefined);
     // It reads every client socket from its head: nothing answered may still be queued there.
     this.custody.consumeAll();
-    let nextClientId = 1;
-    for (const [, entry] of this.custody.entries()) {
-      if (entry.record.kind === 'client') nextClientId = Math.max(nextClientId, (entry.record as ClientRecord).id + 1);
-    }
     // Whatever changed since stage() (everything, if it never ran); custody cannot change meanwhile.
-    await this.#snapshot.send(false);
+    try {
+      await this.#snapshot.send(false);
+    } finally {
+      this.#snapshot.close();
+    }
+    const nextClientId = this.#snapshot.nextClientId;
     const pipe = native.pipe(REPLY_PIPE_BYTES);
     this.#commits.usePipe(pipe);
     this.#announceCodecs(true);
@@ -210,6 +217,7 @@ export class WorkerProcess {
         replyPipe: { read: listeners.length, write: listeners.length + 1, capacity: pipe.capacity },
         poisoned: faults.poisoned,
         suspects: faults.suspects,
+        ...(lockRecheck === null ? {} : { lockRecheck }),
       },
       [...listeners.map((l) => l.fd), pipe.read, pipe.write],
       { dup: false },
@@ -230,6 +238,7 @@ export class WorkerProcess {
   }
 
   resume(): void {
+    this.locksNotHeldAtDrain = null;
     this.custody.consumeAll();
     if (!this.#channel.closed) this.#channel.send({ type: 'resume' });
     this.#announceCodecs(true);
@@ -365,6 +374,7 @@ export class WorkerProcess {
       case 'ready':
       case 'drained':
         if (message.type === 'drained' && message.counters) this.metricsAtDrain = message.counters;
+        if (message.type === 'drained') this.locksNotHeldAtDrain = message.locksNotHeld ?? null;
         fds.forEach((fd) => native.close(fd));
         this.#waiters.get(message.type)?.();
         return;

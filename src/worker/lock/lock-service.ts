@@ -108,11 +108,9 @@ export class LockService {
     return changes;
   }
 
-  /** After adoption: watch every owner that holds a lock without a connection. */
-  watchDetachedOwners(): void {
-    for (const lockspace of this.registry.all()) {
-      for (const resource of lockspace.resources.values()) for (const pid of resource.detachedOwners) this.detached.watch(pid);
-    }
+  /** After adoption: watch every owner that holds a lock of `resources` without a connection. */
+  watchDetachedOwners(resources: Iterable<LockResource>): void {
+    for (const resource of resources) for (const pid of resource.detachedOwners) this.detached.watch(pid);
   }
 
   // A detached owner exited: what its own disconnect would have done (release, unlink AUTOCREATE files).

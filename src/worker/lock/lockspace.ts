@@ -19,7 +19,7 @@ export interface ReleaseOutcome {
 export class Lockspace {
   /** null for the default lockspace (""), else the directory holding the resource files. */
   readonly directory: string | null;
-  readonly #resources = new Map<string, LockResource>();
+  #resources = new Map<string, LockResource>();
 
   constructor(directory: string | null) {
     this.directory = directory;
@@ -211,6 +211,19 @@ export class Lockspace {
   adopt(resource: LockResource): LockResource {
     this.#resources.set(resource.name, resource);
     return resource;
+  }
+
+  /** Takes every resource of `staged` (same directory), leaving it empty: in one step when this one has none. */
+  adoptAll(staged: Lockspace): void {
+    if (staged.directory !== this.directory) throw new Error(`cannot adopt the resources of lockspace ${staged.directory} into ${this.directory}`);
+    if (this.#resources.size === 0) this.#resources = staged.#resources;
+    else for (const resource of staged.#resources.values()) this.#resources.set(resource.name, resource);
+    staged.#resources = new Map();
+  }
+
+  /** Removes an adopted resource from the model only: its lock and fd are the caller's to deal with. */
+  forget(name: string): void {
+    this.#resources.delete(name);
   }
 
   // removeOwner touches the detached owners too when there are any: then the whole record is filed again.
