@@ -11,8 +11,7 @@ import { ConfigError } from '../supervisor/config/config-error';
 import { loadConfig, type ConfigOverrides } from '../supervisor/config/load-config';
 import type { HoldfastConfig } from '../supervisor/config/schema';
 import { checkStateDocument, formatCheckReport } from '../supervisor/upgrade/check-state';
-import { HOLDFAST_VERSION, LIBVIRT_VERSION } from '../shared/platform/version';
-import { LOCK_PROGRAM } from '../shared/protocol/lock-program';
+import { HOLDFAST_VERSION, LIBVIRT_VERSION, LOCK_PROGRAM_NUMBER } from '../shared/platform/version';
 import { runDaemon } from '../supervisor/run-daemon';
 
 interface DaemonFlags {
@@ -78,7 +77,7 @@ function resolveConfig(flags: DaemonFlags): HoldfastConfig {
 const EXIT_ERROR = 2;
 
 // Like virtlockd's "virtlockd (libvirt) 9.0.0", plus the protocol it serves.
-const VERSION_TEXT = `holdfastd (holdfast) ${HOLDFAST_VERSION}\nserves virtlockd's lock protocol of libvirt ${LIBVIRT_VERSION} (program 0x${LOCK_PROGRAM.toString(16)})`;
+const VERSION_TEXT = `holdfastd (holdfast) ${HOLDFAST_VERSION}\nserves virtlockd's lock protocol of libvirt ${LIBVIRT_VERSION} (program 0x${LOCK_PROGRAM_NUMBER.toString(16)})`;
 
 const program = new Command('holdfastd')
   .description('holdfast lock daemon: serves libvirt\'s virtlockd protocol and never lets go of a lock')

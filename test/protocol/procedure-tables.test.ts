@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ADMIN_PROCEDURES, AdminProcedure } from '../../src/shared/protocol/admin-program';
 import { checkFlags } from '../../src/shared/protocol/flag-check';
-import { LOCK_PROCEDURES, LockProcedure } from '../../src/shared/protocol/lock-program';
+import { LOCK_PROCEDURES, LOCK_PROGRAM, LockProcedure } from '../../src/shared/protocol/lock-program';
+import { LOCK_PROGRAM_NUMBER } from '../../src/shared/platform/version';
 import { HoldfastProcedure, OPERATIONS_PROCEDURES } from '../../src/shared/protocol/operations-program';
 import { VirError, VirErrorCode, VirErrorDomain } from '../../src/shared/protocol/vir-error';
 import { ADMIN_HANDLERS } from '../../src/worker/admin/admin-handlers';
@@ -69,4 +70,8 @@ test('an operations row encodes args and replies that its own decoders read back
   assert.deepEqual(locks.decodeReply(locks.encodeReply(reply)), reply);
   const metrics = OPERATIONS_PROCEDURES[HoldfastProcedure.METRICS];
   assert.equal(metrics.decodeReply(metrics.encodeReply('# EOF\n')), '# EOF\n');
+});
+
+test('the program number holdfastd -V names is the one the lock program serves', () => {
+  assert.equal(LOCK_PROGRAM_NUMBER, LOCK_PROGRAM);
 });

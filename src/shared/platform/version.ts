@@ -27,3 +27,7 @@ export const LIBVIRT_VERSION = '9.0.0';
 
 /** {@link LIBVIRT_VERSION} encoded as libvirt does on the wire: major * 1,000,000 + minor * 1,000 + micro. */
 export const LIBVIRT_VERSION_NUMBER = 9_000_000;
+
+/** The RPC program number of virtlockd's lock protocol, which holdfast serves: here so that -V can name it
+ * without the supervisor loading the wire protocol (a test checks it is lock-program.ts's LOCK_PROGRAM). */
+export const LOCK_PROGRAM_NUMBER = 0x0ea7beef;
