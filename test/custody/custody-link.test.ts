@@ -167,47 +167,20 @@ test('a small reply goes through the pipe and reaches its client once the commit
   }
 });
 
-test('no reply leaves while the commit cannot reach the supervisor\'s queue', async () => {
+/**
+ * With the supervisor not reading and its queue filled by `fill`, a committed reply stays back; once the
+ * supervisor reads, the reply follows its commit and the batch leaves the pipe.
+ */
+async function replyWaitsForTheSupervisor(fill: (r: Rig) => number): Promise<void> {
   const r = rig();
   const conn = await unixConnection(dir);
   try {
     r.supervisor.pauseReading();
-    // Fill the supervisor's queue until the worker's channel has to hold messages back.
-    let filler = 0;
-    while (r.worker.send({ type: 'pong' }) && filler < 100_000) filler++;
-    assert.ok(filler < 100_000, 'the queue never filled');
+    assert.ok(fill(r) < 100_000, 'the queue never filled');
     const delivered = r.link.commit([], Buffer.from('held back'), target(conn, 2));
     const deliveredYet = settled(delivered);
     // The link delivers in the turn after a commit lands in the kernel; 200 ms is many turns, and nothing
     // drains the supervisor's queue meanwhile.
-    await sleep(200);
-    assert.equal(deliveredYet(), false);
-    assert.equal(conn.received().length, 0, 'no reply before its commit is queued');
-
-    r.supervisor.resumeReading();
-    await within(5_000, 'the reply once the supervisor reads', delivered);
-    await waitFor(() => conn.received().toString() === 'held back', 5_000, 'the reply at the client');
-    await waitFor(() => r.commits.length === 1, 5_000, 'the commit');
-  } finally {
-    conn.close();
-    native.close(conn.fd);
-    r.close();
-  }
-});
-
-test('no reply leaves while the kernel refuses the commit of a one-call turn; it follows once the supervisor reads', async () => {
-  const r = rig();
-  const conn = await unixConnection(dir);
-  try {
-    r.supervisor.pauseReading();
-    // Fill the supervisor's socket queue behind the channel's back: the channel itself holds nothing, so the
-    // turn goes out in one native call, whose sendmsg then finds no room.
-    const pong = Buffer.from(JSON.stringify({ type: 'pong' }));
-    let filler = 0;
-    while (native.sendWithFds(r.worker.fd, pong, []) !== null && filler < 100_000) filler++;
-    assert.ok(filler < 100_000, 'the queue never filled');
-    const delivered = r.link.commit([], Buffer.from('held back'), target(conn, 2));
-    const deliveredYet = settled(delivered);
     await sleep(200);
     assert.equal(deliveredYet(), false);
     assert.equal(conn.received().length, 0, 'no reply before its commit is queued');
@@ -222,6 +195,26 @@ test('no reply leaves while the kernel refuses the commit of a one-call turn; it
     native.close(conn.fd);
     r.close();
   }
+}
+
+test('no reply leaves while the commit cannot reach the supervisor\'s queue', async () => {
+  // Fill the supervisor's queue until the worker's channel has to hold messages back.
+  await replyWaitsForTheSupervisor((r) => {
+    let filler = 0;
+    while (r.worker.send({ type: 'pong' }) && filler < 100_000) filler++;
+    return filler;
+  });
+});
+
+test('no reply leaves while the kernel refuses the commit of a one-call turn; it follows once the supervisor reads', async () => {
+  // Fill the supervisor's socket queue behind the channel's back: the channel itself holds nothing, so the
+  // turn goes out in one native call, whose sendmsg then finds no room.
+  await replyWaitsForTheSupervisor((r) => {
+    const pong = Buffer.from(JSON.stringify({ type: 'pong' }));
+    let filler = 0;
+    while (native.sendWithFds(r.worker.fd, pong, []) !== null && filler < 100_000) filler++;
+    return filler;
+  });
 });
 
 test('submit calls back once the reply is out, without a Promise', async () => {
