@@ -24,7 +24,7 @@ export interface ProcessHandle {
 /** Spawns a worker with `channelFd` as its fd 3 (the caller closes its copy). */
 export function spawnWorker(channelFd: number): { handle: ProcessHandle; exited: Promise<WorkerExit> } {
   // The child's end must survive the exec of node: spawn's stdio mapping dup2()s it to fd 3 for us.
-  const child = spawn(process.execPath, [...guardedNodeFlags(), WORKER_MAIN], {
+  const child = spawn(process.execPath, [...guardedNodeFlags(profilingFlags()), WORKER_MAIN], {
     stdio: ['ignore', 'inherit', 'inherit', channelFd],
     env: workerEnvironment(),
   });
@@ -80,6 +80,12 @@ export function adoptWorker(pid: number, log: Logger): { handle: ProcessHandle; 
     },
   };
   return { handle, exited };
+}
+
+// For profiling a worker (--perf-basic-prof, --trace-gc: flags NODE_OPTIONS refuses or that would also
+// slow the supervisor): HOLDFAST_WORKER_NODE_FLAGS, split on spaces, goes on the worker's command line.
+function profilingFlags(): string[] {
+  return (process.env.HOLDFAST_WORKER_NODE_FLAGS ?? '').split(' ').filter((flag) => flag.startsWith('--'));
 }
 
 // Workers run guarded like the supervisor (see guarded-runtime): no signal ends one before its first line.
