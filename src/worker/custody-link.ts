@@ -13,6 +13,7 @@
 // order where it happens: it splices nothing unless its sendmsg queued the commit whole. The flush runs as
 // soon as the turn's handlers have run (process.nextTick), so a wake-up's requests go in one commit and the
 // replies are the last thing the turn does before the worker sleeps again.
+import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../shared/custody/channel';
@@ -80,7 +81,7 @@ interface Pending {
 }
 
 const nothing = (): void => {};
-const EAGAIN = 11;
+const { EAGAIN } = constants.errno;
 
 const discard = Buffer.allocUnsafe(64 * 1024);
 

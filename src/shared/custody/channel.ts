@@ -40,9 +40,6 @@ export class ControlChannel<In, Out> {
   readonly #queue: Array<{ data: Buffer; fds: number[]; owned: boolean }> = [];
   readonly #flushWaiters: Array<() => void> = [];
   #closed = false;
-  #coalesceTimer: NodeJS.Timeout | null = null;
-  /** Coalesced reading is under way: the timer, not readiness, says when to read (a hang-up still wakes us). */
-  #paced = false;
   /** Fragments of a message received so far; `refused` once it grew past CONTROL_MESSAGE_MAX. */
   #partial: { chunks: Buffer[]; bytes: number; fds: number[]; refused: boolean } | null = null;
   #readingPaused = false;
@@ -58,9 +55,7 @@ export class ControlChannel<In, Out> {
   #batchFdAt = 0;
 
   /**
-   * Takes ownership of `fd` (a non-blocking SEQPACKET socket). With `coalesceMs`, incoming messages are
-   * read at most once per that many ms, all at once: for a reader that is off everyone's critical path
-   * and would otherwise wake (and take a CPU) for every message. With `decodeBinary`, a binary frame
+   * Takes ownership of `fd` (a non-blocking SEQPACKET socket). With `decodeBinary`, a binary frame
    * (commit-codec.ts) is decoded by it instead of parsed as JSON; it throws on anything malformed.
    */
   constructor(
@@ -68,17 +63,16 @@ export class ControlChannel<In, Out> {
     private readonly isIncoming: Validator<In>,
     private readonly events: ControlChannelEvents<In>,
     log: Logger,
-    private readonly options: { coalesceMs?: number; decodeBinary?: (data: Buffer) => In } = {},
+    private readonly options: { decodeBinary?: (data: Buffer) => In } = {},
   ) {
     this.#log = log;
     this.#poller = new native.Poller(fd, (mask, error) => this.#onEvents(mask, error));
     this.#watch();
   }
 
-  // What to wait for: room to send while messages are queued; input, or while coalescing only a hang-up;
-  // while reading is paused, nothing on the input side.
+  // What to wait for: room to send while messages are queued; input, unless reading is paused.
   #watch(): void {
-    const input = this.#readingPaused ? 0 : this.#paced ? native.Poller.DISCONNECT : native.Poller.READABLE;
+    const input = this.#readingPaused ? 0 : native.Poller.READABLE;
     const mask = (this.#queue.length > 0 ? native.Poller.WRITABLE : 0) | input;
     if (mask === 0) this.#poller.stop();
     else this.#poller.start(mask);
@@ -112,9 +106,6 @@ export class ControlChannel<In, Out> {
   pauseReading(): void {
     if (this.#closed) return;
     this.#readingPaused = true;
-    if (this.#coalesceTimer) clearTimeout(this.#coalesceTimer);
-    this.#coalesceTimer = null;
-    this.#paced = false;
     this.#watch();
   }
 
@@ -177,7 +168,6 @@ export class ControlChannel<In, Out> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#coalesceTimer) clearTimeout(this.#coalesceTimer);
     this.#poller.close();
     for (const item of this.#queue.splice(0)) if (item.owned) item.fds.forEach((fd) => native.close(fd));
     // A message whose last fragment never came never happened.
@@ -234,38 +224,15 @@ export class ControlChannel<In, Out> {
     }
     if ((mask & native.Poller.WRITABLE) !== 0) this.#flush();
     if (this.#closed) return;
-    // The peer hung up: read its last words now (the read reports the end and closes).
-    if ((mask & native.Poller.DISCONNECT) !== 0) return void this.#receiveAll();
-    if ((mask & native.Poller.READABLE) === 0) return;
-    const coalesceMs = this.options.coalesceMs ?? 0;
-    if (coalesceMs === 0) return void this.#receiveAll();
-    if (this.#paced) return;
-    // Stop watching for input until the timer; a hang-up still wakes us at once.
-    this.#paced = true;
-    this.#readEvery(coalesceMs);
-    this.#watch();
-  }
-
-  // Coalesced reading: while messages keep coming, the timer alone wakes us, once per period (no readiness
-  // wake-up and no change of what we watch in between); a period that finds nothing goes back to waiting
-  // for input.
-  #readEvery(coalesceMs: number): void {
-    this.#coalesceTimer = setTimeout(() => {
-      this.#coalesceTimer = null;
-      if (this.#closed || this.#readingPaused) return;
-      if (this.#receiveAll() > 0 && !this.#closed && !this.#readingPaused) return this.#readEvery(coalesceMs);
-      if (this.#closed || this.#readingPaused) return;
-      this.#paced = false;
-      this.#watch();
-    }, coalesceMs);
+    // Input, or the peer hung up (read its last words now: the read reports the end and closes).
+    if ((mask & (native.Poller.READABLE | native.Poller.DISCONNECT)) !== 0) this.#receiveAll();
   }
 
   /**
-   * Reads every datagram queued now, several per system call, and delivers each in order; returns how many.
+   * Reads every datagram queued now, several per system call, and delivers each in order.
    * Re-entered from a handler (drainAndClose), it first delivers the rest of the batch being delivered.
    */
-  #receiveAll(): number {
-    let received = 0;
+  #receiveAll(): void {
     const meta = this.#meta;
     while (!this.#closed) {
       if (this.#batchNext === this.#batchCount) {
@@ -277,9 +244,9 @@ export class ControlChannel<In, Out> {
           const code = (err as { code?: string }).code;
           if (code !== 'ECONNRESET') this.#log.error({ err }, 'control channel receive failed');
           this.close();
-          return received;
+          return;
         }
-        if (count === null) return received;
+        if (count === null) return;
         this.#batchCount = count;
         this.#batchNext = 0;
         this.#batchFdAt = META_PER_SLOT * count;
@@ -292,14 +259,12 @@ export class ControlChannel<In, Out> {
       for (let i = 0; i < fdCount; i++) fds.push(meta[this.#batchFdAt++]!);
       if (length === 0 && fdCount === 0) {
         this.close();
-        return received;
+        return;
       }
-      received++;
       const at = slot * CONTROL_DATAGRAM_MAX;
       // The slot is reused by the next receive: whatever outlives this call (a fragment) is copied.
       this.#assemble(this.#inbox!.subarray(at, at + length), fds, truncated);
     }
-    return received;
   }
 
   // Collects fragments; hands on a whole message (the last fragment, or a datagram on its own).

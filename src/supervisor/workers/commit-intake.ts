@@ -81,8 +81,7 @@ export class CommitIntake {
   /** Applies one commit datagram's entries; `fds` it does not use are closed. */
   take(message: CommitMessage, fds: number[]): void {
     if (message.batch !== null) this.#lastBatch = { batch: message.batch, entries: message.entries };
-    const used = this.#used;
-    used.clear();
+    const used = this.#used; // empty: cleared after every commit
     try {
       for (const entry of message.entries) {
         this.custody.apply(entry, fds, used, entry.ack ? () => this.#ack(entry.seq) : noop);

@@ -27,12 +27,6 @@ const CARRIED_COMMIT_EVERY_MS = 2;
 const CHANNEL_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 // How long node may take to boot a worker before it is considered failed.
 const BOOT_TIMEOUT_MS = 30_000;
-// How often, at most, the supervisor reads a worker's channel: 0, at each readiness (one read takes every
-// queued commit). Reading once a millisecond instead ran the supervisor in bursts (a millisecond of commits
-// at a time) that delayed clients and the worker, and left that many requests unconsumed in each client's
-// socket for the worker's peeks to walk past (SO_PEEK_OFF): at 4 clients the daemon spent ~17% more CPU per
-// cycle and p99 doubled; at 16 it saved ~8% CPU per cycle at a worse p99.
-const COMMIT_COALESCE_MS = 0;
 // The reply pipe's size: a turn's replies travel as one batch inside it.
 const REPLY_PIPE_BYTES = 1024 * 1024;
 
@@ -103,10 +97,12 @@ export class WorkerProcess {
       this.#child = spawned.handle;
       this.exited = spawned.exited;
     }
-    // Commits are off the clients' path (the worker answers as soon as they are queued to us), so read
-    // them in bulk rather than take a CPU from the worker for each one.
+    // Commits are read at each readiness (one read takes every queued commit, up to 8 per system call).
+    // Reading once a millisecond instead ran the supervisor in bursts (a millisecond of commits at a time)
+    // that delayed clients and the worker, and left that many requests unconsumed in each client's socket
+    // for the worker's peeks to walk past (SO_PEEK_OFF): at 4 clients the daemon spent ~17% more CPU per
+    // cycle and p99 doubled; at 16 it saved ~8% CPU per cycle at a worse p99.
     this.#channel = new ControlChannel(ours, isWorkerMessage, { message: (m, fds) => this.#onMessage(m, fds), close: () => undefined }, log, {
-      coalesceMs: COMMIT_COALESCE_MS,
       decodeBinary: (data) => this.#commits.decode(data),
     });
     this.#commits = new CommitIntake(custody, this.#channel, log, () => this.generation, carried ? { replyPipe: carried.replyPipe, lastBatch: carried.lastBatch } : null);

@@ -1,9 +1,9 @@
-// The supervisor's reading of a control channel over a real SEQPACKET socketpair. Coalesced (as it reads a
-// worker's commits), it reads on its timer alone while messages keep coming, and must still deliver every
-// message exactly once and in order, go back to waiting for input after a quiet period, leave messages
-// queued while reading is paused, and report a hang-up only after the messages sent before it. It reads
-// several datagrams per system call: a handler that reads the channel again mid-batch, or throws, must lose
-// and repeat nothing, and what a batch holds undelivered must count as read (a carry refuses then).
+// The supervisor's reading of a control channel over a real SEQPACKET socketpair, as it reads a worker's
+// commits: under steady traffic every message arrives exactly once and in order, the reader goes on after a
+// quiet spell, leaves messages queued while reading is paused, and reports a hang-up only after the
+// messages sent before it. It reads several datagrams per system call: a handler that reads the channel
+// again mid-batch, or throws, must lose and repeat nothing, and what a batch holds undelivered must count
+// as read (a carry refuses then).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
@@ -12,13 +12,14 @@ import { isSupervisorMessage, isWorkerMessage, type SupervisorMessage, type Work
 import * as native from '../../src/shared/platform/native';
 import { waitFor } from '../fixtures/deadline';
 
-const COALESCE_MS = 1;
+// The pace of the senders' bursts.
+const PERIOD_MS = 1;
 const log = pino({ level: 'silent' });
 const ready = (n: number): WorkerMessage => ({ type: 'ready', generation: n, pid: 1 });
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A coalescing reader (as the supervisor reads a worker) and a plain sender, with what the reader got. */
-function coalescedPair(): {
+/** A reader (as the supervisor reads a worker) and a sender, with what the reader got. */
+function readerPair(): {
   reader: ControlChannel<WorkerMessage, SupervisorMessage>;
   sender: ControlChannel<SupervisorMessage, WorkerMessage>;
   got: number[];
@@ -39,7 +40,6 @@ function coalescedPair(): {
       close: () => (closed = true),
     },
     log,
-    { coalesceMs: COALESCE_MS },
   );
   const sender = new ControlChannel<SupervisorMessage, WorkerMessage>(b, isSupervisorMessage, { message: () => undefined, close: () => undefined }, log);
   return { reader, sender, got, closed: () => closed };
@@ -47,19 +47,19 @@ function coalescedPair(): {
 
 const upTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
-test('messages sent steadily over many reading periods each arrive once, in order; the reader answers meanwhile', async () => {
-  const { reader, sender, got } = coalescedPair();
+test('messages sent steadily in many bursts each arrive once, in order; the reader answers meanwhile', async () => {
+  const { reader, sender, got } = readerPair();
   try {
     let sent = 0;
-    // A trickle across many periods: some land while a read is under way, some between reads.
+    // A trickle of bursts: some land while a read is under way, some between reads.
     for (let burst = 0; burst < 60; burst++) {
       for (let i = 0; i < 1 + (burst % 7); i++) sender.send(ready(sent++));
-      // The reader sends while it reads on its timer (as acknowledgements go back): reading must go on.
+      // The reader sends while it reads (as acknowledgements go back): reading must go on.
       reader.send({ type: 'committed', seqs: [burst] });
-      await sleep(burst % 3 === 0 ? 0 : COALESCE_MS);
+      await sleep(burst % 3 === 0 ? 0 : PERIOD_MS);
     }
     await waitFor(() => got.length >= sent, 10_000, () => `${sent} messages (${got.length} so far)`);
-    await sleep(20 * COALESCE_MS);
+    await sleep(20 * PERIOD_MS);
     assert.deepEqual(got, upTo(sent));
   } finally {
     reader.close();
@@ -68,12 +68,12 @@ test('messages sent steadily over many reading periods each arrive once, in orde
 });
 
 test('after a quiet spell the reader waits for input again, and the next message still arrives', async () => {
-  const { reader, sender, got } = coalescedPair();
+  const { reader, sender, got } = readerPair();
   try {
     for (let i = 0; i < 50; i++) sender.send(ready(i));
     await waitFor(() => got.length >= 50, 10_000, () => `50 messages (${got.length} so far)`);
-    // Several periods with nothing to read: the timer stops and readiness takes over.
-    await sleep(30 * COALESCE_MS);
+    // A spell with nothing to read.
+    await sleep(30 * PERIOD_MS);
     sender.send(ready(50));
     await waitFor(() => got.length >= 51, 10_000, () => `the message after the quiet spell (${got.length} so far)`);
     assert.deepEqual(got, upTo(51));
@@ -84,17 +84,17 @@ test('after a quiet spell the reader waits for input again, and the next message
 });
 
 test('paused in the middle of steady traffic, the reader leaves every later message queued; resumed, it reads them all', async () => {
-  const { reader, sender, got } = coalescedPair();
+  const { reader, sender, got } = readerPair();
   try {
     let sent = 0;
     for (let burst = 0; burst < 10; burst++) {
       for (let i = 0; i < 5; i++) sender.send(ready(sent++));
-      await sleep(COALESCE_MS);
+      await sleep(PERIOD_MS);
     }
     reader.pauseReading();
     const atPause = got.length;
     for (let i = 0; i < 40; i++) sender.send(ready(sent++));
-    await sleep(20 * COALESCE_MS);
+    await sleep(20 * PERIOD_MS);
     assert.equal(got.length, atPause, 'nothing is read while reading is paused');
     assert.ok(native.queuedIn(reader.fd) > 0, 'the messages wait in the socket');
     reader.resumeReading();
@@ -107,12 +107,12 @@ test('paused in the middle of steady traffic, the reader leaves every later mess
 });
 
 test('a hang-up in the middle of steady traffic is reported after every message sent before it', async () => {
-  const { reader, sender, got, closed } = coalescedPair();
+  const { reader, sender, got, closed } = readerPair();
   try {
     let sent = 0;
     for (let burst = 0; burst < 20; burst++) {
       for (let i = 0; i < 3; i++) sender.send(ready(sent++));
-      if (burst < 19) await sleep(COALESCE_MS);
+      if (burst < 19) await sleep(PERIOD_MS);
     }
     sender.close();
     await waitFor(() => closed(), 10_000, 'the hang-up');
