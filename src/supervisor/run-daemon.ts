@@ -14,6 +14,7 @@ import { StateDocumentError, readStateFile } from './upgrade/state-file';
 import { HOLDFAST_VERSION } from '../shared/platform/version';
 import { fdStoreJournalPath } from '../shared/platform/paths';
 import { FdStore } from './fd-store/fd-store';
+import { ClusterKeeper } from './cluster/cluster-keeper';
 import { readJournal } from './fd-store/journal';
 import { adoptStoredFds } from './fd-store/adopt-stored-fds';
 import { Listener, StoredLockFd, bindListener, takeActivatedListeners } from './service/listeners';
@@ -148,6 +149,9 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     supervisor.custody.adopt(restored.custody);
     log.info({ records: restored.custody.length, upgrades: restored.upgrades }, reexecuted ? 'upgraded: restored every lock and client from the state document' : 'adopted the state document of a previous daemon');
   }
+  const clusterSettings = supervisor.options.settings.cluster;
+  const cluster = clusterSettings ? new ClusterKeeper(clusterSettings, supervisor.custody, log.child({ component: 'cluster' }), restored?.clusterLease ?? null) : null;
+  if (cluster) supervisor.useCluster(cluster);
   const journalFile = fdStoreJournalPath(config.state_file);
   const fromStore = storedLocks.length > 0 ? adoptStoredFds(storedLocks, readJournal(journalFile, log), (key) => supervisor.custody.has(key), log) : null;
   if (fromStore) {
@@ -157,6 +161,11 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   fdStore = FdStore.start(process.env, journalFile, supervisor.custody, reexecuted ? 'journal' : fromStore?.inStore ?? new Map(), log.child({ component: 'fd-store' }));
   // Exiting (a clean stop included) leaves the store as it is: the journal must say what it holds.
   process.on('exit', () => fdStore?.flush());
+  if (cluster) {
+    // The fd store keeps the locks over a restart: their holds must outlive this process as well.
+    cluster.revokeOnStop = fdStore === null;
+    cluster.start();
+  }
   const describe = (): string => `serving; ${supervisor.custody.count('client')} clients, ${supervisor.custody.count('resource')} locks held`;
   installSignals(supervisor, log, notifier, describe);
   try {

@@ -21,6 +21,10 @@ import { FaultWitness } from './fault-witness';
 import { RpcServer } from './rpc/server';
 import { FrameBudget } from './rpc/frame-budget';
 import type { StagedCustody } from './staged-custody';
+import { Etcd3 } from 'etcd3';
+import type { ClusterLease } from '../shared/custody/messages';
+import { etcdClientOptions } from '../shared/cluster/etcd-client-options';
+import { ClusterHolds } from './cluster/cluster-holds';
 
 /** What a served program needs per request and per connection. */
 interface ServedProgram<S> {
@@ -69,6 +73,10 @@ export class Worker {
     });
     this.lock.fileChanges = (changes) => void this.link.commit(changes, null, null);
     this.lock.roomForFile = () => this.fds.roomFor('file');
+    if (settings.cluster) {
+      const clusterLog = log.child({ component: 'cluster' });
+      this.lock.cluster = new ClusterHolds(settings.cluster, new Etcd3(etcdClientOptions(settings.cluster)), clusterLog);
+    }
     this.lock.killer.onOutcome = (result) => this.metrics.ownerKill(result);
     const none = new Map<number, Connection>();
     this.holdfast = new HoldfastService(
@@ -117,6 +125,13 @@ export class Worker {
       this.admin.addServer('admin', this.#adminServer);
     }
     this.#adopt(staged, init.lockRecheck ?? null);
+    if (init.clusterLease) this.setClusterLease(init.clusterLease);
+    this.lock.adoptCluster();
+  }
+
+  /** The supervisor's word on the host lease (at init, and at each grant, renewal and lapse). */
+  setClusterLease(lease: ClusterLease): void {
+    this.lock.cluster?.setLease({ id: lease.id, deadlineNs: lease.deadlineNs === null ? null : BigInt(lease.deadlineNs) });
   }
 
   /**
@@ -161,6 +176,7 @@ export class Worker {
     this.#lockServer?.stop('handoff');
     this.#adminServer?.stop('handoff');
     while (this.lock.killer.inProgress > 0) await new Promise((r) => setTimeout(r, 50));
+    this.lock.cluster?.close();
   }
 
   #adopt(staged: StagedCustody, lockRecheck: string[] | null): void {

@@ -1,6 +1,7 @@
 // The control-channel contract: every message type between supervisor and worker, as TypeScript types and
 // as one JSON Schema per direction (checked with ajv on receipt). fds travel beside the JSON; messages refer
 // to them by index into the datagram's fd list.
+import type { ClusterSettings } from '../cluster/cluster-settings';
 import { compiledValidator } from '../platform/compiled-validator';
 import { type CustodyRecord, custodyRecordSchema } from './records/custody-record';
 import type { SupervisorStatus } from './supervisor-status';
@@ -23,6 +24,8 @@ export interface WorkerSettings {
   /** virtlockd log_outputs / log_filters syntax, passed through. */
   logOutputs: string;
   logFilters: string;
+  /** Present only when a cluster is configured (cluster_etcd_endpoints). */
+  cluster?: ClusterSettings;
 }
 
 /** A listening socket handed to the worker: `fdIndex` indexes the fds of the same datagram. */
@@ -91,6 +94,8 @@ export interface InitMessage {
    * only those it reported not holding (DrainedMessage.locksNotHeld): it vouched for the rest.
    */
   lockRecheck?: string[];
+  /** The host lease, when a cluster is configured. */
+  clusterLease?: ClusterLease;
 }
 
 /** These commit entries (the ones that asked) are applied, and their inline replies written. */
@@ -166,6 +171,20 @@ export interface PingMessage {
   type: 'ping';
 }
 
+/**
+ * The host lease as the supervisor keeps it (see supervisor/cluster): sent at init and at every grant,
+ * renewal and lapse. `deadlineNs`: monotonic ns (CLOCK_MONOTONIC, the same clock in every process of the
+ * host) after which no cluster hold may be granted on it.
+ */
+export interface ClusterLease {
+  id: string | null;
+  deadlineNs: string | null;
+}
+
+export interface ClusterLeaseMessage extends ClusterLease {
+  type: 'cluster-lease';
+}
+
 export type SupervisorMessage =
   | PingMessage
   | CodecsMessage
@@ -177,7 +196,8 @@ export type SupervisorMessage =
   | PaceMessage
   | ShutdownMessage
   | SupervisorStatusMessage
-  | ActionResultMessage;
+  | ActionResultMessage
+  | ClusterLeaseMessage;
 
 // ---- worker → supervisor ----------------------------------------------------------------------
 
@@ -323,6 +343,14 @@ const settingsSchema = {
   },
 } as const;
 
+const nullableDecimal = { anyOf: [{ type: 'null' }, { type: 'string', pattern: '^[0-9]{1,20}$' }] } as const;
+const clusterLeaseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'deadlineNs'],
+  properties: { id: nullableDecimal, deadlineNs: nullableDecimal },
+} as const;
+
 const nullableString = { anyOf: [{ type: 'null' }, { type: 'string', maxLength: 65536 }] } as const;
 const count = { type: 'integer', minimum: 0 } as const;
 
@@ -425,6 +453,7 @@ const supervisorMessageSchema = {
       poisoned: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: faultRequestSchema },
       suspects: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: { type: 'string', maxLength: 64 } },
       lockRecheck: { type: 'array', maxItems: manyItems, items: { type: 'string', maxLength: 200000 } },
+      clusterLease: clusterLeaseSchema,
     }, ['generation', 'settings', 'listeners', 'expectedRecords', 'nextClientId', 'replyPipe']),
     message('committed', { seqs: { type: 'array', maxItems: manyItems, items: seq } }),
     message('drain', {}),
@@ -435,6 +464,7 @@ const supervisorMessageSchema = {
     message('codecs', { commit: { type: 'array', maxItems: 16, items: { type: 'integer', minimum: 1, maximum: 255 } } }),
     message('facts', { supervisor: supervisorStatusSchema, counters: { anyOf: [{ type: 'null' }, workerMetricsSchema] } }),
     message('action-result', { id: seq, accepted: { type: 'boolean' }, reason: nullableString, supervisor: supervisorStatusSchema }),
+    message('cluster-lease', clusterLeaseSchema.properties),
   ],
 };
 

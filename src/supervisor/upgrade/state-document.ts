@@ -116,6 +116,16 @@ export interface HoldfastState {
    * and reply pipe are inherited fds) and applies the commits it queued meanwhile, then replaces it.
    */
   worker?: CarriedWorkerState;
+  /** holdfast. The cluster host lease, kept alive across the exec (see supervisor/cluster). */
+  cluster?: CarriedLease;
+}
+
+/** holdfast. The cluster host lease as a successor process resumes it. */
+export interface CarriedLease {
+  /** etcd's lease id, decimal. */
+  id: string;
+  /** CLOCK_MONOTONIC ns (decimal) of the send time of the last keepalive etcd acknowledged. */
+  lastAckSentNs: string;
 }
 
 /** holdfast. A serving worker carried across the supervisor's exec. */

@@ -150,6 +150,14 @@ const holdfastSchema: JSONSchemaType<HoldfastState> = {
     pidFileFd: { ...fd, nullable: true, ...notNull },
     childPids: { type: 'array', maxItems: 64, items: { type: 'integer', minimum: 1, maximum: PID_MAX }, nullable: true, ...notNull },
     worker: { ...carriedWorkerSchema, nullable: true, ...notNull },
+    cluster: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'lastAckSentNs'],
+      properties: { id: { type: 'string', pattern: '^[0-9]{1,20}$' }, lastAckSentNs: { type: 'string', pattern: '^[0-9]{1,20}$' } },
+      nullable: true,
+      ...notNull,
+    },
   },
 };
 

@@ -1,0 +1,155 @@
+// The supervisor's side of the cluster: the host lease (host-lease.ts), told to every worker as it changes,
+// and fencing. When the lease's safe deadline passes without a renewal, every owner holding (or being
+// granted) a cluster lock on this host is SIGKILLed at once, before etcd can expire the lease and let another
+// host take its disks; and any cluster hold custody is handed later on a lease that is not the valid one has
+// its owners killed as it arrives. The supervisor does this, not the worker: it holds custody's records and
+// outlives a wedged or crashed worker.
+import { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import type { ClusterSettings } from '../../shared/cluster/cluster-settings';
+import { etcdClientOptions } from '../../shared/cluster/etcd-client-options';
+import type { ClusterLease } from '../../shared/custody/messages';
+import { clusterOwnerPids } from '../../shared/custody/records/cluster-hold-record';
+import type { ResourceRecord } from '../../shared/custody/records/resource-record';
+import * as native from '../../shared/platform/native';
+import type { Custody } from '../custody';
+import { HostLease } from './host-lease';
+
+import type { CarriedLease } from '../upgrade/state-document';
+
+/** One fence, for `holdfast cluster` and the logs. */
+export interface FenceEvent {
+  /** Wall-clock ms. */
+  at: number;
+  leaseId: string | null;
+  why: string;
+  killed: number[];
+  failed: number[];
+}
+
+const FENCE_EVENTS_KEPT = 16;
+
+export class ClusterKeeper {
+  readonly #client: Etcd3;
+  readonly lease: HostLease;
+  readonly counters = { fences: 0, ownersKilled: 0, killFailures: 0 };
+  readonly fences: FenceEvent[] = [];
+  /** Whether a clean stop revokes the lease (its holds go with it): not while systemd's fd store keeps the locks. */
+  revokeOnStop = true;
+  /** Told each change of the lease, for the workers. */
+  onLease: (lease: ClusterLease) => void = () => undefined;
+
+  constructor(
+    readonly settings: ClusterSettings,
+    private readonly custody: Custody,
+    private readonly log: Logger,
+    resume: CarriedLease | null,
+  ) {
+    this.#client = new Etcd3(etcdClientOptions(settings));
+    this.lease = new HostLease({
+      client: this.#client,
+      ttlMs: settings.leaseTtlMs,
+      log,
+      resume: resume ? { id: resume.id, lastAckSentNs: BigInt(resume.lastAckSentNs) } : null,
+    });
+    this.lease.on('granted', (id: string) => {
+      log.info({ leaseId: id, ttlMs: settings.leaseTtlMs }, 'cluster host lease granted');
+      this.#publish();
+    });
+    this.lease.on('renewed', () => this.#publish());
+    this.lease.on('deadline-passed', (id: string) => this.#fence(id, 'the host lease passed its safe deadline without a renewal'));
+    this.lease.on('lost', (id: string) => log.error({ leaseId: id }, 'etcd no longer knows the host lease'));
+    // Custody tells us of every cluster resource it is handed: a hold on a stale lease is fenced at once.
+    custody.onClusterResource = (record) => this.#check(record);
+  }
+
+  start(): void {
+    this.lease.start();
+  }
+
+  /** The lease as workers must know it. */
+  current(): ClusterLease {
+    const id = this.lease.id;
+    const deadline = this.lease.deadlineNs;
+    return { id, deadlineNs: id === null || deadline === null ? null : deadline.toString() };
+  }
+
+  carry(): CarriedLease | null {
+    const carried = this.lease.carry();
+    return carried ? { id: carried.id, lastAckSentNs: carried.lastAckSentNs.toString() } : null;
+  }
+
+  async stop(): Promise<void> {
+    await this.lease.stop({ revoke: this.revokeOnStop });
+    await this.#client.close();
+  }
+
+  #publish(): void {
+    this.onLease(this.current());
+  }
+
+  // Kills every owner of a cluster hold or pending hold in custody. Synchronous: nothing else runs before
+  // every signal is sent.
+  #fence(leaseId: string | null, why: string): void {
+    const pids = new Set<number>();
+    for (const [, entry] of this.custody.entries()) {
+      const record = entry.record;
+      if (record.kind === 'resource' && record.cluster) for (const pid of clusterOwnerPids(record.cluster)) pids.add(pid);
+    }
+    this.#publish();
+    this.#kill([...pids], leaseId, why);
+  }
+
+  #check(record: ResourceRecord): void {
+    const valid = this.lease.id;
+    const cluster = record.cluster!;
+    const stale = new Set(cluster.holds.filter((hold) => hold.lease !== valid).map((hold) => hold.pid));
+    if (valid === null) for (const pid of cluster.pending) stale.add(pid);
+    if (stale.size > 0) this.#kill([...stale], valid, `a cluster hold of ${record.name} is not on the host's valid lease`);
+  }
+
+  #kill(pids: number[], leaseId: string | null, why: string): void {
+    const killed: number[] = [];
+    const failed: number[] = [];
+    for (const pid of pids) {
+      if (pid <= 1 || pid === process.pid) continue;
+      if (this.#sigkill(pid)) killed.push(pid);
+      else failed.push(pid);
+    }
+    this.counters.fences++;
+    this.counters.ownersKilled += killed.length;
+    this.counters.killFailures += failed.length;
+    this.fences.push({ at: Date.now(), leaseId, why, killed, failed });
+    if (this.fences.length > FENCE_EVENTS_KEPT) this.fences.shift();
+    this.log.error({ leaseId, why, killed, failed }, `fenced: SIGKILLed ${killed.length} owner(s) holding cluster locks`);
+  }
+
+  // A pidfd from the owner's own lock connection where custody has one (it cannot name a reused pid), else
+  // one opened by pid.
+  #sigkill(pid: number): boolean {
+    let pidfd: number | null = null;
+    try {
+      pidfd = this.#peerPidfd(pid) ?? native.pidfdOpen(pid);
+      native.pidfdSendSignal(pidfd, 'SIGKILL');
+      return true;
+    } catch (err) {
+      // ESRCH: it is already gone, which is what a fence wants.
+      return (err as { code?: string }).code === 'ESRCH';
+    } finally {
+      if (pidfd !== null) native.close(pidfd);
+    }
+  }
+
+  #peerPidfd(pid: number): number | null {
+    for (const [, entry] of this.custody.entries()) {
+      const record = entry.record;
+      if (record.kind !== 'client' || entry.fd === null || record.peer.pid !== pid) continue;
+      try {
+        return native.peerPidfd(entry.fd);
+      } catch {
+        return null;
+      }
+    }
+    return null;
+  }
+}
