@@ -15,6 +15,7 @@ import { HOLDFAST_VERSION } from '../shared/platform/version';
 import { fdStoreJournalPath } from '../shared/platform/paths';
 import { FdStore } from './fd-store/fd-store';
 import { ClusterKeeper } from './cluster/cluster-keeper';
+import { leaseJournalPath, readLeaseJournal, writeLeaseJournal } from './fd-store/lease-journal';
 import { readJournal } from './fd-store/journal';
 import { adoptStoredFds } from './fd-store/adopt-stored-fds';
 import { Listener, StoredLockFd, bindListener, takeActivatedListeners } from './service/listeners';
@@ -150,9 +151,13 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     log.info({ records: restored.custody.length, upgrades: restored.upgrades }, reexecuted ? 'upgraded: restored every lock and client from the state document' : 'adopted the state document of a previous daemon');
   }
   const clusterSettings = supervisor.options.settings.cluster;
-  const cluster = clusterSettings ? new ClusterKeeper(clusterSettings, supervisor.custody, log.child({ component: 'cluster' }), restored?.clusterLease ?? null) : null;
-  if (cluster) supervisor.useCluster(cluster);
   const journalFile = fdStoreJournalPath(config.state_file);
+  // The lease comes from the state document after an exec, or from beside the fd-store journal when
+  // systemd handed lock fds back (a restart after a crash or a kill).
+  const leaseFile = leaseJournalPath(journalFile);
+  const carriedLease = restored?.clusterLease ?? (clusterSettings && storedLocks.length > 0 ? readLeaseJournal(leaseFile, log) : null);
+  const cluster = clusterSettings ? new ClusterKeeper(clusterSettings, supervisor.custody, log.child({ component: 'cluster' }), carriedLease) : null;
+  if (cluster) supervisor.useCluster(cluster);
   const fromStore = storedLocks.length > 0 ? adoptStoredFds(storedLocks, readJournal(journalFile, log), (key) => supervisor.custody.has(key), log) : null;
   if (fromStore) {
     supervisor.custody.adopt(fromStore.entries);
@@ -164,6 +169,13 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   if (cluster) {
     // The fd store keeps the locks over a restart: their holds must outlive this process as well.
     cluster.revokeOnStop = fdStore === null;
+    if (fdStore !== null) cluster.onCarryChange = (lease) => {
+      try {
+        writeLeaseJournal(leaseFile, lease);
+      } catch (err) {
+        log.error({ err, file: leaseFile }, 'cannot write the cluster lease file');
+      }
+    };
     cluster.start();
   }
   const describe = (): string => `serving; ${supervisor.custody.count('client')} clients, ${supervisor.custody.count('resource')} locks held`;

@@ -38,6 +38,8 @@ export class ClusterKeeper {
   revokeOnStop = true;
   /** Told each change of the lease, for the workers. */
   onLease: (lease: ClusterLease) => void = () => undefined;
+  /** Told each change of what a successor would resume (systemd's fd store keeps it beside its journal). */
+  onCarryChange: (lease: CarriedLease | null) => void = () => undefined;
 
   constructor(
     readonly settings: ClusterSettings,
@@ -86,6 +88,7 @@ export class ClusterKeeper {
 
   #publish(): void {
     this.onLease(this.current());
+    this.onCarryChange(this.carry());
   }
 
   // Kills every owner of a cluster hold or pending hold in custody. Synchronous: nothing else runs before
