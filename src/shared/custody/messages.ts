@@ -4,6 +4,7 @@
 import { compiledValidator } from '../platform/compiled-validator';
 import { type CustodyRecord, custodyRecordSchema } from './records/custody-record';
 import type { SupervisorStatus } from './supervisor-status';
+import type { ClusterSettings } from '../cluster/cluster-settings';
 
 /** Settings the worker needs, resolved by the supervisor from config file and flags. */
 export interface WorkerSettings {
@@ -23,6 +24,8 @@ export interface WorkerSettings {
   /** virtlockd log_outputs / log_filters syntax, passed through. */
   logOutputs: string;
   logFilters: string;
+  /** The cluster_* settings; absent when no cluster is configured (cluster_etcd_endpoints unset). */
+  cluster?: ClusterSettings;
 }
 
 /** A listening socket handed to the worker: `fdIndex` indexes the fds of the same datagram. */
@@ -303,6 +306,42 @@ const manyItems = 100_000_000;
 const nullableFdIndex = { anyOf: [{ type: 'null' }, fdIndex] } as const;
 const seq = { type: 'integer', minimum: 0 } as const;
 
+// Bounds as loose as the config's (schema.ts), which is where the values are checked in words.
+const settingsPath = { type: 'string', minLength: 1, maxLength: 4096 } as const;
+const nullablePath = { anyOf: [{ type: 'null' }, settingsPath] } as const;
+const settingsPaths = { type: 'array', maxItems: 256, items: settingsPath } as const;
+const clusterSettingsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['endpoints', 'tls', 'auth', 'lockspaces', 'pathPrefixes', 'hostId', 'leaseTtlMs', 'keyPrefix', 'watchdogDevice'],
+  properties: {
+    endpoints: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 1024 } },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['caFile', 'certFile', 'keyFile'],
+      properties: { caFile: nullablePath, certFile: nullablePath, keyFile: nullablePath },
+    },
+    auth: {
+      anyOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['username', 'passwordFile'],
+          properties: { username: { type: 'string', minLength: 1, maxLength: 128 }, passwordFile: settingsPath },
+        },
+      ],
+    },
+    lockspaces: settingsPaths,
+    pathPrefixes: settingsPaths,
+    hostId: { type: 'string', minLength: 1, maxLength: 64 },
+    leaseTtlMs: { type: 'integer', minimum: 1000 },
+    keyPrefix: { type: 'string', minLength: 1, maxLength: 256 },
+    watchdogDevice: nullablePath,
+  },
+} as const;
+
 const settingsSchema = {
   type: 'object',
   additionalProperties: false,
@@ -320,6 +359,7 @@ const settingsSchema = {
     logFormat: { enum: ['json', 'pretty'] },
     logOutputs: { type: 'string', maxLength: 4096 },
     logFilters: { type: 'string', maxLength: 4096 },
+    cluster: clusterSettingsSchema,
   },
 } as const;
 
