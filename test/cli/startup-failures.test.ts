@@ -101,6 +101,18 @@ test('a bad cluster config: one line, exit 2, before anything is bound', () => {
   assert.equal(existsSync(join(run, 'holdfastd.pid')), false, 'no pid file');
 });
 
+test('a valid cluster config: the daemon serves, its worker having taken the cluster settings', async () => {
+  // No etcd is reached here: only the settings' way from the config file into the worker is under test.
+  const run = mkdtempSync(join(dir, 'cluster-ok-'));
+  const config = 'cluster_etcd_endpoints = [ "http://127.0.0.1:2379" ]\ncluster_lockspaces = [ "/var/lib/libvirt/lockd/files" ]\ncluster_host_id = "test-host"\n';
+  const daemon = await startHoldfast({ dir: run, config });
+  try {
+    assert.doesNotMatch(daemon.logs(), /"level":(50|60)/, 'no error logged');
+  } finally {
+    await daemon.stop();
+  }
+});
+
 test('a bad flag: the error and a hint, not the whole help; exit 2', () => {
   const result = holdfastd(['--bogus']);
   assert.equal(result.status, 2);
