@@ -30,6 +30,7 @@ export const DAEMON_FILES: Entry[] = [
   { term: '/run/libvirt/virtlockd-admin-sock', text: 'The admin socket (admin_socket_path, --admin-socket), for holdfast(1) and virt-admin(1); <run-dir>/holdfastd-admin-sock with --run-dir.' },
   { term: '/run/virtlockd.pid', text: 'The pid file, locked (flock) while the daemon runs (pid_file, -p); <run-dir>/holdfastd.pid with --run-dir.' },
   { term: '/run/virtlockd-restart-exec.json', text: 'The state document written before a re-exec and read by the next image (state_file, --state-file); virtlockd\'s own is adopted.' },
+  { term: '/etc/machine-id', text: 'This host\'s machine id, the default cluster_host_id when cluster_etcd_endpoints is set.' },
   { term: '/run/holdfastd-fd-store.json', text: 'The journal of what each lock fd in systemd\'s fd store stands for, beside the state file.' },
   { term: '/lib/systemd/system/virtlockd.service', text: 'libvirt\'s unit; the package\'s systemd/virtlockd.service.d/holdfast.conf drop-in makes it run holdfastd. holdfast\'s own units are systemd/holdfastd.service, holdfastd.socket and holdfastd-admin.socket in the package.' },
 ];

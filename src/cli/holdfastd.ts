@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { ConfigError } from '../supervisor/config/config-error';
 import { loadConfig, type ConfigOverrides } from '../supervisor/config/load-config';
 import type { HoldfastConfig } from '../supervisor/config/schema';
+import { clusterSettingsFromConfig } from '../supervisor/config/cluster-settings-from-config';
+import type { ClusterSettings } from '../shared/cluster/cluster-settings';
 import { checkStateDocument, formatCheckReport } from '../supervisor/upgrade/check-state';
 import { HOLDFAST_VERSION, LIBVIRT_VERSION, LOCK_PROGRAM_NUMBER } from '../shared/platform/version';
 import { runDaemon } from '../supervisor/run-daemon';
@@ -101,8 +103,11 @@ const program = new Command('holdfastd')
   .action(async (flags: DaemonFlags) => {
     if (flags.checkState !== undefined) checkState(flags.checkState, flags.checkPid);
     let config: HoldfastConfig;
+    let cluster: ClusterSettings | null;
     try {
       config = resolveConfig(flags);
+      // Here, not in the daemon: a host id that cannot be had is a configuration error, said before any --daemon fork.
+      cluster = clusterSettingsFromConfig(config);
     } catch (err) {
       if (err instanceof ConfigError) {
         process.stderr.write(`holdfastd: ${err.message}\n`);
@@ -110,7 +115,7 @@ const program = new Command('holdfastd')
       }
       throw err;
     }
-    await runDaemon(config, { daemonize: flags.daemon === true, idleTimeoutSec: flags.timeout ?? 0, verbose: flags.verbose === true });
+    await runDaemon(config, { daemonize: flags.daemon === true, idleTimeoutSec: flags.timeout ?? 0, verbose: flags.verbose === true, cluster });
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

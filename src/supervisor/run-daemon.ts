@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { HoldfastConfig } from './config/schema';
-import type { WorkerSettings } from '../shared/custody/messages';
+import type { ClusterSettings } from '../shared/cluster/cluster-settings';
 import { MIN_NOFILE, WORKER_FD_RESERVE } from '../shared/platform/fd-budget';
 import { createLogger, reopenLogFiles } from '../shared/platform/log';
 import { onSignal } from '../shared/platform/signal-intake';
@@ -28,6 +28,7 @@ import { type AdoptedAfterExec, adoptAfterExec } from './upgrade/adopt-after-exe
 import * as native from '../shared/platform/native';
 import { ServiceNotifier } from './service/notify';
 import { Supervisor } from './supervisor';
+import { workerSettings } from './worker-settings';
 
 export interface RunOptions {
   daemonize: boolean;
@@ -35,6 +36,8 @@ export interface RunOptions {
   idleTimeoutSec: number;
   /** -v: a start-up failure prints its stack too. */
   verbose: boolean;
+  /** The cluster_* keys resolved (cluster-settings-from-config.ts), or null: no cluster. */
+  cluster: ClusterSettings | null;
 }
 
 // Set in the environment of the background child of --daemon: the fd to write "ready" to.
@@ -125,7 +128,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   }
   const supervisor = new Supervisor(
     {
-      settings: workerSettings(config),
+      settings: workerSettings(config, options.cluster),
       listeners,
       pidFile,
       workerReadyTimeoutMs: config.worker_ready_timeout_ms,
@@ -150,7 +153,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     supervisor.custody.adopt(restored.custody);
     log.info({ records: restored.custody.length, upgrades: restored.upgrades }, reexecuted ? 'upgraded: restored every lock and client from the state document' : 'adopted the state document of a previous daemon');
   }
-  const clusterSettings = supervisor.options.settings.cluster;
+  const clusterSettings = options.cluster;
   const journalFile = fdStoreJournalPath(config.state_file);
   // The lease comes from the state document after an exec, or from beside the fd-store journal when
   // systemd handed lock fds back (a restart after a crash or a kill).
@@ -260,24 +263,6 @@ function holdWhatWasInherited(err: unknown, log: Logger, notifier: ServiceNotifi
   notifier.ready('restore after an upgrade failed: holding every inherited lock fd, serving nothing (see the log)');
   log.fatal({ err }, 'restore after an exec failed: holding every inherited fd and serving nothing; do not kill this process without fencing the host');
   setInterval(() => undefined, 1 << 30);
-}
-
-function workerSettings(config: HoldfastConfig): WorkerSettings {
-  const euid = process.geteuid?.() ?? 0;
-  return {
-    maxClients: config.max_clients,
-    adminMaxClients: config.admin_max_clients,
-    allowedUid: euid,
-    ownerKillTermGraceMs: config.owner_kill_term_grace_ms,
-    ownerKillGiveUpMs: config.owner_kill_give_up_ms,
-    frameMaxBytesPerClient: config.max_frame_bytes_per_client,
-    frameMaxBytesTotal: config.max_frame_bytes_total,
-    frameDeadlineMs: config.frame_deadline_ms,
-    logLevel: config.log_level,
-    logFormat: config.log_format,
-    logOutputs: config.log_outputs,
-    logFilters: config.log_filters,
-  };
 }
 
 // SIGINT/SIGQUIT/SIGTERM quit, as virtlockd's; SIGUSR1 upgrades, SIGUSR2 swaps the worker; SIGHUP reopens

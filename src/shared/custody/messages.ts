@@ -24,7 +24,7 @@ export interface WorkerSettings {
   /** virtlockd log_outputs / log_filters syntax, passed through. */
   logOutputs: string;
   logFilters: string;
-  /** Present only when a cluster is configured (cluster_etcd_endpoints). */
+  /** The cluster_* settings; absent when no cluster is configured (cluster_etcd_endpoints unset). */
   cluster?: ClusterSettings;
 }
 
@@ -323,6 +323,42 @@ const manyItems = 100_000_000;
 const nullableFdIndex = { anyOf: [{ type: 'null' }, fdIndex] } as const;
 const seq = { type: 'integer', minimum: 0 } as const;
 
+// Bounds as loose as the config's (schema.ts), which is where the values are checked in words.
+const settingsPath = { type: 'string', minLength: 1, maxLength: 4096 } as const;
+const nullablePath = { anyOf: [{ type: 'null' }, settingsPath] } as const;
+const settingsPaths = { type: 'array', maxItems: 256, items: settingsPath } as const;
+const clusterSettingsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['endpoints', 'tls', 'auth', 'lockspaces', 'pathPrefixes', 'hostId', 'leaseTtlMs', 'keyPrefix', 'watchdogDevice'],
+  properties: {
+    endpoints: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 1024 } },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['caFile', 'certFile', 'keyFile'],
+      properties: { caFile: nullablePath, certFile: nullablePath, keyFile: nullablePath },
+    },
+    auth: {
+      anyOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['username', 'passwordFile'],
+          properties: { username: { type: 'string', minLength: 1, maxLength: 128 }, passwordFile: settingsPath },
+        },
+      ],
+    },
+    lockspaces: settingsPaths,
+    pathPrefixes: settingsPaths,
+    hostId: { type: 'string', minLength: 1, maxLength: 64 },
+    leaseTtlMs: { type: 'integer', minimum: 1000 },
+    keyPrefix: { type: 'string', minLength: 1, maxLength: 256 },
+    watchdogDevice: nullablePath,
+  },
+} as const;
+
 const settingsSchema = {
   type: 'object',
   additionalProperties: false,
@@ -340,6 +376,7 @@ const settingsSchema = {
     logFormat: { enum: ['json', 'pretty'] },
     logOutputs: { type: 'string', maxLength: 4096 },
     logFilters: { type: 'string', maxLength: 4096 },
+    cluster: clusterSettingsSchema,
   },
 } as const;
 

@@ -28,6 +28,21 @@ export interface HoldfastConfig {
   max_frame_bytes_total: number;
   frame_deadline_ms: number;
   log_format: 'json' | 'pretty';
+  // The cluster_* keys: absent (except the two with static defaults) unless the file sets them, and every
+  // one but cluster_etcd_endpoints is refused without it. cluster-settings-from-config.ts resolves them.
+  cluster_etcd_endpoints?: string[];
+  cluster_lockspaces?: string[];
+  cluster_path_prefixes?: string[];
+  /** Default (resolved, not here): the machine id from /etc/machine-id. */
+  cluster_host_id?: string;
+  cluster_lease_ttl_ms: number;
+  cluster_key_prefix: string;
+  cluster_tls_ca_file?: string;
+  cluster_tls_cert_file?: string;
+  cluster_tls_key_file?: string;
+  cluster_username?: string;
+  cluster_password_file?: string;
+  cluster_watchdog_device?: string;
 }
 
 /** A setting's name. */
@@ -47,10 +62,46 @@ export const VIRTLOGD_ONLY_KEYS = ['max_size', 'max_backups', 'max_age_days', 'l
 
 const UINT_MAX = 4294967295; // virtlockd reads its counts with virConfGetValueUInt
 
+/** Pattern of an absolute path (the schema's only path rule; validate-config.ts adds the rest). */
+export const ABSOLUTE_PATH_PATTERN = '^/';
+/** Pattern of an etcd endpoint: the scheme only; validate-config.ts parses the rest as a URL. */
+export const ENDPOINT_PATTERN = '^https?://';
+/** cluster_host_id goes into etcd keys: a plain, short name. */
+export const HOST_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
+/** cluster_key_prefix: printable ASCII without spaces, '/' first and last. */
+export const KEY_PREFIX_PATTERN = '^/([!-~]*/)?$';
+/** cluster_username: printable ASCII without spaces. */
+export const USERNAME_PATTERN = '^[!-~]{1,128}$';
+
+/** The cluster_* keys, in schema order. */
+export const CLUSTER_KEYS = [
+  'cluster_etcd_endpoints',
+  'cluster_lockspaces',
+  'cluster_path_prefixes',
+  'cluster_host_id',
+  'cluster_lease_ttl_ms',
+  'cluster_key_prefix',
+  'cluster_tls_ca_file',
+  'cluster_tls_cert_file',
+  'cluster_tls_key_file',
+  'cluster_username',
+  'cluster_password_file',
+  'cluster_watchdog_device',
+] as const satisfies readonly SettingKey[];
+
 const absolutePath = (description: string) => ({
   type: 'string',
   minLength: 2,
-  pattern: '^/',
+  pattern: ABSOLUTE_PATH_PATTERN,
+  description,
+});
+
+// Lists of paths: bounded so that the worker's settings stay a small message.
+const absolutePaths = (description: string) => ({
+  type: 'array',
+  maxItems: 256,
+  uniqueItems: true,
+  items: { type: 'string', minLength: 2, maxLength: 4096, pattern: ABSOLUTE_PATH_PATTERN },
   description,
 });
 
@@ -184,6 +235,77 @@ export const SETTINGS_SCHEMA = {
       default: 'json',
       description: 'holdfast key. "json": one JSON object per line; "pretty": human-readable lines (stderr only; files stay JSON).',
     },
+    cluster_etcd_endpoints: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 64,
+      uniqueItems: true,
+      items: { type: 'string', maxLength: 1024, pattern: ENDPOINT_PATTERN },
+      description:
+        'holdfast key. etcd client URLs, e.g. [ "https://etcd1:2379", "https://etcd2:2379" ], all http:// or all https://. ' +
+        'Setting it turns on cluster locking: this host keeps a lease in etcd, and locks in the lockspaces of ' +
+        'cluster_lockspaces and cluster_path_prefixes are also held in etcd, so that two hosts never hold conflicting locks. ' +
+        'Unset (the default): no cluster, and every other cluster_ key is refused.',
+    },
+    cluster_lockspaces: absolutePaths(
+      'holdfast key. Directory lockspaces whose locks are cluster-wide, by the path clients name them with ' +
+        '(libvirt\'s file_lockspace_dir, lvm_lockspace_dir or scsi_lockspace_dir in qemu-lockd.conf), compared exactly. ' +
+        'The directory should be on storage every host of the cluster shares. ' +
+        'With cluster_etcd_endpoints, this or cluster_path_prefixes must name at least one entry.',
+    ),
+    cluster_path_prefixes: absolutePaths(
+      'holdfast key. Locks of the default (direct) lockspace on a path that starts with one of these prefixes ' +
+        '(compared as strings: end a directory with "/") are cluster-wide, e.g. [ "/var/lib/libvirt/images/shared/" ].',
+    ),
+    cluster_host_id: {
+      type: 'string',
+      pattern: HOST_ID_PATTERN,
+      description:
+        'holdfast key. This host\'s name in etcd: 1 to 64 letters, digits, ".", "_" or "-", unique in the cluster. ' +
+        'Default: the machine id in /etc/machine-id (the start is refused if it cannot be read).',
+    },
+    cluster_lease_ttl_ms: {
+      type: 'integer',
+      minimum: 2000,
+      maximum: 600000,
+      multipleOf: 1000,
+      default: 10000,
+      description:
+        'holdfast key. Time to live of this host\'s lease in etcd, in whole seconds written as milliseconds (etcd ' +
+        'lease TTLs are whole seconds). A host that cannot renew its lease within it loses its cluster locks.',
+    },
+    cluster_key_prefix: {
+      type: 'string',
+      maxLength: 256,
+      pattern: KEY_PREFIX_PATTERN,
+      default: '/holdfast/',
+      description:
+        'holdfast key. Every etcd key holdfast writes starts with this; it starts and ends with "/" (printable ' +
+        'characters, no spaces). Hosts share locks only under the same prefix.',
+    },
+    cluster_tls_ca_file: absolutePath(
+      'holdfast key. PEM file of the certificate authorities that sign etcd\'s certificates; needs https:// endpoints. ' +
+        'Unset: the system\'s CAs.',
+    ),
+    cluster_tls_cert_file: absolutePath(
+      'holdfast key. PEM client certificate for etcd; needs cluster_tls_key_file and https:// endpoints.',
+    ),
+    cluster_tls_key_file: absolutePath(
+      'holdfast key. PEM private key of cluster_tls_cert_file; needs it and https:// endpoints.',
+    ),
+    cluster_username: {
+      type: 'string',
+      pattern: USERNAME_PATTERN,
+      description: 'holdfast key. etcd user to authenticate as (1 to 128 printable characters, no spaces); needs cluster_password_file.',
+    },
+    cluster_password_file: absolutePath(
+      'holdfast key. File whose content is the password of cluster_username (a final newline is not part of it); ' +
+        'needs cluster_username. Keep it readable by root only.',
+    ),
+    cluster_watchdog_device: absolutePath(
+      'holdfast key. A watchdog device (e.g. /dev/watchdog) petted only while this host\'s lease in etcd is renewed, ' +
+        'so that a host cut off from etcd is reset by its watchdog. Unset: no watchdog.',
+    ),
   },
 } as const;
 
