@@ -76,7 +76,7 @@ export class Supervisor {
   #cluster: ClusterKeeper | null = null;
 
   constructor(
-    readonly options: SupervisorOptions,
+    private readonly options: SupervisorOptions,
     private readonly log: Logger,
   ) {
     this.custody = new Custody(log.child({ component: 'custody' }));
