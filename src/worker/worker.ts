@@ -125,8 +125,9 @@ export class Worker {
       this.admin.addServer('admin', this.#adminServer);
     }
     this.#adopt(staged, init.lockRecheck ?? null);
-    if (init.clusterLease) this.setClusterLease(init.clusterLease);
+    // Holds first, then the lease: the lease starts a sweep for stale holds, which must know every live one.
     this.lock.adoptCluster();
+    if (init.clusterLease) this.setClusterLease(init.clusterLease);
   }
 
   /** The supervisor's word on the host lease (at init, and at each grant, renewal and lapse). */

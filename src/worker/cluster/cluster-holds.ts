@@ -55,7 +55,27 @@ export class ClusterHolds {
   }
 
   setLease(lease: LeaseView): void {
+    const newId = lease.id !== null && lease.id !== this.#swept;
     this.#lease = lease;
+    if (newId) this.#sweep(lease.id!);
+  }
+
+  // Stale holds of this host on a lease (a predecessor killed between etcd's commit and custody's) would
+  // block every other host for as long as the lease lives: looked for once per worker and lease.
+  #swept: string | null = null;
+
+  #sweep(lease: string): void {
+    this.#swept = lease;
+    this.#etcd.sweep(lease, (key) => this.#live.has(key)).then(
+      (n) => {
+        if (n > 0) this.log.warn({ leaseId: lease, deleted: n }, 'deleted stale cluster holds of this host that no owner holds');
+      },
+      (err: unknown) => {
+        // Tried again at the next lease; meanwhile an ACQUIRE meeting a stale hold deletes it itself.
+        this.log.warn({ leaseId: lease, err: (err as Error).message }, 'cannot look for stale cluster holds now');
+        if (this.#swept === lease) this.#swept = null;
+      },
+    );
   }
 
   /** Whether `lockspace`'s resource at `path` is cluster-wide. */

@@ -68,6 +68,38 @@ export class EtcdHolds {
     });
   }
 
+  /**
+   * Deletes every key on `lease` that holds for this host but that `isLive` does not count (a worker killed
+   * between etcd's commit and custody's leaves one; nobody would ever release it). Returns how many went.
+   */
+  async sweep(lease: string, isLive: (key: string) => boolean): Promise<number> {
+    let attached: Buffer[];
+    try {
+      const answer = await this.client.leaseClient.leaseTimeToLive({ ID: lease, keys: true }, { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS });
+      attached = (answer as { keys?: Buffer[] }).keys ?? [];
+    } catch (err) {
+      throw new ClusterUnavailable(err);
+    }
+    let swept = 0;
+    for (const raw of attached) {
+      const key = raw.toString('utf8');
+      if (isLive(key)) continue;
+      swept += await this.#serial(key, async () => {
+        if (isLive(key)) return 0;
+        const found = await this.client.kv.range({ key: raw }, { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS });
+        const kv = found.kvs[0];
+        if (kv === undefined || parseHoldValue(kv.value)?.host !== this.host) return 0;
+        const done = await this.#txn({
+          compare: [{ key: raw, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
+          success: [{ request_delete_range: { key: raw } }],
+          failure: [],
+        });
+        return done.succeeded ? 1 : 0;
+      });
+    }
+    return swept;
+  }
+
   async #take(key: string, request: HoldRequest, lease: string, isLive: (key: string) => boolean): Promise<ClusterHold> {
     const keys = request.keys;
     const value = buf(JSON.stringify(request.value));
