@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { Etcd3 } from 'etcd3';
 import pino from 'pino';
 import { etcdClientOptions } from '../../src/shared/cluster/etcd-client-options';
-import { safetyMarginMs } from '../../src/shared/cluster/safe-deadline';
+import { safetyMarginMs } from '../../src/supervisor/cluster/safe-deadline';
 import { HostLease, type HostLeaseOptions } from '../../src/supervisor/cluster/host-lease';
 import { startEtcdCluster, type EtcdCluster } from '../fixtures/etcd-cluster';
 import { sleep, waitFor } from '../fixtures/deadline';

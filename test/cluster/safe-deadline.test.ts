@@ -2,7 +2,7 @@
 // time, never rounded up.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CLOCK_RATE_ERROR, SAFETY_MARGIN_MAX_MS, SAFETY_MARGIN_TTL_FRACTION, safeDeadlineNs, safetyMarginMs } from '../../src/shared/cluster/safe-deadline';
+import { CLOCK_RATE_ERROR, SAFETY_MARGIN_MAX_MS, SAFETY_MARGIN_TTL_FRACTION, safeDeadlineNs, safetyMarginMs } from '../../src/supervisor/cluster/safe-deadline';
 
 const MS = 1_000_000n;
 

@@ -2,7 +2,7 @@
 // moment it can no longer be sure etcd still holds it, it says so ('deadline-passed') so that the supervisor
 // fences every owner of a cluster lock before etcd can expire the lease and hand a lock to another host.
 //
-// "Sure" is the safe deadline (shared/cluster/safe-deadline.ts): from the send time of the last keepalive etcd
+// "Sure" is the safe deadline (supervisor/cluster/safe-deadline.ts): from the send time of the last keepalive etcd
 // acknowledged, the TTL less the clock-rate error and a fencing margin. Every decision reads the monotonic
 // clock, so a late timer or a blocked event loop shortens nothing: an ack handled after the deadline renews
 // nothing, and the deadline fires as soon as the process runs again. A lease whose deadline passed is
@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import { EtcdInvalidAuthTokenError, castGrpcError, type Etcd3, type IDuplexStream, type ILeaseKeepAliveRequest, type ILeaseKeepAliveResponse } from 'etcd3';
 import type { Logger } from 'pino';
 import { ETCD_REQUEST_TIMEOUT_MS } from '../../shared/cluster/etcd-client-options';
-import { safeDeadlineNs } from '../../shared/cluster/safe-deadline';
+import { safeDeadlineNs } from './safe-deadline';
 
 /** What a successor process needs to go on with this host's lease (an in-place upgrade carries it). */
 export interface CarriedLease {
