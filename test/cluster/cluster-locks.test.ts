@@ -1,0 +1,261 @@
+// Cluster lockspaces against a real 3-member etcd: two holdfast "hosts" on this machine, each in its own
+// mount namespace with its own directory mounted on the same lockspace path (test/fixtures/cluster-host.ts),
+// so their local locks never meet and only etcd can make them conflict. Host A reaches etcd through
+// severable proxies (a partition of A alone); host B directly.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { LockClient } from '../../src/client/lock-client';
+import { DaemonError } from '../../src/client/daemon-error';
+import { VirErrorCode } from '../../src/shared/protocol/vir-error';
+import { holdKeys } from '../../src/worker/cluster/hold-keys';
+import { type ClusterHost, startClusterHost } from '../fixtures/cluster-host';
+import { sleep, waitFor, waitForLog } from '../fixtures/deadline';
+import { type EtcdCluster, startEtcdCluster } from '../fixtures/etcd-cluster';
+import { nextWorkerPid, workerPid } from '../fixtures/process-info';
+import { type SeverableProxy, startSeverableProxy } from '../fixtures/severable-proxy';
+
+const TTL_MS = 3000;
+// AUTOCREATE, as libvirt acquires in a file lockspace: each host creates the file in its own directory.
+const EXCLUSIVE = 2;
+const SHARED = 3;
+
+let etcd: EtcdCluster;
+let proxies: SeverableProxy[];
+let a: ClusterHost;
+let b: ClusterHost;
+let shared: string;
+let prefix: string;
+let store: Etcd3;
+
+function config(host: string, endpoints: string[]): string {
+  return [
+    `cluster_etcd_endpoints = [ ${endpoints.map((e) => JSON.stringify(e)).join(', ')} ]`,
+    `cluster_lockspaces = [ ${JSON.stringify(shared)} ]`,
+    `cluster_host_id = "${host}"`,
+    `cluster_lease_ttl_ms = ${TTL_MS}`,
+    `cluster_key_prefix = "${prefix}"`,
+    // info: the upgrade and fencing lines the tests wait for.
+    "log_level = 2",
+    '',
+  ].join('\n');
+}
+
+/** A client of `host` registered as owner `pid` (default: a pid of its own that no process has). */
+async function owner(host: ClusterHost, pid: number): Promise<LockClient> {
+  const client = await LockClient.connect(host.socket);
+  await client.register({ uuid: randomUUID(), name: `vm-${pid}`, id: 1, pid });
+  return client;
+}
+
+/** The libvirt error code an ACQUIRE got, or 0 if it was granted. */
+async function acquireCode(client: LockClient, name: string, flags: number): Promise<number> {
+  try {
+    await client.acquire(shared, name, flags);
+    return 0;
+  } catch (err) {
+    if (err instanceof DaemonError) return err.code;
+    throw err;
+  }
+}
+
+/** Waits until `host` holds a lease (before it, a cluster ACQUIRE is refused as the cluster being unavailable). */
+async function leased(host: ClusterHost): Promise<void> {
+  const probe = await owner(host, 0x7e000000 + Math.floor(Math.random() * 0xffff));
+  try {
+    const name = `lease-probe-${host.name}-${randomUUID()}`;
+    await waitFor(async () => (await acquireCode(probe, name, EXCLUSIVE)) === 0, 15_000, `host ${host.name} to hold a lease`, 100);
+    await probe.release(shared, name);
+  } finally {
+    probe.close();
+  }
+}
+
+/** The etcd record of the exclusive hold of `name`, or null. */
+async function exclusiveHold(name: string): Promise<{ host: string; pid: number; lease: string; token: string } | null> {
+  const key = holdKeys(prefix, 'unused', shared, name).exclusive;
+  const found = await store.kv.range({ key: Buffer.from(key) });
+  const kv = found.kvs[0];
+  if (!kv) return null;
+  const value = JSON.parse(kv.value.toString()) as { host: string; owner: { pid: number } };
+  return { host: value.host, pid: value.owner.pid, lease: kv.lease, token: kv.create_revision };
+}
+
+before(async () => {
+  etcd = await startEtcdCluster();
+  store = new Etcd3({ hosts: etcd.endpoints });
+  proxies = await Promise.all(etcd.endpoints.map((url) => startSeverableProxy(url)));
+  shared = mkdtempSync(join(tmpdir(), 'holdfast-cluster-lockspace-'));
+  prefix = `/holdfast-test-${randomUUID()}/`;
+  [a, b] = await Promise.all([
+    startClusterHost({ name: 'a', sharedPath: shared, config: config('host-a', proxies.map((p) => p.url)) }),
+    startClusterHost({ name: 'b', sharedPath: shared, config: config('host-b', etcd.endpoints) }),
+  ]);
+  shared = a.sharedPath;
+  for (const host of [a, b]) {
+    const client = await LockClient.connect(host.socket);
+    await client.createLockspace(shared);
+    client.close();
+  }
+  await Promise.all([leased(a), leased(b)]);
+});
+
+after(async () => {
+  await Promise.all([a?.close(), b?.close()]);
+  await Promise.all((proxies ?? []).map((p) => p.close()));
+  store?.close();
+  await etcd?.close();
+  rmSync(shared, { recursive: true, force: true });
+});
+
+test('an exclusive hold on one host excludes every other host; etcd records the owner and a fencing token', async () => {
+  const holder = await a.startOwner({ acquire: [{ lockspace: shared, name: 'disk-x', flags: EXCLUSIVE }] });
+  const other = await owner(b, 0x7e100001);
+  try {
+    assert.equal(await acquireCode(other, 'disk-x', EXCLUSIVE), VirErrorCode.RESOURCE_BUSY);
+    assert.equal(await acquireCode(other, 'disk-x', SHARED), VirErrorCode.RESOURCE_BUSY);
+    const hold = await exclusiveHold('disk-x');
+    assert.ok(hold, 'no hold in etcd');
+    assert.equal(hold.host, 'host-a');
+    assert.equal(hold.pid, holder.pid);
+    assert.notEqual(hold.lease, '0', 'the hold is not on the host lease');
+    assert.ok(BigInt(hold.token) > 0n);
+  } finally {
+    other.close();
+    await holder.dispose();
+  }
+});
+
+test('SHARED holds coexist across hosts; an exclusive one waits for the last of them', async () => {
+  const onA = await a.startOwner({ acquire: [{ lockspace: shared, name: 'disk-s', flags: SHARED }] });
+  const onB = await owner(b, 0x7e100002);
+  const exclusive = await owner(b, 0x7e100003);
+  try {
+    assert.equal(await acquireCode(onB, 'disk-s', SHARED), 0);
+    await onB.release(shared, 'disk-s');
+    // B's own shared holder is gone: only A's hold, in etcd, stands in the way.
+    assert.equal(await acquireCode(exclusive, 'disk-s', EXCLUSIVE), VirErrorCode.RESOURCE_BUSY);
+    await onA.dispose();
+    await waitFor(async () => (await acquireCode(exclusive, 'disk-s', EXCLUSIVE)) === 0, 10_000, 'the exclusive hold after the last shared one died', 50);
+    await exclusive.release(shared, 'disk-s');
+  } finally {
+    onB.close();
+    exclusive.close();
+  }
+});
+
+test('RELEASE frees the hold for another host at once; so does the owner dying', async () => {
+  const first = await owner(a, 0x7e100004);
+  const second = await owner(b, 0x7e100005);
+  try {
+    assert.equal(await acquireCode(first, 'disk-r', EXCLUSIVE), 0);
+    assert.equal(await acquireCode(second, 'disk-r', EXCLUSIVE), VirErrorCode.RESOURCE_BUSY);
+    await first.release(shared, 'disk-r');
+    // RELEASE answers once etcd has let go: no wait needed.
+    assert.equal(await acquireCode(second, 'disk-r', EXCLUSIVE), 0);
+    await second.release(shared, 'disk-r');
+  } finally {
+    first.close();
+    second.close();
+  }
+  const dying = await a.startOwner({ acquire: [{ lockspace: shared, name: 'disk-d', flags: EXCLUSIVE }] });
+  const next = await owner(b, 0x7e100006);
+  try {
+    assert.equal(await acquireCode(next, 'disk-d', EXCLUSIVE), VirErrorCode.RESOURCE_BUSY);
+    await dying.dispose();
+    await waitFor(async () => (await exclusiveHold('disk-d')) === null, 10_000, 'the dead owner\'s hold to go', 20);
+    assert.equal(await acquireCode(next, 'disk-d', EXCLUSIVE), 0);
+    await next.release(shared, 'disk-d');
+  } finally {
+    next.close();
+  }
+});
+
+test('the etcd leader killed (2 of 3 left): no hold lost, no fence', async () => {
+  const holder = await a.startOwner({ acquire: [{ lockspace: shared, name: 'disk-l', flags: EXCLUSIVE }] });
+  const before = await exclusiveHold('disk-l');
+  const leader = await etcd.leaderIndex();
+  try {
+    await etcd.kill(leader);
+    // Two TTLs: the lease would have lapsed twice over without renewals.
+    await sleep(2 * TTL_MS);
+    assert.ok(holder.alive(), 'the owner was fenced');
+    const after = await exclusiveHold('disk-l');
+    assert.deepEqual(after, before);
+    const other = await owner(b, 0x7e100007);
+    assert.equal(await acquireCode(other, 'disk-l', EXCLUSIVE), VirErrorCode.RESOURCE_BUSY);
+    other.close();
+    assert.doesNotMatch(a.logs(), /fenced/);
+  } finally {
+    await etcd.start(leader);
+    await holder.dispose();
+  }
+});
+
+test('worker kill, swap and SIGUSR1 upgrade on the holding host: the hold and the lease stay', async () => {
+  const holder = await a.startOwner({ acquire: [{ lockspace: shared, name: 'disk-w', flags: EXCLUSIVE }] });
+  const before = await exclusiveHold('disk-w');
+  assert.ok(before);
+  const other = await owner(b, 0x7e100008);
+  const stillHeld = async (what: string): Promise<void> => {
+    assert.ok(holder.alive(), `the owner died at the ${what}`);
+    assert.deepEqual(await exclusiveHold('disk-w'), before, `the hold changed at the ${what}`);
+    assert.equal(await acquireCode(other, 'disk-w', EXCLUSIVE), VirErrorCode.RESOURCE_BUSY, `another host got it after the ${what}`);
+  };
+  try {
+    let worker = await workerPid(a.pid);
+    process.kill(worker, 'SIGKILL');
+    worker = await nextWorkerPid(a.pid, worker);
+    await stillHeld('worker kill');
+    process.kill(a.pid, 'SIGUSR2');
+    worker = await nextWorkerPid(a.pid, worker);
+    await stillHeld('worker swap');
+    process.kill(a.pid, 'SIGUSR1');
+    await waitForLog(a.logs, /upgraded: restored every lock and client/, 1);
+    await nextWorkerPid(a.pid, worker);
+    // Past a TTL after the upgrade: the new image keeps the same lease alive.
+    await sleep(TTL_MS + 500);
+    await stillHeld('upgrade');
+    assert.doesNotMatch(a.logs(), /fenced/);
+  } finally {
+    other.close();
+    await holder.dispose();
+  }
+});
+
+test('host A cut off from etcd: its owners are SIGKILLed strictly before host B is granted their disk; back again, A cleans up', async () => {
+  const holder = await a.startOwner({ acquire: [{ lockspace: shared, name: 'disk-p', flags: EXCLUSIVE }] });
+  const other = await owner(b, 0x7e100009);
+  let diedAt = 0;
+  void holder.exited.then(() => (diedAt = performance.now()));
+  try {
+    for (const proxy of proxies) proxy.sever();
+    // B asks again and again; each attempt is timed by its start: a grant cannot come earlier than that.
+    let grantedAfter = 0;
+    await waitFor(
+      async () => {
+        const sentAt = performance.now();
+        if ((await acquireCode(other, 'disk-p', EXCLUSIVE)) !== 0) return false;
+        grantedAfter = sentAt;
+        return true;
+      },
+      4 * TTL_MS,
+      'host B to be granted the disk of the partitioned host',
+      20,
+    );
+    await holder.exited;
+    assert.ok(diedAt > 0 && diedAt < grantedAfter, `owner on A died at ${diedAt.toFixed(1)} ms, B asked at ${grantedAfter.toFixed(1)} ms`);
+    await waitForLog(a.logs, /fenced: SIGKILLed 1 owner/, 1, 1000);
+    await other.release(shared, 'disk-p');
+  } finally {
+    for (const proxy of proxies) proxy.heal();
+    other.close();
+  }
+  // Reachable again: A takes a new lease and serves cluster locks again.
+  await leased(a);
+  assert.equal(await exclusiveHold('disk-p'), null);
+});
