@@ -16,7 +16,7 @@ import { holdKeys } from '../../src/worker/cluster/hold-keys';
 import { type ClusterHost, startClusterHost } from '../fixtures/cluster-host';
 import { sleep, waitFor, waitForLog, within } from '../fixtures/deadline';
 import { type EtcdCluster, startEtcdCluster } from '../fixtures/etcd-cluster';
-import { nextWorkerPid, workerPid } from '../fixtures/process-info';
+import { childPids, nextWorkerPid, workerPid } from '../fixtures/process-info';
 import { type SeverableProxy, startSeverableProxy } from '../fixtures/severable-proxy';
 
 const TTL_MS = 3000;
@@ -259,4 +259,81 @@ test('host A cut off from etcd: its owners are SIGKILLed strictly before host B 
   // Reachable again: A takes a new lease and serves cluster locks again.
   await leased(a);
   assert.equal(await exclusiveHold('disk-p'), null);
+});
+
+test('a wedged worker does not stop the fence: the supervisor kills the owners itself', async () => {
+  const holder = await a.startOwner({ acquire: [{ lockspace: shared, name: 'disk-z', flags: EXCLUSIVE }] });
+  const worker = await workerPid(a.pid);
+  process.kill(worker, 'SIGSTOP');
+  try {
+    for (const proxy of proxies) proxy.sever();
+    // The safe deadline comes before TTL after the last renewal: well within two TTLs.
+    await within(2 * TTL_MS, 'the owner on A to be fenced while its worker is stopped', holder.exited);
+  } finally {
+    for (const proxy of proxies) proxy.heal();
+    process.kill(worker, 'SIGCONT');
+  }
+  await leased(a);
+});
+
+test('every etcd member stopped past the safe deadline: A\'s owners die before B is granted; etcd back, the stale hold goes', async () => {
+  const holder = await a.startOwner({ acquire: [{ lockspace: shared, name: 'disk-e', flags: EXCLUSIVE }] });
+  const other = await owner(b, 0x7e10000a);
+  let diedAt = 0;
+  void holder.exited.then(() => (diedAt = performance.now()));
+  try {
+    await etcd.stopAll();
+    await within(2 * TTL_MS, 'the owner on A to be fenced with etcd gone', holder.exited);
+    await etcd.startAll();
+    let grantedAfter = 0;
+    await waitFor(
+      async () => {
+        const sentAt = performance.now();
+        if ((await acquireCode(other, 'disk-e', EXCLUSIVE)) !== 0) return false;
+        grantedAfter = sentAt;
+        return true;
+      },
+      6 * TTL_MS,
+      'host B to be granted the disk once etcd is back',
+      50,
+    );
+    assert.ok(diedAt > 0 && diedAt < grantedAfter, `owner on A died at ${diedAt.toFixed(1)} ms, B asked at ${grantedAfter.toFixed(1)} ms`);
+    const hold = await exclusiveHold('disk-e');
+    assert.equal(hold?.host, 'host-b', 'the hold in etcd is not B\'s');
+    await other.release(shared, 'disk-e');
+  } finally {
+    other.close();
+  }
+  await Promise.all([leased(a), leased(b)]);
+});
+
+test('fencing tokens grow per resource: each new hold of a disk has a larger one than the last', async () => {
+  const client = await owner(a, 0x7e10000b);
+  try {
+    const tokens: bigint[] = [];
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await acquireCode(client, 'disk-t', EXCLUSIVE), 0);
+      tokens.push(BigInt((await exclusiveHold('disk-t'))!.token));
+      await client.release(shared, 'disk-t');
+    }
+    assert.ok(tokens[0]! < tokens[1]! && tokens[1]! < tokens[2]!, `tokens ${tokens.join(', ')}`);
+  } finally {
+    client.close();
+  }
+});
+
+// Last: host A does not survive it.
+test('failover: host A killed outright (holdfastd and its owners SIGKILLed together); host B is granted within TTL + 2 s', async () => {
+  const holder = await a.startOwner({ acquire: [{ lockspace: shared, name: 'disk-f', flags: EXCLUSIVE }] });
+  const other = await owner(b, 0x7e10000c);
+  try {
+    assert.equal(await acquireCode(other, 'disk-f', EXCLUSIVE), VirErrorCode.RESOURCE_BUSY);
+    const pids = [a.pid, ...childPids(a.pid), holder.pid];
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    // The bound is the guarantee under test: etcd expires A's lease one TTL after its last renewal.
+    await waitFor(async () => (await acquireCode(other, 'disk-f', EXCLUSIVE)) === 0, TTL_MS + 2000, 'host B to be granted the dead host\'s disk', 20);
+    await other.release(shared, 'disk-f');
+  } finally {
+    other.close();
+  }
 });
