@@ -45,7 +45,7 @@ export const DAEMON_ENVIRONMENT: Entry[] = [
   { term: 'XDG_CACHE_HOME', text: 'The fallback run directory without XDG_RUNTIME_DIR ($XDG_CACHE_HOME/libvirt, else ~/.cache/libvirt).' },
   { term: 'LD_PRELOAD', text: 'Kept, with the signal guard library put first, for every process image holdfastd starts.' },
   { term: 'HOLDFAST_WORKER_NODE_FLAGS', text: 'Node flags for the workers alone, separated by spaces (only --flags), for profiling: --perf-basic-prof, --trace-gc. Not for production.' },
-  { term: 'HOLDFASTD_TEST_EXEC_PAUSE_MS, HOLDFASTD_TEST_POISON_RESOURCE, HOLDFASTD_TEST_WEDGE_RESOURCE', text: 'For the test suite only; never set them on a host.' },
+  { term: 'HOLDFASTD_TEST_EXEC_PAUSE_MS, HOLDFASTD_TEST_POISON_RESOURCE, HOLDFASTD_TEST_WEDGE_RESOURCE, HOLDFASTD_TEST_CLUSTER_GATE', text: 'For the test suite only; never set them on a host.' },
 ];
 
 export const DAEMON_EXIT_STATUS: Entry[] = [

@@ -4,9 +4,9 @@
 // severable proxies (a partition of A alone); host B directly.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { LockClient } from '../../src/client/lock-client';
@@ -31,6 +31,8 @@ let b: ClusterHost;
 let shared: string;
 let prefix: string;
 let store: Etcd3;
+/** While this file exists, host A's worker does not take up a hold etcd committed (HOLDFASTD_TEST_CLUSTER_GATE). */
+let gate: string;
 
 function config(host: string, endpoints: string[]): string {
   return [
@@ -91,8 +93,9 @@ before(async () => {
   proxies = await Promise.all(etcd.endpoints.map((url) => startSeverableProxy(url)));
   shared = mkdtempSync(join(tmpdir(), 'holdfast-cluster-lockspace-'));
   prefix = `/holdfast-test-${randomUUID()}/`;
+  gate = join(mkdtempSync(join(tmpdir(), 'holdfast-cluster-gate-')), 'gate');
   [a, b] = await Promise.all([
-    startClusterHost({ name: 'a', sharedPath: shared, config: config('host-a', proxies.map((p) => p.url)) }),
+    startClusterHost({ name: 'a', sharedPath: shared, config: config('host-a', proxies.map((p) => p.url)), env: { HOLDFASTD_TEST_CLUSTER_GATE: gate } }),
     startClusterHost({ name: 'b', sharedPath: shared, config: config('host-b', etcd.endpoints) }),
   ]);
   shared = a.sharedPath;
@@ -110,6 +113,7 @@ after(async () => {
   store?.close();
   await etcd?.close();
   rmSync(shared, { recursive: true, force: true });
+  if (gate) rmSync(dirname(gate), { recursive: true, force: true });
 });
 
 test('an exclusive hold on one host excludes every other host; etcd records the owner and a fencing token', async () => {
@@ -172,6 +176,32 @@ test('RELEASE frees the hold for another host at once; so does the owner dying',
     await next.release(shared, 'disk-d');
   } finally {
     next.close();
+  }
+});
+
+test('a worker killed after etcd committed a hold but before custody had it: the ACQUIRE is answered by the next worker, and the stale hold blocks nobody', async () => {
+  writeFileSync(gate, '');
+  const starting = a.startOwner({ acquire: [{ lockspace: shared, name: 'disk-k', flags: EXCLUSIVE }] });
+  let holder: Awaited<typeof starting> | null = null;
+  const other = await owner(b, 0x7e10000d);
+  try {
+    const stale = await waitFor(() => exclusiveHold('disk-k'), 10_000, 'etcd to commit the hold', 20);
+    process.kill(await workerPid(a.pid), 'SIGKILL');
+    rmSync(gate);
+    // The owner's ACQUIRE was never answered: the next worker releases the pending lock, and the request,
+    // still queued in the socket, is run again: it meets its predecessor's hold in etcd as a stale one.
+    holder = await starting;
+    const hold = await exclusiveHold('disk-k');
+    assert.equal(hold?.pid, holder.pid);
+    assert.ok(BigInt(hold.token) > BigInt(stale.token), `token ${hold.token} after the stale ${stale.token}`);
+    assert.equal(await acquireCode(other, 'disk-k', EXCLUSIVE), VirErrorCode.RESOURCE_BUSY);
+    await holder.dispose();
+    await waitFor(async () => (await acquireCode(other, 'disk-k', EXCLUSIVE)) === 0, 10_000, 'host B to be granted the disk', 20);
+    await other.release(shared, 'disk-k');
+  } finally {
+    rmSync(gate, { force: true });
+    other.close();
+    await (holder ?? (await starting.catch(() => null)))?.dispose();
   }
 });
 

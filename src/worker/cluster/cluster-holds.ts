@@ -10,6 +10,7 @@ import type { LockResource } from '../lock/resource';
 import { ClusterScope } from './cluster-scope';
 import { ClusterUnavailable, EtcdHolds, HeldElsewhere } from './etcd-holds';
 import { holdKeys } from './hold-keys';
+import { testClusterGate } from '../test-faults';
 
 /** The host lease as the supervisor last described it. */
 export interface LeaseView {
@@ -33,8 +34,10 @@ export class ClusterHolds {
   readonly scope: ClusterScope;
   readonly #etcd: EtcdHolds;
   #lease: LeaseView = { id: null, deadlineNs: null };
-  /** etcd keys of holds this worker has (or is asking for): never taken for stale. */
+  /** etcd keys of the holds this worker has. */
   readonly #live = new Set<string>();
+  /** etcd keys being asked for: not stale to the sweep (the answer may be on its way). */
+  readonly #asking = new Set<string>();
   /** Holds whose delete failed: retried until etcd takes it. */
   readonly #undropped = new Map<string, ClusterHold>();
   #retryTimer: NodeJS.Timeout | null = null;
@@ -66,7 +69,7 @@ export class ClusterHolds {
 
   #sweep(lease: string): void {
     this.#swept = lease;
-    this.#etcd.sweep(lease, (key) => this.#live.has(key)).then(
+    this.#etcd.sweep(lease, (key) => this.#live.has(key) || this.#asking.has(key)).then(
       (n) => {
         if (n > 0) this.log.warn({ leaseId: lease, deleted: n }, 'deleted stale cluster holds of this host that no owner holds');
       },
@@ -98,14 +101,19 @@ export class ClusterHolds {
     const keys = holdKeys(this.settings.keyPrefix, this.settings.hostId, lockspace, resource.name);
     const value = { host: this.settings.hostId, lockspace, name: resource.name, path: resource.path, shared: resource.shared, owner, at: Date.now() };
     const key = resource.shared ? `${keys.ownSharedPrefix}${owner.pid}` : keys.exclusive;
-    this.#live.add(key);
+    this.#asking.add(key);
     let hold: ClusterHold;
     try {
-      hold = await this.#etcd.take({ keys, shared: resource.shared, value }, lease, (k) => this.#live.has(k));
+      // The key asked for may be in etcd already, left by a predecessor that never got to answer: that
+      // one is stale (this worker holds the local lock it stands for), unless this worker has it.
+      hold = await this.#etcd.take({ keys, shared: resource.shared, value }, lease, (k) => this.#live.has(k) || (k !== key && this.#asking.has(k)));
+      this.#live.add(key);
     } catch (err) {
-      this.#live.delete(key);
       throw this.#refusal(err, resource.name);
+    } finally {
+      this.#asking.delete(key);
     }
+    await testClusterGate();
     // Committed, but the lease's safe deadline may have passed meanwhile: the supervisor is fencing (or
     // about to), so this grant must not stand.
     const deadline = this.#lease.deadlineNs;
