@@ -4,7 +4,7 @@
 // severable proxies (a partition of A alone); host B directly.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -38,6 +38,8 @@ function config(host: string, endpoints: string[]): string {
   return [
     `cluster_etcd_endpoints = [ ${endpoints.map((e) => JSON.stringify(e)).join(', ')} ]`,
     `cluster_lockspaces = [ ${JSON.stringify(shared)} ]`,
+    // Disk paths under the shared directory, in the default lockspace (libvirt's direct lockspace).
+    `cluster_path_prefixes = [ ${JSON.stringify(`${shared}/direct/`)} ]`,
     `cluster_host_id = "${host}"`,
     `cluster_lease_ttl_ms = ${TTL_MS}`,
     `cluster_key_prefix = "${prefix}"`,
@@ -100,6 +102,7 @@ before(async () => {
   ]);
   shared = a.sharedPath;
   for (const host of [a, b]) {
+    mkdirSync(join(host.privateDir, 'direct'));
     const client = await LockClient.connect(host.socket);
     await client.createLockspace(shared);
     client.close();
@@ -131,6 +134,57 @@ test('an exclusive hold on one host excludes every other host; etcd records the 
   } finally {
     other.close();
     await holder.dispose();
+  }
+});
+
+test('a disk path under cluster_path_prefixes (the default lockspace) is cluster-wide too; one outside is not', async () => {
+  const onA = await owner(a, 0x7e10000e);
+  const onB = await owner(b, 0x7e10000f);
+  const inside = `${shared}/direct/vm-1.img`;
+  const outsideName = `elsewhere-${randomUUID()}.img`;
+  const outside = `${shared}/${outsideName}`;
+  try {
+    await onA.acquire('', inside, EXCLUSIVE);
+    await assert.rejects(onB.acquire('', inside, EXCLUSIVE), (err: DaemonError) => err.code === VirErrorCode.RESOURCE_BUSY);
+    // Not cluster-wide: each host locks its own file at that path and never asks etcd.
+    // Each host sees its own directory at `shared`: the file exists on both, as two different files.
+    for (const host of [a, b]) writeFileSync(join(host.privateDir, outsideName), '');
+    await onA.acquire('', outside, 0);
+    await onB.acquire('', outside, 0).catch((err: DaemonError) => assert.fail(`refused outside the prefixes: ${err.message}`));
+    await onA.release('', inside);
+    await onB.acquire('', inside, EXCLUSIVE);
+    await onB.release('', inside);
+  } finally {
+    onA.close();
+    onB.close();
+    for (const host of [a, b]) rmSync(join(host.privateDir, outsideName), { force: true });
+  }
+});
+
+test('etcd unreachable: ACQUIRE is refused with an error naming the cluster, and nothing is held', async () => {
+  const client = await owner(a, 0x7e100010);
+  try {
+    for (const proxy of proxies) proxy.sever();
+    const refused = await client.acquire(shared, 'disk-u', EXCLUSIVE).then(
+      () => assert.fail('granted with etcd unreachable'),
+      (err: DaemonError) => err,
+    );
+    assert.equal(refused.code, VirErrorCode.OPERATION_FAILED);
+    assert.match(refused.message, /cluster lock store unavailable \(etcd http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(refused.message, /resource 'disk-u' not acquired/);
+  } finally {
+    for (const proxy of proxies) proxy.heal();
+  }
+  try {
+    await leased(a);
+    // Nothing was kept: neither the local lock (another owner on A takes it) nor a hold in etcd.
+    assert.equal(await exclusiveHold('disk-u'), null);
+    const next = await owner(a, 0x7e100011);
+    assert.equal(await acquireCode(next, 'disk-u', EXCLUSIVE), 0);
+    await next.release(shared, 'disk-u');
+    next.close();
+  } finally {
+    client.close();
   }
 });
 
