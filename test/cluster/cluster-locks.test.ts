@@ -3,6 +3,7 @@
 // so their local locks never meet and only etcd can make them conflict. Host A reaches etcd through
 // severable proxies (a partition of A alone); host B directly.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -196,6 +197,41 @@ test('etcd unreachable: ACQUIRE is refused with an error naming the cluster, and
   const file = join(a.privateDir, 'disk-u');
   assert.ok(!existsSync(file) || (await probeLock(file)).ofd.canWrite, 'the local lock is still held');
   await settled(a);
+});
+
+test('a host that never reached etcd refuses cluster ACQUIREs and kills nobody; its local locks are served as ever', async () => {
+  // A closed port: this host never gets a lease.
+  const closed = await startSeverableProxy('http://127.0.0.1:9');
+  const url = closed.url;
+  await closed.close();
+  const c = await startClusterHost({ name: 'c', sharedPath: shared, config: config('host-c', [url]) });
+  const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    const setup = await LockClient.connect(c.socket);
+    await setup.createLockspace(shared);
+    setup.close();
+    const client = await owner(c, bystander.pid!);
+    const refused = await client.acquire(shared, 'disk-c', EXCLUSIVE).then(
+      () => assert.fail('granted without a lease'),
+      (err: DaemonError) => err,
+    );
+    assert.equal(refused.code, VirErrorCode.OPERATION_FAILED);
+    assert.match(refused.message, /holds no lease/);
+    // The owner lives: a refused request fences nobody (custody never heard of it).
+    await sleep(200);
+    assert.equal(bystander.exitCode, null);
+    assert.equal(bystander.signalCode, null, 'the owner of a refused ACQUIRE was killed');
+    assert.doesNotMatch(c.logs(), /fenced/);
+    // Outside the cluster lockspaces, the host serves as ever.
+    const local = `${c.runDir}/local.img`;
+    writeFileSync(local, '');
+    await client.acquire('', local, 0);
+    await client.release('', local);
+    client.close();
+  } finally {
+    bystander.kill('SIGKILL');
+    await c.close();
+  }
 });
 
 test('SHARED holds coexist across hosts; an exclusive one waits for the last of them', async () => {

@@ -100,7 +100,7 @@ export class ClusterKeeper {
       if (record.kind === 'resource' && record.cluster) for (const pid of clusterOwnerPids(record.cluster)) pids.add(pid);
     }
     this.#publish();
-    this.#kill([...pids], leaseId, why);
+    this.#kill([...pids], leaseId, why, true);
   }
 
   #check(record: ResourceRecord): void {
@@ -108,17 +108,20 @@ export class ClusterKeeper {
     const cluster = record.cluster!;
     const stale = new Set(cluster.holds.filter((hold) => hold.lease !== valid).map((hold) => hold.pid));
     if (valid === null) for (const pid of cluster.pending) stale.add(pid);
-    if (stale.size > 0) this.#kill([...stale], valid, `a cluster hold of ${record.name} is not on the host's valid lease`);
+    if (stale.size > 0) this.#kill([...stale], valid, `a cluster hold of ${record.name} is not on the host's valid lease`, false);
   }
 
-  #kill(pids: number[], leaseId: string | null, why: string): void {
+  // `always`: a deadline's fence is recorded even when nobody was left to kill.
+  #kill(pids: number[], leaseId: string | null, why: string, always: boolean): void {
     const killed: number[] = [];
     const failed: number[] = [];
     for (const pid of pids) {
       if (pid <= 1 || pid === process.pid) continue;
-      if (this.#sigkill(pid)) killed.push(pid);
-      else failed.push(pid);
+      const outcome = this.#sigkill(pid);
+      if (outcome === 'killed') killed.push(pid);
+      else if (outcome === 'failed') failed.push(pid);
     }
+    if (!always && killed.length === 0 && failed.length === 0) return;
     this.counters.fences++;
     this.counters.ownersKilled += killed.length;
     this.counters.killFailures += failed.length;
@@ -129,15 +132,15 @@ export class ClusterKeeper {
 
   // A pidfd from the owner's own lock connection where custody has one (it cannot name a reused pid), else
   // one opened by pid.
-  #sigkill(pid: number): boolean {
+  #sigkill(pid: number): 'killed' | 'gone' | 'failed' {
     let pidfd: number | null = null;
     try {
       pidfd = this.#peerPidfd(pid) ?? native.pidfdOpen(pid);
       native.pidfdSendSignal(pidfd, 'SIGKILL');
-      return true;
+      return 'killed';
     } catch (err) {
       // ESRCH: it is already gone, which is what a fence wants.
-      return (err as { code?: string }).code === 'ESRCH';
+      return (err as { code?: string }).code === 'ESRCH' ? 'gone' : 'failed';
     } finally {
       if (pidfd !== null) native.close(pidfd);
     }

@@ -160,6 +160,16 @@ export class ClusterHolds {
     }
   }
 
+  /** The refusal an ACQUIRE of `name` gets now for want of a usable lease, or null if the lease is usable. */
+  refusalWithoutLease(name: string): VirError | null {
+    try {
+      this.#usableLease(name);
+      return null;
+    } catch (err) {
+      return err as VirError;
+    }
+  }
+
   #usableLease(name: string): string {
     const { id, deadlineNs } = this.#lease;
     if (id === null) throw this.#unavailable(name, 'this host holds no lease in the cluster (etcd not reached yet, or the lease lapsed)');

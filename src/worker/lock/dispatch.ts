@@ -137,8 +137,15 @@ const acquireResource: LockHandler<ResourceArgsView> = (ctx, client, args) => {
   if (existing === undefined && !ctx.roomForFile()) throw cannotOpen(lockspace.resourcePath(name), args.flags, EMFILE);
   // Without detached owners, acquiring a held resource can only add this owner (or throw).
   const joins = existing !== undefined && existing.detachedOwners.length === 0;
+  // A cluster resource without a usable lease is refused before anything is locked or filed: custody must
+  // never hear of a pending owner then (the supervisor fences those when no lease is valid).
+  const inCluster = ctx.cluster !== null && ctx.cluster.covers(path, existing?.path ?? lockspace.resourcePath(name));
+  if (inCluster) {
+    const refusal = ctx.cluster!.refusalWithoutLease(name);
+    if (refusal !== null) throw refusal;
+  }
   const resource = lockspace.acquire(name, client.ownerPid, args.flags, client.clientPid === client.ownerPid);
-  if (ctx.cluster !== null && ctx.cluster.covers(path, resource.path)) return acquireInCluster(ctx, client, path, lockspace, resource, existing === undefined);
+  if (inCluster) return acquireInCluster(ctx, client, path, lockspace, resource, existing === undefined);
   ctx.journal.acquired(resource, path, existing === undefined, joins ? client.ownerPid : null);
 };
 
