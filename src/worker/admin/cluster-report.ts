@@ -6,6 +6,13 @@ import type { ClusterHoldInfo, ClusterLeaseStatus, ClusterReply } from '../../sh
 import type { ClusterHolds } from '../cluster/cluster-holds';
 import { endpointHealth } from '../cluster/endpoint-health';
 import type { LockService } from '../lock/lock-service';
+import type { LockResource } from '../lock/resource';
+
+/** A lockspace as these reports read it (the registry's lockspaces). */
+export interface LockspaceView {
+  readonly directory: string | null;
+  readonly resources: ReadonlyMap<string, LockResource>;
+}
 
 /** Holds on this host by kind. */
 export interface ClusterHoldCounts {
@@ -15,9 +22,9 @@ export interface ClusterHoldCounts {
 }
 
 /** Every owner's cluster hold (held or pending), in (lockspace, resource, pid) order. */
-export function clusterHoldList(lock: LockService): ClusterHoldInfo[] {
+export function clusterHoldList(lockspaces: Iterable<LockspaceView>): ClusterHoldInfo[] {
   const list: ClusterHoldInfo[] = [];
-  for (const lockspace of lock.registry.all()) {
+  for (const lockspace of lockspaces) {
     const directory = lockspace.directory ?? '';
     for (const resource of lockspace.resources.values()) {
       const part = resource.cluster;
@@ -33,9 +40,9 @@ export function clusterHoldList(lock: LockService): ClusterHoldInfo[] {
 }
 
 /** Counts without building the list (metrics asks at every scrape). */
-export function clusterHoldCounts(lock: LockService): ClusterHoldCounts {
+export function clusterHoldCounts(lockspaces: Iterable<LockspaceView>): ClusterHoldCounts {
   const counts = { exclusive: 0, shared: 0, pending: 0 };
-  for (const lockspace of lock.registry.all()) {
+  for (const lockspace of lockspaces) {
     for (const resource of lockspace.resources.values()) {
       const part = resource.cluster;
       if (part === null) continue;
@@ -74,7 +81,7 @@ export async function clusterReport(lock: LockService, supervisor: SupervisorSta
   if (cluster === null) return { configured: false };
   const endpoints = await endpointHealth(cluster.settings);
   // Read after the wait: the holds and the lease as they are when the answer leaves.
-  const holds = clusterHoldList(lock);
+  const holds = clusterHoldList(lock.registry.all());
   const sup = supervisor?.cluster;
   return {
     configured: true,
@@ -84,11 +91,7 @@ export async function clusterReport(lock: LockService, supervisor: SupervisorSta
     pathPrefixes: [...cluster.settings.pathPrefixes],
     endpoints,
     lease: leaseNow(cluster, supervisor),
-    holdCounts: {
-      exclusive: holds.filter((h) => h.state === 'held' && h.mode === 'exclusive').length,
-      shared: holds.filter((h) => h.state === 'held' && h.mode === 'shared').length,
-      pending: holds.filter((h) => h.state === 'pending').length,
-    },
+    holdCounts: clusterHoldCounts(lock.registry.all()),
     holds,
     requests: { ...cluster.counts },
     fences: sup ? { total: sup.fences, ownersKilled: sup.ownersKilled, killFailures: sup.killFailures, last: sup.lastFences } : null,

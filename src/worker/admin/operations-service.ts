@@ -231,7 +231,7 @@ export class HoldfastService {
         fds: s.fds ?? null,
         cluster: cluster && {
           requests: cluster.counts,
-          holds: clusterHoldCounts(this.sources.lock),
+          holds: clusterHoldCounts(this.sources.lock.registry.all()),
           lease: leaseNow(cluster, s.supervisor),
         },
       });
@@ -249,7 +249,8 @@ function supervisorFdUse(pid: number): FdUse | null {
   }
 }
 
-function lockInfo(directory: string, resource: LockResource, owners: Map<number, LockClientState[]>): LockInfo {
+/** One resource as LOCKS and WHO report it (the owners' details from their connections, by pid). */
+export function lockInfo(directory: string, resource: LockResource, owners: ReadonlyMap<number, LockClientState[]>): LockInfo {
   // One entry per owner pid (a shared lock may list a pid more than once: one per acquisition).
   const cluster = resource.cluster;
   const ownerInfos: LockOwnerInfo[] = [...new Set(resource.owners)].map((pid) => {
