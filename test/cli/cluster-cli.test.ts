@@ -111,6 +111,8 @@ describe('holdfast cluster on a host whose etcd endpoints do not answer', () => 
     const status = JSON.parse(run.stdout) as StatusReply;
     assert.equal(status.supervisor?.cluster?.lease.state, 'granting');
     assert.equal(status.supervisor?.cluster?.fences, 0);
+    const table = await holdfast(dir, 'status');
+    assert.match(table.stdout, /^cluster:\s+lease granting; 0 fence\(s\), 0 owner\(s\) killed$/m);
   });
 
   test('metrics: the holdfast_cluster_* families', async () => {
@@ -160,6 +162,7 @@ describe('holdfast cluster on a host without a cluster', () => {
   test('no cluster part in status, no holdfast_cluster_* metrics', async () => {
     const status = JSON.parse((await holdfast(dir, '--json', 'status')).stdout) as StatusReply;
     assert.equal(status.supervisor?.cluster, undefined);
+    assert.doesNotMatch((await holdfast(dir, 'status')).stdout, /^cluster:/m);
     const metrics = await holdfast(dir, 'metrics');
     assert.equal(metrics.code, 0, metrics.stderr);
     assert.doesNotMatch(metrics.stdout, /holdfast_cluster_/);
