@@ -67,7 +67,7 @@ test('ClusterKeeper: status on grant and renewal; a fence is reported with its p
     assert.deepEqual(keeper.status(), { lease: keeper.lease.status(), fences: 0, ownersKilled: 0, killFailures: 0, lastFences: [] });
 
     keeper.lease.emit('granted', '1234');
-    keeper.lease.emit('renewed', '1234');
+    keeper.lease.emit('renewed', process.hrtime.bigint() + 5_000_000_000n);
     assert.equal(leases, 2);
     assert.equal(seen.length, 2, 'a status after the grant and after the renewal');
 

@@ -65,10 +65,8 @@ export class ClusterKeeper {
     });
     this.lease.on('renewed', () => this.#publish());
     this.lease.on('deadline-passed', (id: string) => this.#fence(id, 'the host lease passed its safe deadline without a renewal'));
-    this.lease.on('lost', (id: string) => {
-      log.error({ leaseId: id }, 'etcd no longer knows the host lease');
-      this.onStatusChange();
-    });
+    // A fence follows at once ('deadline-passed'), and tells of the status after its signals.
+    this.lease.on('lost', (id: string) => log.error({ leaseId: id }, 'etcd no longer knows the host lease'));
     // Custody tells us of every cluster resource it is handed: a hold on a stale lease is fenced at once.
     custody.onClusterResource = (record) => this.#check(record);
   }
