@@ -55,12 +55,13 @@ export const DAEMON_EXIT_STATUS: Entry[] = [
 ];
 
 export const CLIENT_DESCRIPTION = [
-  'holdfast asks a running holdfastd(8) over its admin socket what it holds (status, locks, clients, lockspaces, who holds a file) and asks it to act (upgrade, swap-worker, log-level). It finds the socket as holdfastd does: the root default, $XDG_RUNTIME_DIR/libvirt for other users, --run-dir or --admin-socket. virt-admin(1) talks to the same socket.',
+  'holdfast asks a running holdfastd(8) over its admin socket what it holds (status, locks, clients, lockspaces, who holds a file, the cluster and its etcd endpoints, metrics) and asks it to act (upgrade, swap-worker, log-level). It finds the socket as holdfastd does: the root default, $XDG_RUNTIME_DIR/libvirt for other users, --run-dir or --admin-socket. virt-admin(1) talks to the same socket.',
+  'Where a cluster is configured (cluster_etcd_endpoints), cluster shows this host\'s part of it: each etcd endpoint asked on its own (about a second at most), the host lease, the cluster holds with their fencing tokens, and the fences; locks and who mark cluster resources and show each owner\'s fencing token; metrics adds the holdfast_cluster_* families.',
 ];
 
 export const CLIENT_EXIT_STATUS: Entry[] = [
   { term: '0', text: 'Done (who: the file is free).' },
-  { term: '1', text: 'who: the file is held; upgrade, swap-worker: refused or failed.' },
+  { term: '1', text: 'who: the file is held; upgrade, swap-worker: refused or failed; cluster: no cluster is configured in the daemon.' },
   { term: '2', text: 'A usage error, no daemon on the socket, or any other error.' },
 ];
 

@@ -119,6 +119,8 @@ export class Supervisor {
     this.#cluster = cluster;
     // The serving worker grants cluster holds only on the lease as it last heard of it.
     cluster.onLease = (lease) => this.#worker?.sendClusterLease(lease);
+    // Its status rides in ours: each grant, renewal (every TTL/3), lapse and fence sends it once more.
+    cluster.onStatusChange = () => this.#publishStatus();
   }
 
   get cluster(): ClusterKeeper | null {
@@ -127,7 +129,9 @@ export class Supervisor {
 
   /** Our status, which the worker reports (holdfast STATUS and METRICS). */
   #status(): SupervisorStatus {
-    return this.#statusKeeper.status();
+    const status = this.#statusKeeper.status();
+    if (this.#cluster) status.cluster = this.#cluster.status();
+    return status;
   }
 
   /** The supervisor's counters, reported in its status and carried across upgrades. */

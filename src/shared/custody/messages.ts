@@ -4,7 +4,7 @@
 import type { ClusterSettings } from '../cluster/cluster-settings';
 import { compiledValidator } from '../platform/compiled-validator';
 import { type CustodyRecord, custodyRecordSchema } from './records/custody-record';
-import type { SupervisorStatus } from './supervisor-status';
+import { FENCE_PIDS_LISTED, FENCES_REPORTED, type SupervisorStatus } from './supervisor-status';
 
 /** Settings the worker needs, resolved by the supervisor from config file and flags. */
 export interface WorkerSettings {
@@ -398,6 +398,43 @@ const outcomeSchema = {
   ],
 } as const;
 
+const pidList = { type: 'array', maxItems: FENCE_PIDS_LISTED, items: { type: 'integer', minimum: 0, maximum: 0xffffffff } } as const;
+const supervisorClusterStatusSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['lease', 'fences', 'ownersKilled', 'killFailures', 'lastFences'],
+  properties: {
+    lease: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['state', 'id', 'ttlMs', 'msLeft', 'lastRenewedAt', 'keepalivesSent', 'keepalivesAcked', 'deadlinesPassed'],
+      properties: {
+        state: { enum: ['granting', 'held', 'lapsed'] },
+        id: nullableDecimal,
+        ttlMs: count,
+        msLeft: { anyOf: [{ type: 'null' }, { type: 'number' }] },
+        lastRenewedAt: { anyOf: [{ type: 'null' }, count] },
+        keepalivesSent: count,
+        keepalivesAcked: count,
+        deadlinesPassed: count,
+      },
+    },
+    fences: count,
+    ownersKilled: count,
+    killFailures: count,
+    lastFences: {
+      type: 'array',
+      maxItems: FENCES_REPORTED,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['at', 'leaseId', 'why', 'killed', 'failed', 'killedCount', 'failedCount'],
+        properties: { at: count, leaseId: nullableDecimal, why: { type: 'string', maxLength: 4096 }, killed: pidList, failed: pidList, killedCount: count, failedCount: count },
+      },
+    },
+  },
+} as const;
+
 const supervisorStatusSchema = {
   type: 'object',
   additionalProperties: false,
@@ -412,6 +449,7 @@ const supervisorStatusSchema = {
     workerRestarts: count,
     lastUpgrade: outcomeSchema,
     lastSwap: outcomeSchema,
+    cluster: supervisorClusterStatusSchema,
   },
 } as const;
 

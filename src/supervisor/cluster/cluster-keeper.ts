@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { ClusterSettings } from '../../shared/cluster/cluster-settings';
 import { etcdClientOptions } from '../../shared/cluster/etcd-client-options';
 import type { ClusterLease } from '../../shared/custody/messages';
+import { FENCE_PIDS_LISTED, FENCES_REPORTED, type FenceReport, type SupervisorClusterStatus } from '../../shared/custody/supervisor-status';
 import { clusterOwnerPids } from '../../shared/custody/records/cluster-hold-record';
 import type { ResourceRecord } from '../../shared/custody/records/resource-record';
 import * as native from '../../shared/platform/native';
@@ -27,7 +28,9 @@ export interface FenceEvent {
   failed: number[];
 }
 
-const FENCE_EVENTS_KEPT = 16;
+const FENCE_EVENTS_KEPT = FENCES_REPORTED;
+// A fence's reason names a resource: bounded, as it travels in the status.
+const WHY_MAX = 1024;
 
 export class ClusterKeeper {
   readonly #client: Etcd3;
@@ -38,6 +41,8 @@ export class ClusterKeeper {
   revokeOnStop = true;
   /** Told each change of the lease, for the workers. */
   onLease: (lease: ClusterLease) => void = () => undefined;
+  /** Told each change of what status() reports (a grant, renewal, lapse or fence), for `holdfast cluster`. */
+  onStatusChange: () => void = () => undefined;
   /** Told each change of what a successor would resume (systemd's fd store keeps it beside its journal). */
   onCarryChange: (lease: CarriedLease | null) => void = () => undefined;
 
@@ -60,6 +65,7 @@ export class ClusterKeeper {
     });
     this.lease.on('renewed', () => this.#publish());
     this.lease.on('deadline-passed', (id: string) => this.#fence(id, 'the host lease passed its safe deadline without a renewal'));
+    // A fence follows at once ('deadline-passed'), and tells of the status after its signals.
     this.lease.on('lost', (id: string) => log.error({ leaseId: id }, 'etcd no longer knows the host lease'));
     // Custody tells us of every cluster resource it is handed: a hold on a stale lease is fenced at once.
     custody.onClusterResource = (record) => this.#check(record);
@@ -76,6 +82,17 @@ export class ClusterKeeper {
     return { id, deadlineNs: id === null || deadline === null ? null : deadline.toString() };
   }
 
+  /** The lease, the fence counters and the last fences, as the supervisor's status reports them. */
+  status(): SupervisorClusterStatus {
+    return {
+      lease: this.lease.status(),
+      fences: this.counters.fences,
+      ownersKilled: this.counters.ownersKilled,
+      killFailures: this.counters.killFailures,
+      lastFences: this.fences.map(fenceReport),
+    };
+  }
+
   carry(): CarriedLease | null {
     const carried = this.lease.carry();
     return carried ? { id: carried.id, lastAckSentNs: carried.lastAckSentNs.toString() } : null;
@@ -86,9 +103,11 @@ export class ClusterKeeper {
     await this.#client.close();
   }
 
-  #publish(): void {
+  // A fence tells of its status once its signals are sent (#kill), not before them.
+  #publish(statusToo = true): void {
     this.onLease(this.current());
     this.onCarryChange(this.carry());
+    if (statusToo) this.onStatusChange();
   }
 
   // Kills every owner of a cluster hold or pending hold in custody. Synchronous: nothing else runs before
@@ -99,7 +118,7 @@ export class ClusterKeeper {
       const record = entry.record;
       if (record.kind === 'resource' && record.cluster) for (const pid of clusterOwnerPids(record.cluster)) pids.add(pid);
     }
-    this.#publish();
+    this.#publish(false);
     this.#kill([...pids], leaseId, why, true);
   }
 
@@ -128,6 +147,7 @@ export class ClusterKeeper {
     this.fences.push({ at: Date.now(), leaseId, why, killed, failed });
     if (this.fences.length > FENCE_EVENTS_KEPT) this.fences.shift();
     this.log.error({ leaseId, why, killed, failed }, `fenced: SIGKILLed ${killed.length} owner(s) holding cluster locks`);
+    this.onStatusChange();
   }
 
   // A pidfd from the owner's own lock connection where custody has one (it cannot name a reused pid), else
@@ -158,4 +178,17 @@ export class ClusterKeeper {
     }
     return null;
   }
+}
+
+/** A fence as the status carries it: its reason and pid lists bounded, the counts whole. */
+export function fenceReport(event: FenceEvent): FenceReport {
+  return {
+    at: event.at,
+    leaseId: event.leaseId,
+    why: event.why.length > WHY_MAX ? `${event.why.slice(0, WHY_MAX - 1)}…` : event.why,
+    killed: event.killed.slice(0, FENCE_PIDS_LISTED),
+    failed: event.failed.slice(0, FENCE_PIDS_LISTED),
+    killedCount: event.killed.length,
+    failedCount: event.failed.length,
+  };
 }
