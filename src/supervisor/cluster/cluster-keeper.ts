@@ -10,7 +10,7 @@ import type { ClusterSettings } from '../../shared/cluster/cluster-settings';
 import { etcdClientOptions } from '../../shared/cluster/etcd-client-options';
 import type { ClusterLease } from '../../shared/custody/messages';
 import { FENCE_PIDS_LISTED, FENCES_REPORTED, type FenceReport, type SupervisorClusterStatus } from '../../shared/custody/supervisor-status';
-import { clusterOwnerPids } from '../../shared/custody/records/cluster-hold-record';
+import { type ResourceCluster, clusterOwnerPids } from '../../shared/custody/records/cluster-hold-record';
 import type { ResourceRecord } from '../../shared/custody/records/resource-record';
 import * as native from '../../shared/platform/native';
 import type { Custody } from '../custody';
@@ -71,8 +71,15 @@ export class ClusterKeeper {
     custody.onClusterResource = (record) => this.#check(record);
   }
 
+  /**
+   * Starts keeping the lease, then fences every cluster hold custody already has (from a state document, or
+   * handed back by systemd's fd store) that is not on the lease now valid: nobody renews its lease, so etcd
+   * will let another host take the disk while the owner still runs. A resumed lease already past its safe
+   * deadline has fenced them all within lease.start().
+   */
   start(): void {
     this.lease.start();
+    if (this.lease.status().state !== 'lapsed') this.#fenceStale();
   }
 
   /** The lease as workers must know it. */
@@ -123,11 +130,25 @@ export class ClusterKeeper {
   }
 
   #check(record: ResourceRecord): void {
+    const stale = this.#staleOwners(record.cluster!, new Set());
+    if (stale.size > 0) this.#kill([...stale], this.lease.id, `a cluster hold of ${record.name} is not on the host's valid lease`, false);
+  }
+
+  #fenceStale(): void {
+    const stale = new Set<number>();
+    for (const [, entry] of this.custody.entries()) {
+      const record = entry.record;
+      if (record.kind === 'resource' && record.cluster) this.#staleOwners(record.cluster, stale);
+    }
+    if (stale.size > 0) this.#kill([...stale], this.lease.id, 'cluster holds taken over at start-up are not on the lease this process holds or resumes', false);
+  }
+
+  /** Adds to `into` the owners of `cluster` whose hold is not on the valid lease (and, without one, the pending). */
+  #staleOwners(cluster: ResourceCluster, into: Set<number>): Set<number> {
     const valid = this.lease.id;
-    const cluster = record.cluster!;
-    const stale = new Set(cluster.holds.filter((hold) => hold.lease !== valid).map((hold) => hold.pid));
-    if (valid === null) for (const pid of cluster.pending) stale.add(pid);
-    if (stale.size > 0) this.#kill([...stale], valid, `a cluster hold of ${record.name} is not on the host's valid lease`, false);
+    for (const hold of cluster.holds) if (hold.lease !== valid) into.add(hold.pid);
+    if (valid === null) for (const pid of cluster.pending) into.add(pid);
+    return into;
   }
 
   // `always`: a deadline's fence is recorded even when nobody was left to kill.
