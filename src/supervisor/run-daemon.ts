@@ -15,6 +15,7 @@ import { HOLDFAST_VERSION } from '../shared/platform/version';
 import { fdStoreJournalPath } from '../shared/platform/paths';
 import { FdStore } from './fd-store/fd-store';
 import { ClusterKeeper } from './cluster/cluster-keeper';
+import { type Watchdog, takeWatchdog } from './cluster/watchdog';
 import { leaseJournalPath, readLeaseJournal, writeLeaseJournal } from './fd-store/lease-journal';
 import { readJournal } from './fd-store/journal';
 import { adoptStoredFds } from './fd-store/adopt-stored-fds';
@@ -105,17 +106,38 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   if (reexecuted && !restored) return holdWhatWasInherited(new Error('no state document after an exec'), log, notifier);
 
   let pidFile: PidFile | null = restored?.pidFile ?? null;
+  try {
+    pidFile ??= PidFile.acquire(config.pid_file);
+  } catch (err) {
+    failed(err);
+    return;
+  }
+  // Opened once this process is the run dir's only daemon (the pid file), before anything is bound.
+  let watchdog: Watchdog | null;
+  try {
+    watchdog = takeWatchdog(options.cluster?.watchdogDevice ?? null, restored?.clusterWatchdog ?? null, log.child({ component: 'cluster' }));
+  } catch (err) {
+    // An operator who configured a watchdog counts on it: a fresh start without it refuses. An image that
+    // inherited locks holds them without it rather than drop them, and says so.
+    if (!reexecuted) {
+      failed(err);
+      pidFile.release();
+      return;
+    }
+    log.error({ err }, 'serving WITHOUT the cluster watchdog device');
+    watchdog = null;
+  }
   let listeners: Listener[] = restored?.listeners ?? [];
   // Lock fds systemd's fd store hands back after a crash or restart (mixed with the sockets).
   const storedLocks: StoredLockFd[] = [];
   try {
-    pidFile ??= PidFile.acquire(config.pid_file);
     if (!restored) listeners = takeActivatedListeners(process.env, log, storedLocks);
     if (!listeners.some((l) => l.name === 'lock')) listeners.push(await bindListener('lock', config.socket_path, log));
     if (!listeners.some((l) => l.name === 'admin')) listeners.push(await bindListener('admin', config.admin_socket_path, log));
   } catch (err) {
     failed(err);
-    pidFile?.release();
+    watchdog?.disarm();
+    pidFile.release();
     return;
   }
 
@@ -159,7 +181,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   // systemd handed lock fds back (a restart after a crash or a kill).
   const leaseFile = leaseJournalPath(journalFile);
   const carriedLease = restored?.clusterLease ?? (clusterSettings && storedLocks.length > 0 ? readLeaseJournal(leaseFile, log) : null);
-  const cluster = clusterSettings ? new ClusterKeeper(clusterSettings, supervisor.custody, log.child({ component: 'cluster' }), carriedLease) : null;
+  const cluster = clusterSettings ? new ClusterKeeper(clusterSettings, supervisor.custody, log.child({ component: 'cluster' }), carriedLease, watchdog) : null;
   if (cluster) supervisor.useCluster(cluster);
   const fromStore = storedLocks.length > 0 ? adoptStoredFds(storedLocks, readJournal(journalFile, log), (key) => supervisor.custody.has(key), log) : null;
   if (fromStore) {

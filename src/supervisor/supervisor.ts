@@ -176,6 +176,8 @@ export class Supervisor {
       ...this.options.listeners.map((l) => l.fd),
       ...[...this.custody.entries()].map(([, e]) => e.fd).filter((fd): fd is number => fd !== null),
       ...(this.options.pidFile ? [this.options.pidFile.fd] : []),
+      // The armed watchdog device: the next image pets it on; a close would not stop its timer.
+      ...(this.#cluster?.keptFds() ?? []),
     ];
   }
 
@@ -198,6 +200,7 @@ export class Supervisor {
         adminLogLevel: this.#adminLogLevel,
         carriedWorker: carried ?? null,
         clusterLease: this.#cluster?.carry() ?? null,
+        clusterWatchdog: this.#cluster?.carryWatchdog() ?? null,
       },
       process.pid,
     );

@@ -113,6 +113,17 @@ test('a valid cluster config: the daemon serves, its worker having taken the clu
   }
 });
 
+test('a cluster watchdog device that cannot be opened: one line naming it, exit 2, nothing bound', () => {
+  // Opening it is what arms a watchdog: an operator who configured one counts on it, so no start without it.
+  const run = mkdtempSync(join(dir, 'cluster-watchdog-'));
+  const conf = join(run, 'cluster.conf');
+  const missing = join(run, 'no-such-watchdog');
+  writeFileSync(conf, `cluster_etcd_endpoints = [ "http://127.0.0.1:2379" ]\ncluster_lockspaces = [ "/l" ]\ncluster_host_id = "h"\ncluster_watchdog_device = "${missing}"\n`);
+  assertOneLineFailure(holdfastd(['--run-dir', run, '-f', conf]), new RegExp(`^holdfastd: cannot start: cannot open the cluster watchdog device ${missing}: ENOENT$`));
+  assert.equal(existsSync(join(run, 'holdfastd-sock')), false, 'nothing was bound');
+  assert.equal(existsSync(join(run, 'holdfastd.pid')), false, 'the pid file is released');
+});
+
 test('a bad flag: the error and a hint, not the whole help; exit 2', () => {
   const result = holdfastd(['--bogus']);
   assert.equal(result.status, 2);

@@ -3,7 +3,8 @@
 // granted) a cluster lock on this host is SIGKILLed at once, before etcd can expire the lease and let another
 // host take its disks; and any cluster hold custody is handed later on a lease that is not the valid one has
 // its owners killed as it arrives. The supervisor does this, not the worker: it holds custody's records and
-// outlives a wedged or crashed worker.
+// outlives a wedged or crashed worker. A configured watchdog device (watchdog.ts) is petted only while the
+// lease is renewed, so that a supervisor that cannot fence (wedged, stopped) gets the host reset instead.
 import { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { ClusterSettings } from '../../shared/cluster/cluster-settings';
@@ -15,6 +16,7 @@ import type { ResourceRecord } from '../../shared/custody/records/resource-recor
 import * as native from '../../shared/platform/native';
 import type { Custody } from '../custody';
 import { HostLease } from './host-lease';
+import type { CarriedWatchdog, Watchdog, WatchdogStatus } from './watchdog';
 
 import type { CarriedLease } from '../upgrade/state-document';
 
@@ -31,6 +33,11 @@ export interface FenceEvent {
 const FENCE_EVENTS_KEPT = FENCES_REPORTED;
 // A fence's reason names a resource: bounded, as it travels in the status.
 const WHY_MAX = 1024;
+
+/** Pets between renewals come at most this often: the lease's own keepalive interval. */
+function petIntervalMs(settings: ClusterSettings): number {
+  return settings.leaseTtlMs / 3;
+}
 
 export class ClusterKeeper {
   readonly #client: Etcd3;
@@ -51,6 +58,8 @@ export class ClusterKeeper {
     private readonly custody: Custody,
     private readonly log: Logger,
     resume: CarriedLease | null,
+    /** The open watchdog device (cluster_watchdog_device), or null without one; this keeper disarms it on stop. */
+    readonly watchdog: Watchdog | null = null,
   ) {
     this.#client = new Etcd3(etcdClientOptions(settings));
     this.lease = new HostLease({
@@ -80,6 +89,8 @@ export class ClusterKeeper {
   start(): void {
     this.lease.start();
     if (this.lease.status().state !== 'lapsed') this.#fenceStale();
+    // After start(): a resumed lease is held at once, and gets its first pet here.
+    this.watchdog?.follow(this.lease, petIntervalMs(this.settings));
   }
 
   /** The lease as workers must know it. */
@@ -105,7 +116,25 @@ export class ClusterKeeper {
     return carried ? { id: carried.id, lastAckSentNs: carried.lastAckSentNs.toString() } : null;
   }
 
+  /** The watchdog's state for status and metrics, or null without a watchdog. */
+  watchdogStatus(): WatchdogStatus | null {
+    return this.watchdog?.status() ?? null;
+  }
+
+  /** The open watchdog device for the next image of an upgrade, or null. */
+  carryWatchdog(): CarriedWatchdog | null {
+    return this.watchdog?.carry() ?? null;
+  }
+
+  /** fds an upgrade must keep open across its exec: the armed watchdog device (closing it would not stop it). */
+  keptFds(): number[] {
+    const fd = this.watchdog?.fd ?? null;
+    return fd === null ? [] : [fd];
+  }
+
+  /** A clean stop: the watchdog disarmed first (a slow revoke must not reset the host), then the lease. */
   async stop(): Promise<void> {
+    this.watchdog?.disarm();
     await this.lease.stop({ revoke: this.revokeOnStop });
     await this.#client.close();
   }

@@ -303,8 +303,16 @@ export const SETTINGS_SCHEMA = {
         'needs cluster_username. Keep it readable by root only.',
     ),
     cluster_watchdog_device: absolutePath(
-      'holdfast key. A watchdog device (e.g. /dev/watchdog) petted only while this host\'s lease in etcd is renewed, ' +
-        'so that a host cut off from etcd is reset by its watchdog. Unset: no watchdog.',
+      'holdfast key. A watchdog device (e.g. /dev/watchdog, or a softdog\'s) that holdfastd opens at start-up, which ' +
+        'arms it, and then writes to (pets) only while this host\'s lease in etcd is renewed: at each grant and renewal, ' +
+        'and between them at most every third of cluster_lease_ttl_ms while the lease is within its safe deadline; never ' +
+        'without a lease, never after its deadline passed. A holdfastd that stops running (hung, stopped, killed) or a ' +
+        'lease that stays lost for longer than the device\'s timeout gets the host reset by the device. The timeout is ' +
+        'the device\'s own (set it with the driver, e.g. softdog\'s soft_margin, or a watchdog tool) and must exceed ' +
+        'cluster_lease_ttl_ms; note that the reset then comes after etcd may have expired the lease. A clean stop ' +
+        'disarms the device (the magic close), unless its driver has nowayout; an upgrade (SIGUSR1) keeps it open ' +
+        'and armed. A device that cannot be opened (missing, or held by another watchdog daemon) is a start-up error. ' +
+        'Unset: no watchdog.',
     ),
   },
 } as const;

@@ -4,7 +4,7 @@
 // the one that served on through the exec: the supervisor adopts that one).
 import type { Logger } from 'pino';
 import * as native from '../../shared/platform/native';
-import type { CarriedCounters, CarriedLease, CarriedWorkerState, StateDocument } from './state-document';
+import type { CarriedCounters, CarriedLease, CarriedWatchdog, CarriedWorkerState, StateDocument } from './state-document';
 import type { CustodyEntry } from '../custody';
 import type { Listener } from '../service/listeners';
 import { PidFile } from '../service/pid-file';
@@ -23,6 +23,8 @@ export interface AdoptedAfterExec {
   carriedWorker?: CarriedWorkerState;
   /** The cluster host lease the previous image kept alive. */
   clusterLease?: CarriedLease;
+  /** The cluster watchdog device the previous image kept open and armed (supervisor/cluster/watchdog.ts adopts it). */
+  clusterWatchdog?: CarriedWatchdog;
 }
 
 /** Where this configuration puts the files a document refers to by fd. */
@@ -75,6 +77,7 @@ export function adoptAfterExec(doc: StateDocument, paths: AfterExecPaths, log: L
     adminLogLevel: doc.holdfast?.adminLogLevel,
     ...(carriedWorker ? { carriedWorker } : {}),
     ...(doc.holdfast?.cluster ? { clusterLease: doc.holdfast.cluster } : {}),
+    ...(doc.holdfast?.clusterWatchdog ? { clusterWatchdog: doc.holdfast.clusterWatchdog } : {}),
   };
 }
 

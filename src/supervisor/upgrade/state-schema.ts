@@ -158,6 +158,14 @@ const holdfastSchema: JSONSchemaType<HoldfastState> = {
       nullable: true,
       ...notNull,
     },
+    clusterWatchdog: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['device', 'fd', 'pets'],
+      properties: { device: { type: 'string', minLength: 2, maxLength: 4096, pattern: '^/' }, fd, pets: safeUint },
+      nullable: true,
+      ...notNull,
+    },
   },
 };
 
