@@ -118,7 +118,7 @@ test('a cluster watchdog device that cannot be opened: one line naming it, exit 
   const run = mkdtempSync(join(dir, 'cluster-watchdog-'));
   const conf = join(run, 'cluster.conf');
   const missing = join(run, 'no-such-watchdog');
-  writeFileSync(conf, `cluster_etcd_endpoints = [ "http://127.0.0.1:2379" ]\ncluster_lockspaces = [ "/l" ]\ncluster_host_id = "h"\ncluster_watchdog_device = "${missing}"\n`);
+  writeFileSync(conf, `cluster_etcd_endpoints = [ "http://127.0.0.1:2379" ]\ncluster_lockspaces = [ "/l" ]\ncluster_host_id = "h"\ncluster_watchdog_device = "${missing}"\ncluster_watchdog_timeout_ms = 6000\n`);
   assertOneLineFailure(holdfastd(['--run-dir', run, '-f', conf]), new RegExp(`^holdfastd: cannot start: cannot open the cluster watchdog device ${missing}: ENOENT$`));
   assert.equal(existsSync(join(run, 'holdfastd-sock')), false, 'nothing was bound');
   assert.equal(existsSync(join(run, 'holdfastd.pid')), false, 'the pid file is released');

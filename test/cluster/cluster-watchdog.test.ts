@@ -70,6 +70,8 @@ before(async () => {
       `cluster_lease_ttl_ms = ${TTL_MS}`,
       `cluster_key_prefix = "/holdfast-test-${randomUUID()}/"`,
       `cluster_watchdog_device = ${JSON.stringify(device)}`,
+      // TTL 3000: from 1500 to 1870 (watchdogTimeoutRange).
+      'cluster_watchdog_timeout_ms = 1700',
       'log_level = 2',
       '',
     ].join('\n'),

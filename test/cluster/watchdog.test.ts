@@ -34,7 +34,7 @@ test('pets only while the safe deadline is ahead: on a renewal, and by the timer
   const file = device('rule');
   const watchdog = Watchdog.open(file, log);
   const lease = new Lease();
-  watchdog.follow(lease, 50);
+  watchdog.follow(lease, 50, 0);
   assert.equal(readFileSync(file, 'latin1'), '', 'no lease: no pet');
   lease.validFor(60_000);
   lease.emit('granted', '1');
@@ -55,12 +55,26 @@ test('pets only while the safe deadline is ahead: on a renewal, and by the timer
   watchdog.disarm();
 });
 
+test('no pet that would let the device reset the host only after the safe deadline', () => {
+  const file = device('timeout');
+  const watchdog = Watchdog.open(file, log);
+  const lease = new Lease();
+  // The deadline is 1 s away: a 2 s device petted now could reset the host a second after it.
+  lease.validFor(1000);
+  watchdog.follow(lease, 1000, 2000);
+  assert.equal(readFileSync(file, 'latin1'), '', 'petted a 2 s device 1 s before the deadline');
+  lease.validFor(5000);
+  lease.emit('renewed', lease.deadlineNs!);
+  assert.equal(readFileSync(file, 'latin1'), '.', 'not petted with the deadline 5 s away');
+  watchdog.disarm();
+});
+
 test('deadline-passed stops the timer; a new grant starts it again', async () => {
   const file = device('lapse');
   const watchdog = Watchdog.open(file, log);
   const lease = new Lease();
   lease.validFor(60_000);
-  watchdog.follow(lease, 30);
+  watchdog.follow(lease, 30, 0);
   assert.equal(readFileSync(file, 'latin1'), '.', 'a lease held already (resumed): petted at once');
   // HostLease clears the deadline and then says so.
   lease.deadlineNs = null;
@@ -79,7 +93,7 @@ test('disarm: the magic character last, the fd closed, no pet after; carry() is 
   const watchdog = Watchdog.open(file, log);
   const lease = new Lease();
   lease.validFor(60_000);
-  watchdog.follow(lease, 1000);
+  watchdog.follow(lease, 1000, 0);
   const fd = watchdog.fd!;
   assert.deepEqual(watchdog.carry(), { device: file, fd, pets: 1 });
   watchdog.disarm();

@@ -26,6 +26,7 @@ const settings: ClusterSettings = {
   leaseTtlMs: 10000,
   keyPrefix: '/holdfast/',
   watchdogDevice: null,
+  watchdogTimeoutMs: null,
 };
 
 function clusterRecord(name: string, pid: number): ResourceRecord {

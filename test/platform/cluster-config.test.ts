@@ -58,6 +58,7 @@ const VALID: Record<(typeof CLUSTER_KEYS)[number], string> = {
   cluster_username: '"holdfast"',
   cluster_password_file: '"/etc/hf/password"',
   cluster_watchdog_device: '"/dev/watchdog"',
+  cluster_watchdog_timeout_ms: '6000',
 };
 
 // ---- no cluster ----
@@ -228,8 +229,23 @@ test('authentication: cluster_username and cluster_password_file together or nei
 });
 
 test('cluster_watchdog_device: an absolute path', () => {
-  assert.equal(load([ENDPOINTS, LOCKSPACES, 'cluster_watchdog_device = "/dev/watchdog0"']).cluster_watchdog_device, '/dev/watchdog0');
-  assert.equal(loadError([ENDPOINTS, LOCKSPACES, 'cluster_watchdog_device = "watchdog"']), 'F:3: cluster_watchdog_device must be an absolute path (got the string "watchdog")');
+  assert.equal(load([ENDPOINTS, LOCKSPACES, 'cluster_watchdog_device = "/dev/watchdog0"', 'cluster_watchdog_timeout_ms = 6000']).cluster_watchdog_device, '/dev/watchdog0');
+  assert.equal(loadError([ENDPOINTS, LOCKSPACES, 'cluster_watchdog_device = "watchdog"', 'cluster_watchdog_timeout_ms = 6000']), 'F:3: cluster_watchdog_device must be an absolute path (got the string "watchdog")');
+});
+
+test('cluster_watchdog_timeout_ms: needed with the device, and within the window that resets the host before the lease can expire', () => {
+  assert.equal(loadError([ENDPOINTS, LOCKSPACES, 'cluster_watchdog_device = "/dev/watchdog"']), 'F:3: cluster_watchdog_device needs cluster_watchdog_timeout_ms');
+  // TTL 10000: a third plus 500 ms = 3834; 10000/1.01 - 1000 - 500 = 8400.
+  assert.equal(load([ENDPOINTS, LOCKSPACES, 'cluster_watchdog_device = "/dev/watchdog"', 'cluster_watchdog_timeout_ms = 3834']).cluster_watchdog_timeout_ms, 3834);
+  assert.equal(load([ENDPOINTS, LOCKSPACES, 'cluster_watchdog_device = "/dev/watchdog"', 'cluster_watchdog_timeout_ms = 8400']).cluster_watchdog_timeout_ms, 8400);
+  assert.equal(
+    loadError([ENDPOINTS, LOCKSPACES, 'cluster_watchdog_device = "/dev/watchdog"', 'cluster_watchdog_timeout_ms = 10000']),
+    'F:4: cluster_watchdog_timeout_ms must be from 3834 to 8400 with a cluster_lease_ttl_ms of 10000 (got 10000)',
+  );
+  assert.equal(
+    loadError([ENDPOINTS, LOCKSPACES, 'cluster_lease_ttl_ms = 2000', 'cluster_watchdog_device = "/dev/watchdog"', 'cluster_watchdog_timeout_ms = 1000']),
+    'F:5: cluster_watchdog_timeout_ms: no watchdog timeout fits a cluster_lease_ttl_ms of 2000 (raise the TTL)',
+  );
 });
 
 test('every problem of the cluster keys is reported, in line order', () => {
@@ -259,6 +275,7 @@ test('the resolver: every key into ClusterSettings', () => {
     'cluster_username = "holdfast"',
     'cluster_password_file = "/etc/hf/password"',
     'cluster_watchdog_device = "/dev/watchdog"',
+    'cluster_watchdog_timeout_ms = 6000',
   ]);
   const expected: ClusterSettings = {
     endpoints: ['https://etcd1:2379', 'https://etcd2:2379'],
@@ -270,6 +287,7 @@ test('the resolver: every key into ClusterSettings', () => {
     leaseTtlMs: 15000,
     keyPrefix: '/site-a/',
     watchdogDevice: '/dev/watchdog',
+    watchdogTimeoutMs: 6000,
   };
   // An explicit host id: the machine id is not read (the file named here does not exist).
   assert.deepEqual(clusterSettingsFromConfig(cfg, { machineIdFile: path.join(dir, 'no-such-machine-id') }), expected);
@@ -287,6 +305,7 @@ test('the resolver: the least cluster, with defaults and the host id from the ma
     leaseTtlMs: 10000,
     keyPrefix: '/holdfast/',
     watchdogDevice: null,
+    watchdogTimeoutMs: null,
   } satisfies ClusterSettings);
   // The default path is systemd's, and this machine's id is read from it when it has one.
   assert.equal(MACHINE_ID_FILE, '/etc/machine-id');
@@ -341,7 +360,7 @@ test('the worker settings: the cluster when one is configured, else no cluster f
 
 test("the worker's init message carries the resolved cluster settings, and its schema holds them to their shape", () => {
   const machineId = writeFile('0123456789abcdef0123456789abcdef\n', 'machine-id-2');
-  const config = load([HTTPS, LOCKSPACES, 'cluster_username = "u"', 'cluster_password_file = "/p"', 'cluster_watchdog_device = "/dev/watchdog"']);
+  const config = load([HTTPS, LOCKSPACES, 'cluster_username = "u"', 'cluster_password_file = "/p"', 'cluster_watchdog_device = "/dev/watchdog"', 'cluster_watchdog_timeout_ms = 6000']);
   const cluster = clusterSettingsFromConfig(config, { machineIdFile: machineId });
   assert.ok(cluster);
   const PLAIN_SETTINGS = workerSettings(config, null, 0);

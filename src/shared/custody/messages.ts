@@ -330,7 +330,7 @@ const settingsPaths = { type: 'array', maxItems: 256, items: settingsPath } as c
 const clusterSettingsSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['endpoints', 'tls', 'auth', 'lockspaces', 'pathPrefixes', 'hostId', 'leaseTtlMs', 'keyPrefix', 'watchdogDevice'],
+  required: ['endpoints', 'tls', 'auth', 'lockspaces', 'pathPrefixes', 'hostId', 'leaseTtlMs', 'keyPrefix', 'watchdogDevice', 'watchdogTimeoutMs'],
   properties: {
     endpoints: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 1024 } },
     tls: {
@@ -356,6 +356,7 @@ const clusterSettingsSchema = {
     leaseTtlMs: { type: 'integer', minimum: 1000 },
     keyPrefix: { type: 'string', minLength: 1, maxLength: 256 },
     watchdogDevice: nullablePath,
+    watchdogTimeoutMs: { anyOf: [{ type: 'null' }, { type: 'integer', minimum: 1000, maximum: 600000 }] },
   },
 } as const;
 

@@ -90,7 +90,7 @@ export class ClusterKeeper {
     this.lease.start();
     if (this.lease.status().state !== 'lapsed') this.#fenceStale();
     // After start(): a resumed lease is held at once, and gets its first pet here.
-    this.watchdog?.follow(this.lease, petIntervalMs(this.settings));
+    this.watchdog?.follow(this.lease, petIntervalMs(this.settings), this.settings.watchdogTimeoutMs ?? 0);
   }
 
   /** The lease as workers must know it. */

@@ -44,6 +44,8 @@ export class Watchdog {
   #lastPetAt: number | null = null;
   #lease: PettingLease | null = null;
   #intervalMs = 0;
+  /** The device's timeout: a pet is a promise that the host is reset within it unless petted again. */
+  #timeoutNs = 0n;
   #timer: NodeJS.Timeout | null = null;
   readonly #onRenewal = (): void => this.#petIfLeased();
   readonly #onLapse = (): void => this.#clearTimer();
@@ -88,13 +90,15 @@ export class Watchdog {
   }
 
   /**
-   * Pets on each grant and renewal of `lease`, and between them at most every `intervalMs` while the safe
-   * deadline is still ahead: never without a lease, never once its deadline passed.
+   * Pets on each grant and renewal of `lease`, and between them at most every `intervalMs`, each time only if
+   * the device, petted no more, would reset the host by the lease's safe deadline (`timeoutMs`: the device's
+   * timeout): never without a lease, never so late that the reset could come after etcd lets the lease go.
    */
-  follow(lease: PettingLease, intervalMs: number): void {
+  follow(lease: PettingLease, intervalMs: number, timeoutMs: number): void {
     if (this.#lease !== null) throw new Error('Watchdog.follow() called twice');
     this.#lease = lease;
     this.#intervalMs = intervalMs;
+    this.#timeoutNs = BigInt(Math.round(timeoutMs * 1e6));
     lease.on('granted', this.#onRenewal);
     lease.on('renewed', this.#onRenewal);
     lease.on('deadline-passed', this.#onLapse);
@@ -139,7 +143,7 @@ export class Watchdog {
   #petIfLeased(): void {
     this.#clearTimer();
     const deadline = this.#lease?.deadlineNs ?? null;
-    if (this.#fd === null || deadline === null || nowNs() >= deadline) return;
+    if (this.#fd === null || deadline === null || nowNs() + this.#timeoutNs > deadline) return;
     this.#pet(this.#fd);
     this.#timer = setTimeout(() => {
       this.#timer = null;

@@ -36,6 +36,7 @@ export function clusterProblems(cfg: HoldfastConfig, isSet: (key: SettingKey) =>
   const pairs = [
     ['cluster_tls_cert_file', 'cluster_tls_key_file'],
     ['cluster_username', 'cluster_password_file'],
+    ['cluster_watchdog_device', 'cluster_watchdog_timeout_ms'],
   ] as const;
   for (const [a, b] of pairs) {
     if (cfg[a] !== undefined && cfg[b] === undefined) problem(a, `${a} needs ${b}`);
@@ -48,6 +49,20 @@ export function clusterProblems(cfg: HoldfastConfig, isSet: (key: SettingKey) =>
     for (const p of cfg[key] ?? []) {
       const normal = path.posix.normalize(p);
       if (normal !== p) problem(key, `${key}: '${p}' is not a normalised path (write '${normal}')`);
+    }
+  }
+
+  // The device must reset the host before etcd can expire the lease, yet never between two renewals.
+  const watchdogMs = cfg.cluster_watchdog_timeout_ms;
+  if (watchdogMs !== undefined) {
+    const [least, most] = watchdogTimeoutRange(cfg.cluster_lease_ttl_ms);
+    if (watchdogMs < least || watchdogMs > most) {
+      problem(
+        'cluster_watchdog_timeout_ms',
+        least > most
+          ? `cluster_watchdog_timeout_ms: no watchdog timeout fits a cluster_lease_ttl_ms of ${cfg.cluster_lease_ttl_ms} (raise the TTL)`
+          : `cluster_watchdog_timeout_ms must be from ${least} to ${most} with a cluster_lease_ttl_ms of ${cfg.cluster_lease_ttl_ms} (got ${watchdogMs})`,
+      );
     }
   }
 
@@ -75,4 +90,18 @@ function endpointFault(endpoint: string): string | null {
   if (url.username !== '' || url.password !== '') return 'must not carry a user or password (use cluster_username and cluster_password_file)';
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '') return 'must be scheme://host[:port], without a path';
   return null;
+}
+
+// Slack for a renewal's round trip and event-loop lag, on each side of the window.
+const WATCHDOG_SLACK_MS = 500;
+
+/**
+ * The watchdog timeouts (ms) that fit a lease TTL: longer than the wait between renewals (TTL/3) plus slack,
+ * and short enough that a device petted at a renewal resets the host before the lease's safe deadline
+ * (TTL/1.01 - min(1 s, TTL/5) after the renewal was sent), with slack. Empty (least > most) for short TTLs.
+ */
+export function watchdogTimeoutRange(ttlMs: number): [least: number, most: number] {
+  const least = Math.ceil(ttlMs / 3 + WATCHDOG_SLACK_MS);
+  const most = Math.floor(ttlMs / 1.01 - Math.min(1000, ttlMs / 5) - WATCHDOG_SLACK_MS);
+  return [least, most];
 }

@@ -38,6 +38,7 @@ export function clusterSettingsFromConfig(config: HoldfastConfig, options: Clust
     leaseTtlMs: config.cluster_lease_ttl_ms,
     keyPrefix: config.cluster_key_prefix,
     watchdogDevice: config.cluster_watchdog_device ?? null,
+    watchdogTimeoutMs: config.cluster_watchdog_timeout_ms ?? null,
   };
 }
 

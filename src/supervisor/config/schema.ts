@@ -43,6 +43,7 @@ export interface HoldfastConfig {
   cluster_username?: string;
   cluster_password_file?: string;
   cluster_watchdog_device?: string;
+  cluster_watchdog_timeout_ms?: number;
 }
 
 /** A setting's name. */
@@ -87,6 +88,7 @@ export const CLUSTER_KEYS = [
   'cluster_username',
   'cluster_password_file',
   'cluster_watchdog_device',
+  'cluster_watchdog_timeout_ms',
 ] as const satisfies readonly SettingKey[];
 
 const absolutePath = (description: string) => ({
@@ -305,15 +307,27 @@ export const SETTINGS_SCHEMA = {
     cluster_watchdog_device: absolutePath(
       'holdfast key. A watchdog device (e.g. /dev/watchdog, or a softdog\'s) that holdfastd opens at start-up, which ' +
         'arms it, and then writes to (pets) only while this host\'s lease in etcd is renewed: at each grant and renewal, ' +
-        'and between them at most every third of cluster_lease_ttl_ms while the lease is within its safe deadline; never ' +
-        'without a lease, never after its deadline passed. A holdfastd that stops running (hung, stopped, killed) or a ' +
-        'lease that stays lost for longer than the device\'s timeout gets the host reset by the device. The timeout is ' +
-        'the device\'s own (set it with the driver, e.g. softdog\'s soft_margin, or a watchdog tool) and must exceed ' +
-        'cluster_lease_ttl_ms; note that the reset then comes after etcd may have expired the lease. A clean stop ' +
+        'and between them at most every third of cluster_lease_ttl_ms, each time only if the device, left unpetted from ' +
+        'then on, would reset the host no later than the lease\'s safe deadline (so before etcd can expire the lease ' +
+        'and give its disks to another host); never without a lease. A holdfastd that stops running (hung, stopped, ' +
+        'killed) or a lease that stays unrenewed gets the host reset by the device, in time. Needs ' +
+        'cluster_watchdog_timeout_ms. A clean stop ' +
         'disarms the device (the magic close), unless its driver has nowayout; an upgrade (SIGUSR1) keeps it open ' +
         'and armed. A device that cannot be opened (missing, or held by another watchdog daemon) is a start-up error. ' +
         'Unset: no watchdog.',
     ),
+    cluster_watchdog_timeout_ms: {
+      type: 'integer',
+      minimum: 1000,
+      maximum: 600000,
+      description:
+        'holdfast key. The timeout of cluster_watchdog_device, as its driver is set (e.g. softdog\'s soft_margin, in ' +
+        'seconds there): holdfastd cannot read it, and pets only while now + this timeout is within the lease\'s safe ' +
+        'deadline. It must lie between a third of cluster_lease_ttl_ms plus 500 ms (the longest wait between two ' +
+        'renewals, with room for lag) and the safe deadline\'s distance from a renewal, cluster_lease_ttl_ms / 1.01 - ' +
+        'min(1000, cluster_lease_ttl_ms / 5), minus 500 ms: for the default TTL of 10000, from 3834 to 8400. Needs ' +
+        'cluster_watchdog_device.',
+    },
   },
 } as const;
 
