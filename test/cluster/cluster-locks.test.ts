@@ -21,7 +21,8 @@ import { type EtcdCluster, startEtcdCluster } from '../fixtures/etcd-cluster';
 import { childPids, nextWorkerPid, workerPid } from '../fixtures/process-info';
 import { type SeverableProxy, startSeverableProxy } from '../fixtures/severable-proxy';
 
-const TTL_MS = 3000;
+// 5 s: the safe deadline then comes ~4 s after a renewal, far enough for a leader election on a loaded machine.
+const TTL_MS = 5000;
 // AUTOCREATE, as libvirt acquires in a file lockspace: each host creates the file in its own directory.
 const EXCLUSIVE = 2;
 const SHARED = 3;
