@@ -23,6 +23,7 @@ import type { FdStoreJournal } from '../../src/supervisor/fd-store/journal';
 import { holdKeys } from '../../src/worker/cluster/hold-keys';
 import { type ClusterHost, startClusterHost } from '../fixtures/cluster-host';
 import { sleep, waitFor, waitForLog, within } from '../fixtures/deadline';
+import { clusterConfig } from '../fixtures/cluster-config';
 import { type EtcdCluster, startEtcdCluster } from '../fixtures/etcd-cluster';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { NotifyReceiver } from '../fixtures/notify-receiver';
@@ -44,16 +45,7 @@ let shared: string;
 let prefix: string;
 
 function config(host: string): string {
-  return [
-    `cluster_etcd_endpoints = [ ${etcd.endpoints.map((e) => JSON.stringify(e)).join(', ')} ]`,
-    `cluster_lockspaces = [ ${JSON.stringify(shared)} ]`,
-    `cluster_host_id = "${host}"`,
-    `cluster_lease_ttl_ms = ${TTL_MS}`,
-    `cluster_key_prefix = "${prefix}"`,
-    // info: the lease and fencing lines the tests wait for.
-    'log_level = 2',
-    '',
-  ].join('\n');
+  return clusterConfig({ endpoints: etcd.endpoints, lockspaces: [shared], hostId: host, ttlMs: TTL_MS, keyPrefix: prefix });
 }
 
 /** The libvirt error code an ACQUIRE got, or 0 if it was granted. */

@@ -16,6 +16,7 @@ import { VirErrorCode } from '../../src/shared/protocol/vir-error';
 import { holdKeys } from '../../src/worker/cluster/hold-keys';
 import { type ClusterHost, startClusterHost } from '../fixtures/cluster-host';
 import { occurrences, sleep, waitFor, waitForLog, within } from '../fixtures/deadline';
+import { clusterConfig } from '../fixtures/cluster-config';
 import { probeLock } from '../fixtures/lock-prober';
 import { type EtcdCluster, startEtcdCluster } from '../fixtures/etcd-cluster';
 import { childPids, nextWorkerPid, workerPid } from '../fixtures/process-info';
@@ -38,18 +39,8 @@ let store: Etcd3;
 let gate: string;
 
 function config(host: string, endpoints: string[]): string {
-  return [
-    `cluster_etcd_endpoints = [ ${endpoints.map((e) => JSON.stringify(e)).join(', ')} ]`,
-    `cluster_lockspaces = [ ${JSON.stringify(shared)} ]`,
-    // Disk paths under the shared directory, in the default lockspace (libvirt's direct lockspace).
-    `cluster_path_prefixes = [ ${JSON.stringify(`${shared}/direct/`)} ]`,
-    `cluster_host_id = "${host}"`,
-    `cluster_lease_ttl_ms = ${TTL_MS}`,
-    `cluster_key_prefix = "${prefix}"`,
-    // info: the upgrade and fencing lines the tests wait for.
-    "log_level = 2",
-    '',
-  ].join('\n');
+  // Disk paths under the shared directory, in the default lockspace (libvirt's direct lockspace), are cluster-wide too.
+  return clusterConfig({ endpoints, lockspaces: [shared], pathPrefixes: [`${shared}/direct/`], hostId: host, ttlMs: TTL_MS, keyPrefix: prefix });
 }
 
 /** A client of `host` registered as owner `pid` (default: a pid of its own that no process has). */

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type ClusterHost, startClusterHost } from '../fixtures/cluster-host';
 import { occurrences, sleep, waitFor, waitForLog } from '../fixtures/deadline';
+import { clusterConfig } from '../fixtures/cluster-config';
 import { type EtcdCluster, startEtcdCluster } from '../fixtures/etcd-cluster';
 import { type SeverableProxy, startSeverableProxy } from '../fixtures/severable-proxy';
 
@@ -63,18 +64,15 @@ before(async () => {
   host = await startClusterHost({
     name: 'wd',
     sharedPath: shared,
-    config: [
-      `cluster_etcd_endpoints = [ ${proxies.map((p) => JSON.stringify(p.url)).join(', ')} ]`,
-      `cluster_lockspaces = [ ${JSON.stringify(shared)} ]`,
-      'cluster_host_id = "host-wd"',
-      `cluster_lease_ttl_ms = ${TTL_MS}`,
-      `cluster_key_prefix = "/holdfast-test-${randomUUID()}/"`,
-      `cluster_watchdog_device = ${JSON.stringify(device)}`,
-      // TTL 3000: from 1500 to 1870 (watchdogTimeoutRange).
-      'cluster_watchdog_timeout_ms = 1700',
-      'log_level = 2',
-      '',
-    ].join('\n'),
+    config: clusterConfig({
+      endpoints: proxies.map((p) => p.url),
+      lockspaces: [shared],
+      hostId: 'host-wd',
+      ttlMs: TTL_MS,
+      keyPrefix: `/holdfast-test-${randomUUID()}/`,
+      // TTL 3000: a timeout from 1500 to 1870 (watchdogTimeoutRange).
+      extra: [`cluster_watchdog_device = ${JSON.stringify(device)}`, 'cluster_watchdog_timeout_ms = 1700'],
+    }),
   });
   // Read only now that the daemon holds the write end (a FIFO without a writer reads as its end).
   reader = new net.Socket({ fd: readFd, readable: true, writable: false });

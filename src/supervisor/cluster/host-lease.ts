@@ -15,6 +15,7 @@
 import { EventEmitter } from 'node:events';
 import { EtcdInvalidAuthTokenError, castGrpcError, type Etcd3, type IDuplexStream, type ILeaseKeepAliveRequest, type ILeaseKeepAliveResponse } from 'etcd3';
 import type { Logger } from 'pino';
+import type { ClusterLeaseStatus } from '../../shared/custody/supervisor-status';
 import { ETCD_REQUEST_TIMEOUT_MS } from '../../shared/cluster/etcd-client-options';
 import { safeDeadlineNs } from './safe-deadline';
 
@@ -34,21 +35,10 @@ export interface HostLeaseOptions {
   resume?: CarriedLease | null;
 }
 
-export type HostLeaseState = 'granting' | 'held' | 'lapsed';
+export type HostLeaseState = ClusterLeaseStatus['state'];
 
-export interface HostLeaseStatus {
-  /** granting: no lease yet; held: a lease within its safe deadline; lapsed: a deadline passed, granting anew. */
-  state: HostLeaseState;
-  id: string | null;
-  ttlMs: number;
-  /** Until the safe deadline, or null without a lease. */
-  msLeft: number | null;
-  /** Wall-clock ms of the last renewal (grant or acknowledged keepalive). */
-  lastRenewedAt: number | null;
-  keepalivesSent: number;
-  keepalivesAcked: number;
-  deadlinesPassed: number;
-}
+/** The lease as `holdfast cluster` shows it (the supervisor's status carries it to the worker). */
+export type HostLeaseStatus = ClusterLeaseStatus;
 
 /**
  * Events: 'granted' (id: string) when a new lease is granted; 'renewed' (deadlineNs: bigint) when an

@@ -3,9 +3,9 @@
 // it, so the new process resumes the lease, or fences the owners if its safe deadline has passed. A file of
 // its own, rewritten at each renewal: a few dozen bytes, whatever the number of locks (the lock journal is
 // rewritten only when locks change).
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
+import { writePrivateFile } from './private-file';
 import type { CarriedLease } from '../upgrade/state-document';
 
 const DECIMAL = /^[0-9]{1,20}$/;
@@ -21,19 +21,7 @@ export function writeLeaseJournal(file: string, lease: CarriedLease | null): voi
     fs.rmSync(file, { force: true });
     return;
   }
-  const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-  try {
-    try {
-      fs.writeFileSync(fd, JSON.stringify({ id: lease.id, lastAckSentNs: lease.lastAckSentNs }));
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, file);
-  } catch (err) {
-    fs.rmSync(temp, { force: true });
-    throw err;
-  }
+  writePrivateFile(file, JSON.stringify({ id: lease.id, lastAckSentNs: lease.lastAckSentNs }));
 }
 
 /** The lease a previous process kept, or null (with a log line if the file is there but not one of ours). */
