@@ -14,7 +14,7 @@ import { StateDocumentError, readStateFile } from './upgrade/state-file';
 import { HOLDFAST_VERSION } from '../shared/platform/version';
 import { fdStoreJournalPath } from '../shared/platform/paths';
 import { FdStore } from './fd-store/fd-store';
-import { ClusterKeeper } from './cluster/cluster-keeper';
+import type { ClusterKeeper } from './cluster/cluster-keeper';
 import { type Watchdog, takeWatchdog } from './cluster/watchdog';
 import { leaseJournalPath, readLeaseJournal, writeLeaseJournal } from './fd-store/lease-journal';
 import { readJournal } from './fd-store/journal';
@@ -181,7 +181,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   // systemd handed lock fds back (a restart after a crash or a kill).
   const leaseFile = leaseJournalPath(journalFile);
   const carriedLease = restored?.clusterLease ?? (clusterSettings && storedLocks.length > 0 ? readLeaseJournal(leaseFile, log) : null);
-  const cluster = clusterSettings ? new ClusterKeeper(clusterSettings, supervisor.custody, log.child({ component: 'cluster' }), carriedLease, watchdog) : null;
+  const cluster = clusterSettings ? new (loadClusterKeeper())(clusterSettings, supervisor.custody, log.child({ component: 'cluster' }), carriedLease, watchdog) : null;
   if (cluster) supervisor.useCluster(cluster);
   const fromStore = storedLocks.length > 0 ? adoptStoredFds(storedLocks, readJournal(journalFile, log), (key) => supervisor.custody.has(key), log) : null;
   if (fromStore) {
@@ -377,4 +377,9 @@ function signalReadyToParent(): void {
 function pauseBeforeExecForTests(): void {
   const ms = Number(process.env.HOLDFASTD_TEST_EXEC_PAUSE_MS ?? 0);
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+// The cluster keeper brings etcd3 and its gRPC stack (~260 ms to load): only a daemon with a cluster loads it.
+function loadClusterKeeper(): typeof ClusterKeeper {
+  return (require('./cluster/cluster-keeper') as typeof import('./cluster/cluster-keeper')).ClusterKeeper;
 }

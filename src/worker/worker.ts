@@ -21,9 +21,8 @@ import { FaultWitness } from './fault-witness';
 import { RpcServer } from './rpc/server';
 import { FrameBudget } from './rpc/frame-budget';
 import type { StagedCustody } from './staged-custody';
-import { Etcd3 } from 'etcd3';
 import type { ClusterLease } from '../shared/custody/messages';
-import { etcdClientOptions } from '../shared/cluster/etcd-client-options';
+import { connectEtcd } from '../shared/cluster/connect-etcd';
 import { ClusterHolds } from './cluster/cluster-holds';
 
 /** What a served program needs per request and per connection. */
@@ -75,7 +74,7 @@ export class Worker {
     this.lock.roomForFile = () => this.fds.roomFor('file');
     if (settings.cluster) {
       const clusterLog = log.child({ component: 'cluster' });
-      this.lock.cluster = new ClusterHolds(settings.cluster, new Etcd3(etcdClientOptions(settings.cluster)), clusterLog);
+      this.lock.cluster = new ClusterHolds(settings.cluster, connectEtcd(settings.cluster), clusterLog);
     }
     this.lock.killer.onOutcome = (result) => this.metrics.ownerKill(result);
     const none = new Map<number, Connection>();

@@ -5,10 +5,10 @@
 // its owners killed as it arrives. The supervisor does this, not the worker: it holds custody's records and
 // outlives a wedged or crashed worker. A configured watchdog device (watchdog.ts) is petted only while the
 // lease is renewed, so that a supervisor that cannot fence (wedged, stopped) gets the host reset instead.
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { ClusterSettings } from '../../shared/cluster/cluster-settings';
-import { etcdClientOptions } from '../../shared/cluster/etcd-client-options';
+import { connectEtcd } from '../../shared/cluster/connect-etcd';
 import type { ClusterLease } from '../../shared/custody/messages';
 import { FENCE_PIDS_LISTED, FENCES_REPORTED, type FenceReport, type SupervisorClusterStatus } from '../../shared/custody/supervisor-status';
 import { type ResourceCluster, clusterOwnerPids } from '../../shared/custody/records/cluster-hold-record';
@@ -61,7 +61,7 @@ export class ClusterKeeper {
     /** The open watchdog device (cluster_watchdog_device), or null without one; this keeper disarms it on stop. */
     readonly watchdog: Watchdog | null = null,
   ) {
-    this.#client = new Etcd3(etcdClientOptions(settings));
+    this.#client = connectEtcd(settings);
     this.lease = new HostLease({
       client: this.#client,
       ttlMs: settings.leaseTtlMs,

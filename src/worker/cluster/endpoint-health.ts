@@ -1,9 +1,8 @@
 // Each configured etcd endpoint asked on its own (etcd's maintenance status), for `holdfast cluster`: the
 // shared client picks whichever endpoint answers, so it cannot say which ones are down. All at once, each
 // bounded by the timeout whatever the client's own retries.
-import { Etcd3 } from 'etcd3';
 import type { ClusterSettings } from '../../shared/cluster/cluster-settings';
-import { etcdClientOptions } from '../../shared/cluster/etcd-client-options';
+import { connectEtcd } from '../../shared/cluster/connect-etcd';
 import type { ClusterEndpointHealth } from '../../shared/protocol/operations-program';
 
 /** How long an endpoint has to answer before it counts as unhealthy. */
@@ -14,8 +13,7 @@ export function endpointHealth(settings: ClusterSettings, timeoutMs = ENDPOINT_H
 }
 
 async function askEndpoint(settings: ClusterSettings, endpoint: string, timeoutMs: number): Promise<ClusterEndpointHealth> {
-  const client = new Etcd3({
-    ...etcdClientOptions(settings),
+  const client = connectEtcd(settings, {
     hosts: [endpoint],
     dialTimeout: timeoutMs,
     defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }),
