@@ -46,7 +46,7 @@ test('TLS: the three PEM files are read as they are', () => {
 
 test('TLS: a missing file is an Error naming it; a certificate without its key is refused', () => {
   const missing = join(dir, 'no-such-ca.pem');
-  assert.throws(() => etcdClientOptions({ ...plain(['https://127.0.0.1:1']), tls: { caFile: missing, certFile: null, keyFile: null } }), (err: Error) => err.message.includes(missing) && err.message.includes('CA'));
+  assert.throws(() => etcdClientOptions({ ...plain(['https://127.0.0.1:1']), tls: { caFile: missing, certFile: null, keyFile: null } }), (err: Error) => err.message.includes(missing) && err.message.includes('cluster_tls_ca_file'));
   const cert = join(dir, 'only-cert.pem');
   writeFileSync(cert, 'x');
   assert.throws(() => etcdClientOptions({ ...plain(['https://127.0.0.1:1']), tls: { caFile: null, certFile: cert, keyFile: null } }), /both a certificate and its key/);

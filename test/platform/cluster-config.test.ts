@@ -262,6 +262,8 @@ test('every problem of the cluster keys is reported, in line order', () => {
 // ---- the resolver ----
 
 test('the resolver: every key into ClusterSettings', () => {
+  // The files must exist: the resolver reads them (and drops what it read).
+  const [ca, cert, key, password] = ['ca.pem', 'cert.pem', 'key.pem', 'password'].map((name) => writeFile(`${name}\n`, `resolver-${name}`));
   const cfg = load([
     HTTPS,
     'cluster_lockspaces = [ "/var/lib/libvirt/lockd/files", "/var/lib/libvirt/lockd/lvmvolumes" ]',
@@ -269,18 +271,18 @@ test('the resolver: every key into ClusterSettings', () => {
     'cluster_host_id = "host-1"',
     'cluster_lease_ttl_ms = 15000',
     'cluster_key_prefix = "/site-a/"',
-    'cluster_tls_ca_file = "/etc/hf/ca.pem"',
-    'cluster_tls_cert_file = "/etc/hf/cert.pem"',
-    'cluster_tls_key_file = "/etc/hf/key.pem"',
+    `cluster_tls_ca_file = ${JSON.stringify(ca)}`,
+    `cluster_tls_cert_file = ${JSON.stringify(cert)}`,
+    `cluster_tls_key_file = ${JSON.stringify(key)}`,
     'cluster_username = "holdfast"',
-    'cluster_password_file = "/etc/hf/password"',
+    `cluster_password_file = ${JSON.stringify(password)}`,
     'cluster_watchdog_device = "/dev/watchdog"',
     'cluster_watchdog_timeout_ms = 6000',
   ]);
   const expected: ClusterSettings = {
     endpoints: ['https://etcd1:2379', 'https://etcd2:2379'],
-    tls: { caFile: '/etc/hf/ca.pem', certFile: '/etc/hf/cert.pem', keyFile: '/etc/hf/key.pem' },
-    auth: { username: 'holdfast', passwordFile: '/etc/hf/password' },
+    tls: { caFile: ca!, certFile: cert!, keyFile: key! },
+    auth: { username: 'holdfast', passwordFile: password! },
     lockspaces: ['/var/lib/libvirt/lockd/files', '/var/lib/libvirt/lockd/lvmvolumes'],
     pathPrefixes: ['/srv/images/'],
     hostId: 'host-1',
@@ -291,6 +293,26 @@ test('the resolver: every key into ClusterSettings', () => {
   };
   // An explicit host id: the machine id is not read (the file named here does not exist).
   assert.deepEqual(clusterSettingsFromConfig(cfg, { machineIdFile: path.join(dir, 'no-such-machine-id') }), expected);
+});
+
+test('the resolver: a TLS or password file that cannot be read, or an empty password file, is a ConfigError naming it', () => {
+  const machineIdFile = path.join(dir, 'no-such-machine-id');
+  const missing = path.join(dir, 'no-such-file.pem');
+  for (const [key, lines] of [
+    ['cluster_tls_ca_file', [HTTPS, LOCKSPACES, 'cluster_host_id = "h"', `cluster_tls_ca_file = ${JSON.stringify(missing)}`]],
+    ['cluster_password_file', [ENDPOINTS, LOCKSPACES, 'cluster_host_id = "h"', 'cluster_username = "u"', `cluster_password_file = ${JSON.stringify(missing)}`]],
+  ] as const) {
+    assert.throws(() => clusterSettingsFromConfig(load([...lines]), { machineIdFile }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.message, `${missing}: the ${key} cannot be read (ENOENT)`);
+      return true;
+    });
+  }
+  const empty = writeFile('\n', 'empty-password');
+  assert.throws(
+    () => clusterSettingsFromConfig(load([ENDPOINTS, LOCKSPACES, 'cluster_host_id = "h"', 'cluster_username = "u"', `cluster_password_file = ${JSON.stringify(empty)}`]), { machineIdFile }),
+    (err: unknown) => err instanceof ConfigError && err.message === `${empty}: the cluster_password_file is empty`,
+  );
 });
 
 test('the resolver: the least cluster, with defaults and the host id from the machine id', () => {
@@ -360,7 +382,8 @@ test('the worker settings: the cluster when one is configured, else no cluster f
 
 test("the worker's init message carries the resolved cluster settings, and its schema holds them to their shape", () => {
   const machineId = writeFile('0123456789abcdef0123456789abcdef\n', 'machine-id-2');
-  const config = load([HTTPS, LOCKSPACES, 'cluster_username = "u"', 'cluster_password_file = "/p"', 'cluster_watchdog_device = "/dev/watchdog"', 'cluster_watchdog_timeout_ms = 6000']);
+  const passwordFile = writeFile('p\n', 'init-password');
+  const config = load([HTTPS, LOCKSPACES, 'cluster_username = "u"', `cluster_password_file = ${JSON.stringify(passwordFile)}`, 'cluster_watchdog_device = "/dev/watchdog"', 'cluster_watchdog_timeout_ms = 6000']);
   const cluster = clusterSettingsFromConfig(config, { machineIdFile: machineId });
   assert.ok(cluster);
   const PLAIN_SETTINGS = workerSettings(config, null, 0);

@@ -3,10 +3,10 @@
 // lease must see a failed renewal well before its safe deadline; a call that hangs for etcd3's defaults
 // (no deadline at all on a call, gRPC's reconnect backoff growing to two minutes, a host shut out for five
 // seconds after three failures) would hide the loss until it is too late to act on it calmly.
-import { readFileSync } from 'node:fs';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import { GRPCUnavailableError, isRecoverableError, type IOptions } from 'etcd3';
 import type { EtcdConnectionSettings } from './cluster-settings';
+import { readEtcdFiles, type EtcdFiles } from './etcd-files';
 
 /**
  * The deadline of every unary etcd call. etcd3 does not act on its `dialTimeout` option, so this deadline also
@@ -25,51 +25,31 @@ const HOST_SKIP_MS = 1_000;
  */
 const CALL_RETRIES = 3;
 
-function readPem(file: string, what: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new Error(`cannot read the etcd TLS ${what} file ${file}: ${(err as Error).message}`);
-  }
-}
-
-function readPassword(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read the etcd password file ${file}: ${(err as Error).message}`);
-  }
-  // A file written by `echo` or an editor ends with a newline that is not part of the password.
-  const password = text.replace(/\r?\n$/, '');
-  if (password === '') throw new Error(`the etcd password file ${file} is empty`);
-  return password;
-}
-
-function credentialsOf(tls: EtcdConnectionSettings['tls']): IOptions['credentials'] {
-  const { caFile, certFile, keyFile } = tls;
+function credentialsOf(tls: EtcdConnectionSettings['tls'], files: EtcdFiles): IOptions['credentials'] {
+  const { certFile, keyFile } = tls;
   if ((certFile === null) !== (keyFile === null)) {
     throw new Error(`etcd TLS needs both a certificate and its key (certificate: ${certFile ?? 'none'}, key: ${keyFile ?? 'none'})`);
   }
-  if (caFile === null && certFile === null) return undefined;
+  if (files.ca === null && files.cert === null) return undefined;
   return {
     // Without a CA file gRPC checks the server against the system's trusted roots.
-    rootCertificate: caFile === null ? (undefined as unknown as Buffer) : readPem(caFile, 'CA'),
-    ...(certFile !== null ? { certChain: readPem(certFile, 'certificate') } : {}),
-    ...(keyFile !== null ? { privateKey: readPem(keyFile, 'key') } : {}),
+    rootCertificate: files.ca ?? (undefined as unknown as Buffer),
+    ...(files.cert !== null ? { certChain: files.cert } : {}),
+    ...(files.key !== null ? { privateKey: files.key } : {}),
   };
 }
 
 /**
  * etcd3's client options for `settings`. Reads the TLS files and the password file now, so a missing or
- * unreadable file is an Error naming it here rather than a failed handshake later.
+ * unreadable file is an {@link EtcdFileError} naming it here rather than a failed handshake later.
  */
 export function etcdClientOptions(settings: EtcdConnectionSettings): IOptions {
-  const credentials = credentialsOf(settings.tls);
+  const files = readEtcdFiles(settings);
+  const credentials = credentialsOf(settings.tls, files);
   return {
     hosts: [...settings.endpoints],
     ...(credentials !== undefined ? { credentials } : {}),
-    ...(settings.auth !== null ? { auth: { username: settings.auth.username, password: readPassword(settings.auth.passwordFile) } } : {}),
+    ...(settings.auth !== null && files.password !== null ? { auth: { username: settings.auth.username, password: files.password } } : {}),
     // Streams (watches, keepalives) live on: their users bound each request they make on them.
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + ETCD_REQUEST_TIMEOUT_MS }),
     grpcOptions: {

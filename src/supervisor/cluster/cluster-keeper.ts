@@ -9,6 +9,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { ClusterSettings } from '../../shared/cluster/cluster-settings';
 import { connectEtcd } from '../../shared/cluster/connect-etcd';
+import { describeEtcdFailure } from '../../shared/cluster/etcd-failure';
 import type { ClusterLease } from '../../shared/custody/messages';
 import { FENCE_PIDS_LISTED, FENCES_REPORTED, type FenceReport, type SupervisorClusterStatus } from '../../shared/custody/supervisor-status';
 import { type ResourceCluster, clusterOwnerPids } from '../../shared/custody/records/cluster-hold-record';
@@ -67,6 +68,7 @@ export class ClusterKeeper {
       ttlMs: settings.leaseTtlMs,
       log,
       resume: resume ? { id: resume.id, lastAckSentNs: BigInt(resume.lastAckSentNs) } : null,
+      describeFailure: (err) => describeEtcdFailure(err, settings),
     });
     this.lease.on('granted', (id: string) => {
       log.info({ leaseId: id, ttlMs: settings.leaseTtlMs }, 'cluster host lease granted');

@@ -13,6 +13,7 @@
 // else, the next goes to another member, and no keepalive waits behind another. (Cancelling a stream would
 // make etcd3 count a failure against the member; half-closing ends it cleanly.)
 import { EventEmitter } from 'node:events';
+import { isBrokenCircuitError } from 'cockatiel';
 import { EtcdInvalidAuthTokenError, castGrpcError, type Etcd3, type IDuplexStream, type ILeaseKeepAliveRequest, type ILeaseKeepAliveResponse } from 'etcd3';
 import type { Logger } from 'pino';
 import type { ClusterLeaseStatus } from '../../shared/custody/supervisor-status';
@@ -33,6 +34,8 @@ export interface HostLeaseOptions {
   log: Logger;
   /** A lease handed over by the process before this one, to adopt instead of granting a new one. */
   resume?: CarriedLease | null;
+  /** Says why an etcd call failed, for the log (default: the error's message). */
+  describeFailure?: (err: unknown) => string;
 }
 
 export type HostLeaseState = ClusterLeaseStatus['state'];
@@ -59,6 +62,8 @@ const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 1_000;
 /** Keepalives in flight at once, at most: each ends by its deadline, so more would only pile onto a hung etcd. */
 const MAX_KEEPALIVES_IN_FLIGHT = 3;
+/** A grant failing the same way again is logged at most this often (a retry a second would flood the log). */
+const SAME_FAILURE_LOG_MS = 30_000;
 
 const nowNs = (): bigint => process.hrtime.bigint();
 
@@ -67,6 +72,7 @@ export class HostLease extends EventEmitter<HostLeaseEvents> {
   readonly #ttlMs: number;
   readonly #log: Logger;
   readonly #resume: CarriedLease | null;
+  readonly #describeFailure: (err: unknown) => string;
 
   #state: HostLeaseState = 'granting';
   #id: string | null = null;
@@ -97,6 +103,7 @@ export class HostLease extends EventEmitter<HostLeaseEvents> {
     this.#ttlMs = options.ttlMs;
     this.#log = options.log;
     this.#resume = options.resume ?? null;
+    this.#describeFailure = options.describeFailure ?? ((err) => (err as Error)?.message ?? String(err));
   }
 
   /** The lease while it is within its safe deadline, else null. */
@@ -185,6 +192,7 @@ export class HostLease extends EventEmitter<HostLeaseEvents> {
 
   async #grantLoop(): Promise<void> {
     let retryMs = RETRY_FIRST_MS;
+    let logged: { why: string; at: number } | null = null;
     while (!this.#stopped) {
       const sentNs = nowNs();
       try {
@@ -214,7 +222,14 @@ export class HostLease extends EventEmitter<HostLeaseEvents> {
         this.emit('granted', granted.ID);
         return;
       } catch (err) {
-        this.#log.warn({ err: (err as Error).message, retryMs }, 'cannot grant the host lease; retrying');
+        // An open breaker only says that etcd failed just before, which was said then.
+        const why = isBrokenCircuitError(err) ? null : this.#describeFailure(err);
+        if (why !== null && (logged === null || logged.why !== why || Date.now() - logged.at >= SAME_FAILURE_LOG_MS)) {
+          this.#log.warn({ err: why, retryMs }, `cannot grant the host lease: ${why}; retrying`);
+          logged = { why, at: Date.now() };
+        } else {
+          this.#log.debug({ err: (err as Error).message, retryMs }, 'cannot grant the host lease; retrying');
+        }
         await new Promise((resolve) => setTimeout(resolve, retryMs));
         retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
       }
@@ -313,7 +328,7 @@ export class HostLease extends EventEmitter<HostLeaseEvents> {
 
   #onKeepaliveFailed(id: string, err: unknown): void {
     if (this.#stopped || this.#id !== id) return;
-    if (!this.#failing) this.#log.warn({ lease: id, err: (err as Error).message }, 'host lease keepalive failed; retrying');
+    if (!this.#failing) this.#log.warn({ lease: id, err: this.#describeFailure(err) }, 'host lease keepalive failed; retrying');
     if (err instanceof EtcdInvalidAuthTokenError) {
       // etcd3 fetches a new token only for unary calls; a harmless one gets it for the next stream.
       void this.#client.leaseClient.leaseTimeToLive({ ID: id }).catch(() => undefined);

@@ -1,7 +1,9 @@
 // The cluster_* keys of a validated config, resolved into the ClusterSettings the supervisor's lease and the
-// worker's holds use: defaults applied, the host id read from the machine id when the config names none.
+// worker's holds use: defaults applied, the host id read from the machine id when the config names none, and
+// the TLS and password files read once, so that a file holdfastd cannot use stops it here, at start-up.
 import fs from 'node:fs';
 import type { ClusterSettings } from '../../shared/cluster/cluster-settings';
+import { EtcdFileError, readEtcdFiles } from '../../shared/cluster/etcd-files';
 import { ConfigError } from './config-error';
 import type { HoldfastConfig } from './schema';
 
@@ -17,14 +19,15 @@ export interface ClusterSettingsOptions {
  * The cluster settings of a config resolveSettings accepted (its cross-key rules already hold), or null when
  * cluster_etcd_endpoints is unset: no cluster.
  * @throws ConfigError "<machine-id file>: …; set cluster_host_id" when the host id has to come from the
- *   machine id and that file cannot be read or holds no machine id
+ *   machine id and that file cannot be read or holds no machine id; "<file>: the cluster_tls_ca_file cannot
+ *   be read (ENOENT)" (and alike) when a TLS or password file cannot be read, or the password file is empty
  */
 export function clusterSettingsFromConfig(config: HoldfastConfig, options: ClusterSettingsOptions = {}): ClusterSettings | null {
   const endpoints = config.cluster_etcd_endpoints;
   if (endpoints === undefined) return null;
   const username = config.cluster_username;
   const passwordFile = config.cluster_password_file;
-  return {
+  const settings: ClusterSettings = {
     endpoints: [...endpoints],
     tls: {
       caFile: config.cluster_tls_ca_file ?? null,
@@ -40,6 +43,18 @@ export function clusterSettingsFromConfig(config: HoldfastConfig, options: Clust
     watchdogDevice: config.cluster_watchdog_device ?? null,
     watchdogTimeoutMs: config.cluster_watchdog_timeout_ms ?? null,
   };
+  checkFiles(settings);
+  return settings;
+}
+
+/** Every file the settings name can be read now (what is read is dropped: each etcd client reads its own). */
+function checkFiles(settings: ClusterSettings): void {
+  try {
+    readEtcdFiles(settings);
+  } catch (err) {
+    if (err instanceof EtcdFileError) throw new ConfigError({ file: err.file, what: `the ${err.setting} ${err.problem}` });
+    throw err;
+  }
 }
 
 /** The machine id in `file`, as the default cluster_host_id. */

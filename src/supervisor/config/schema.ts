@@ -302,7 +302,9 @@ export const SETTINGS_SCHEMA = {
     },
     cluster_password_file: absolutePath(
       'holdfast key. File whose content is the password of cluster_username (a final newline is not part of it); ' +
-        'needs cluster_username. Keep it readable by root only.',
+        'needs cluster_username. Keep it readable by root only. ' +
+        'This file and the cluster_tls_ files are read at start-up: one that cannot be read (or an empty password file) stops holdfastd there, ' +
+        'and an upgrade (SIGUSR1) is refused while one cannot be read.',
     ),
     cluster_watchdog_device: absolutePath(
       'holdfast key. A watchdog device (e.g. /dev/watchdog, or a softdog\'s) that holdfastd opens at start-up, which ' +

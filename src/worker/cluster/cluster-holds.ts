@@ -4,6 +4,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { ClusterSettings } from '../../shared/cluster/cluster-settings';
+import { describeEtcdFailure } from '../../shared/cluster/etcd-failure';
 import type { ClusterHold, ResourceCluster } from '../../shared/custody/records/cluster-hold-record';
 import { VirError, VirErrorCode, VirErrorDomain } from '../../shared/protocol/vir-error';
 import type { LockResource } from '../lock/resource';
@@ -184,7 +185,7 @@ export class ClusterHolds {
       // virtlockd's own words for a held resource: libvirt treats the two alike.
       return VirError.resourceBusy(`Lockspace resource '${name}' is locked`);
     }
-    const reason = err instanceof ClusterUnavailable ? err.message : (err as Error)?.message ?? String(err);
+    const reason = describeEtcdFailure(err instanceof ClusterUnavailable ? err.reason : err, this.settings);
     return this.#unavailable(name, reason);
   }
 
