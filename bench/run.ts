@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { DaemonHandle } from '../test/fixtures/daemon-handle';
 import { startHoldfast } from '../test/fixtures/holdfast-daemon';
 import { VIRTLOCKD_BINARY, startVirtlockd } from '../test/fixtures/virtlockd-daemon';
+import { clusterPart } from './cluster/cluster-part';
 import { runCpuRounds, type BenchDaemon } from './cpu-rounds';
 import { caveats, ratioTable, shapeTable } from './cpu-tables';
 import type { LoadShape } from './load';
@@ -22,8 +23,8 @@ const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 300);
 const SHAPE_KEYS = (process.env.BENCH_SHAPES ?? 'c-procs,c-one,py-procs,node').split(',');
 /** Where to write every window's numbers as JSON (per round, per process), if set. */
 const JSON_OUT = process.env.BENCH_JSON;
-/** Which parts to run: throughput (with the owner-kill stall), upgrade, swap. */
-const PARTS = (process.env.BENCH_PARTS ?? 'throughput,upgrade,swap').split(',');
+/** Which parts to run: throughput (with the owner-kill stall), upgrade, swap, cluster (bench/cluster/). */
+const PARTS = (process.env.BENCH_PARTS ?? 'throughput,upgrade,swap,cluster').split(',');
 /** Held locks for the upgrade-pause table, one row per daemon and count. */
 const UPGRADE_LOCKS = (process.env.BENCH_UPGRADE_LOCKS ?? '1000').split(',').map(Number);
 
@@ -110,6 +111,8 @@ async function main(): Promise<void> {
   if (PARTS.includes('upgrade')) process.stdout.write(`${await upgradeTable()}\n\n`);
   // holdfast only: virtlockd has no worker to swap.
   if (PARTS.includes('swap')) process.stdout.write(`${await swapPauseTable()}\n`);
+  // holdfast only: virtlockd has no cluster locks.
+  if (PARTS.includes('cluster')) process.stdout.write(`\n${await clusterPart()}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -11,6 +11,8 @@ interface SchemaProperty {
   enum?: readonly unknown[];
   minimum?: number;
   maximum?: number;
+  multipleOf?: number;
+  items?: { type: string };
   description: string;
 }
 
@@ -25,8 +27,9 @@ function entries(list: ref.Entry[]): string[] {
 function configKeys(): string[] {
   const properties = SETTINGS_SCHEMA.properties as Record<string, SchemaProperty>;
   return Object.entries(properties).map(([key, p]) => {
-    const kind = p.enum ? p.enum.map((v) => JSON.stringify(v)).join(' | ') : p.type;
-    const range = p.minimum !== undefined && p.maximum !== undefined ? ` ${p.minimum}..${p.maximum}` : '';
+    const kind = p.enum ? p.enum.map((v) => JSON.stringify(v)).join(' | ') : p.type === 'array' ? `list of ${p.items?.type ?? 'value'}s` : p.type;
+    const step = p.multipleOf !== undefined ? ` in steps of ${p.multipleOf}` : '';
+    const range = p.minimum !== undefined && p.maximum !== undefined ? ` ${p.minimum}..${p.maximum}${step}` : '';
     const def = p.default !== undefined ? `; default ${JSON.stringify(p.default)}` : '';
     return tagged(key, `(${kind}${range}${def}) ${p.description}`);
   });

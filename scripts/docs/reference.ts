@@ -30,6 +30,7 @@ export const DAEMON_FILES: Entry[] = [
   { term: '/run/libvirt/virtlockd-admin-sock', text: 'The admin socket (admin_socket_path, --admin-socket), for holdfast(1) and virt-admin(1); <run-dir>/holdfastd-admin-sock with --run-dir.' },
   { term: '/run/virtlockd.pid', text: 'The pid file, locked (flock) while the daemon runs (pid_file, -p); <run-dir>/holdfastd.pid with --run-dir.' },
   { term: '/run/virtlockd-restart-exec.json', text: 'The state document written before a re-exec and read by the next image (state_file, --state-file); virtlockd\'s own is adopted.' },
+  { term: '/etc/machine-id', text: 'This host\'s machine id, the default cluster_host_id when cluster_etcd_endpoints is set.' },
   { term: '/run/holdfastd-fd-store.json', text: 'The journal of what each lock fd in systemd\'s fd store stands for, beside the state file.' },
   { term: '/lib/systemd/system/virtlockd.service', text: 'libvirt\'s unit; the package\'s systemd/virtlockd.service.d/holdfast.conf drop-in makes it run holdfastd. holdfast\'s own units are systemd/holdfastd.service, holdfastd.socket and holdfastd-admin.socket in the package.' },
 ];
@@ -44,7 +45,7 @@ export const DAEMON_ENVIRONMENT: Entry[] = [
   { term: 'XDG_CACHE_HOME', text: 'The fallback run directory without XDG_RUNTIME_DIR ($XDG_CACHE_HOME/libvirt, else ~/.cache/libvirt).' },
   { term: 'LD_PRELOAD', text: 'Kept, with the signal guard library put first, for every process image holdfastd starts.' },
   { term: 'HOLDFAST_WORKER_NODE_FLAGS', text: 'Node flags for the workers alone, separated by spaces (only --flags), for profiling: --perf-basic-prof, --trace-gc. Not for production.' },
-  { term: 'HOLDFASTD_TEST_EXEC_PAUSE_MS, HOLDFASTD_TEST_POISON_RESOURCE, HOLDFASTD_TEST_WEDGE_RESOURCE', text: 'For the test suite only; never set them on a host.' },
+  { term: 'HOLDFASTD_TEST_EXEC_PAUSE_MS, HOLDFASTD_TEST_POISON_RESOURCE, HOLDFASTD_TEST_WEDGE_RESOURCE, HOLDFASTD_TEST_CLUSTER_GATE', text: 'For the test suite only; never set them on a host.' },
 ];
 
 export const DAEMON_EXIT_STATUS: Entry[] = [
@@ -54,12 +55,13 @@ export const DAEMON_EXIT_STATUS: Entry[] = [
 ];
 
 export const CLIENT_DESCRIPTION = [
-  'holdfast asks a running holdfastd(8) over its admin socket what it holds (status, locks, clients, lockspaces, who holds a file) and asks it to act (upgrade, swap-worker, log-level). It finds the socket as holdfastd does: the root default, $XDG_RUNTIME_DIR/libvirt for other users, --run-dir or --admin-socket. virt-admin(1) talks to the same socket.',
+  'holdfast asks a running holdfastd(8) over its admin socket what it holds (status, locks, clients, lockspaces, who holds a file, the cluster and its etcd endpoints, metrics) and asks it to act (upgrade, swap-worker, log-level). It finds the socket as holdfastd does: the root default, $XDG_RUNTIME_DIR/libvirt for other users, --run-dir or --admin-socket. virt-admin(1) talks to the same socket.',
+  'Where a cluster is configured (cluster_etcd_endpoints), cluster shows this host\'s part of it: each etcd endpoint asked on its own (about a second at most), the host lease, the cluster holds with their fencing tokens, and the fences; locks and who mark cluster resources and show each owner\'s fencing token; metrics adds the holdfast_cluster_* families.',
 ];
 
 export const CLIENT_EXIT_STATUS: Entry[] = [
   { term: '0', text: 'Done (who: the file is free).' },
-  { term: '1', text: 'who: the file is held; upgrade, swap-worker: refused or failed.' },
+  { term: '1', text: 'who: the file is held; upgrade, swap-worker: refused or failed; cluster: no cluster is configured in the daemon.' },
   { term: '2', text: 'A usage error, no daemon on the socket, or any other error.' },
 ];
 

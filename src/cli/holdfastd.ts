@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { ConfigError } from '../supervisor/config/config-error';
 import { loadConfig, type ConfigOverrides } from '../supervisor/config/load-config';
 import type { HoldfastConfig } from '../supervisor/config/schema';
+import { clusterSettingsFromConfig } from '../supervisor/config/cluster-settings-from-config';
+import type { ClusterSettings } from '../shared/cluster/cluster-settings';
 import { checkStateDocument, formatCheckReport } from '../supervisor/upgrade/check-state';
 import { HOLDFAST_VERSION, LIBVIRT_VERSION, LOCK_PROGRAM_NUMBER } from '../shared/platform/version';
 import { runDaemon } from '../supervisor/run-daemon';
@@ -30,14 +32,23 @@ interface DaemonFlags {
 }
 
 // --check-state: validate a restart-exec document (and, with --check-pid, the fds it names in that process)
-// without touching it; exit 0 if a new image could adopt it. The supervisor runs this on the binary now on
-// disk before every upgrade.
-function checkState(file: string, pid: number | undefined): never {
+// without touching it, and the configuration the other flags give; exit 0 if a new image started with those
+// flags could adopt it. The supervisor runs this on the binary now on disk, with its own flags, before every
+// upgrade: a new image that refused its configuration after the exec would drop every lock it inherited.
+function checkState(flags: DaemonFlags, file: string, pid: number | undefined): never {
   const report = checkStateDocument(file, {
     ...(pid !== undefined ? { expectedMagic: String(pid), verifyFds: { pid, requireInheritable: false } } : {}),
   });
   process.stdout.write(`${formatCheckReport(report)}\n`);
-  process.exit(report.ok ? 0 : 1);
+  let configOk = true;
+  try {
+    clusterSettingsFromConfig(resolveConfig(flags, () => undefined));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    configOk = false;
+    process.stdout.write(`configuration: REJECTED: ${err.message.split('\n').join('; ')}\n`);
+  }
+  process.exit(report.ok && configOk ? 0 : 1);
 }
 
 function wholeNumber(value: string): number {
@@ -54,7 +65,8 @@ function defaultConfigFile(uid: number, env: NodeJS.ProcessEnv): string {
   return path.join(base, 'libvirt', 'virtlockd.conf');
 }
 
-function resolveConfig(flags: DaemonFlags): HoldfastConfig {
+/** The config of `flags`; `onConflict` hears of each key of the file a flag overrides (default: stderr). */
+function resolveConfig(flags: DaemonFlags, onConflict = (message: string): void => void process.stderr.write(`holdfastd: warning: ${message}\n`)): HoldfastConfig {
   const uid = process.geteuid?.() ?? 0;
   const overrides: ConfigOverrides = {
     socket_path: flags.socket,
@@ -65,8 +77,7 @@ function resolveConfig(flags: DaemonFlags): HoldfastConfig {
   };
   const implicit = flags.config === undefined && flags.runDir === undefined;
   const file = flags.config ?? (implicit ? defaultConfigFile(uid, process.env) : undefined);
-  // Flags win over the file; each key of the file a flag overrides is said on stderr, one line each.
-  const onConflict = (message: string): void => void process.stderr.write(`holdfastd: warning: ${message}\n`);
+  // Flags win over the file; each key of the file a flag overrides is said, one line each.
   const config = loadConfig(file, overrides, { uid, runDir: flags.runDir, allowMissing: implicit, onConflict });
   // As virtlockd: --verbose raises the level to at least info.
   if (flags.verbose && config.log_level > 2) config.log_level = 2;
@@ -99,10 +110,13 @@ const program = new Command('holdfastd')
   .showHelpAfterError("(run 'holdfastd --help' for usage)")
   .exitOverride()
   .action(async (flags: DaemonFlags) => {
-    if (flags.checkState !== undefined) checkState(flags.checkState, flags.checkPid);
+    if (flags.checkState !== undefined) checkState(flags, flags.checkState, flags.checkPid);
     let config: HoldfastConfig;
+    let cluster: ClusterSettings | null;
     try {
       config = resolveConfig(flags);
+      // Here, not in the daemon: a host id that cannot be had is a configuration error, said before any --daemon fork.
+      cluster = clusterSettingsFromConfig(config);
     } catch (err) {
       if (err instanceof ConfigError) {
         process.stderr.write(`holdfastd: ${err.message}\n`);
@@ -110,7 +124,7 @@ const program = new Command('holdfastd')
       }
       throw err;
     }
-    await runDaemon(config, { daemonize: flags.daemon === true, idleTimeoutSec: flags.timeout ?? 0, verbose: flags.verbose === true });
+    await runDaemon(config, { daemonize: flags.daemon === true, idleTimeoutSec: flags.timeout ?? 0, verbose: flags.verbose === true, cluster });
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

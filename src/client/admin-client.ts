@@ -1,5 +1,5 @@
 // Typed client for holdfast's own admin program (0x484F4C44) on the admin socket: status, locks, clients,
-// lockspaces, who-holds-a-path, metrics, log level, and upgrade / worker-swap requests that wait for their
+// lockspaces, who-holds-a-path, the cluster, metrics, log level, and upgrade / worker-swap requests that wait for their
 // outcome. Framing and call queueing are the lock client's; replies are schema-checked on decode.
 import { LockClient, type LockClientOptions } from './lock-client';
 import {
@@ -13,6 +13,7 @@ import {
   type ActionOutcome,
   type ActionReply,
   type ClientInfo,
+  type ClusterReply,
   type LockInfo,
   type LockspaceInfo,
   type SetLogLevelReply,
@@ -142,6 +143,14 @@ export class AdminClient {
   /** WHO: who holds the file at `path` (an absolute path), in any lockspace. */
   async who(path: string): Promise<WhoReply> {
     return this.#call(HoldfastProcedure.WHO, { path, flags: 0 });
+  }
+
+  /**
+   * CLUSTER: the host's part of the cluster (endpoints asked each on its own, host lease, holds, fences), or
+   * `{ configured: false }`. Takes up to about a second while an endpoint does not answer.
+   */
+  async cluster(): Promise<ClusterReply> {
+    return this.#call(HoldfastProcedure.CLUSTER, { flags: 0 });
   }
 
   /** METRICS: the OpenMetrics text exposition. */

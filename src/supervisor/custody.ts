@@ -17,6 +17,7 @@
 // The supervisor never parses the lock protocol: records are opaque data beside fds, replies opaque bytes.
 import type { Logger } from 'pino';
 import { type CustodyRecord, custodyKey } from '../shared/custody/records/custody-record';
+import type { ResourceRecord } from '../shared/custody/records/resource-record';
 import type { CommitEntry } from '../shared/custody/messages';
 import * as native from '../shared/platform/native';
 
@@ -72,6 +73,9 @@ export class Custody {
     for (const changed of this.#changeTrackers) changed.add(key);
   }
 
+  /** Told of every cluster resource put (the cluster keeper fences holds on a stale lease). */
+  onClusterResource: ((record: ResourceRecord) => void) | null = null;
+
   observeResources(observer: ResourceObserver): void {
     this.#observer = observer;
   }
@@ -121,6 +125,7 @@ export class Custody {
       this.#entries.set(key, stored);
       if (this.#changeTrackers.size !== 0) this.#changed(key);
       if (this.#observer && op.record.kind === 'resource') this.#observer.put(key, stored, op.fdIndex !== null);
+      if (op.record.kind === 'resource' && op.record.cluster !== undefined) this.onClusterResource?.(op.record);
     }
     const reply = entry.reply;
     // The client is gone if it was dropped in this very commit, or never filed: nothing to consume or answer.

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { HoldfastConfig } from './config/schema';
-import type { WorkerSettings } from '../shared/custody/messages';
+import type { ClusterSettings } from '../shared/cluster/cluster-settings';
 import { MIN_NOFILE, WORKER_FD_RESERVE } from '../shared/platform/fd-budget';
 import { createLogger, reopenLogFiles } from '../shared/platform/log';
 import { onSignal } from '../shared/platform/signal-intake';
@@ -14,6 +14,9 @@ import { StateDocumentError, readStateFile } from './upgrade/state-file';
 import { HOLDFAST_VERSION } from '../shared/platform/version';
 import { fdStoreJournalPath } from '../shared/platform/paths';
 import { FdStore } from './fd-store/fd-store';
+import type { ClusterKeeper } from './cluster/cluster-keeper';
+import { type Watchdog, takeWatchdog } from './cluster/watchdog';
+import { leaseJournalPath, readLeaseJournal, writeLeaseJournal } from './fd-store/lease-journal';
 import { readJournal } from './fd-store/journal';
 import { adoptStoredFds } from './fd-store/adopt-stored-fds';
 import { Listener, StoredLockFd, bindListener, takeActivatedListeners } from './service/listeners';
@@ -26,6 +29,7 @@ import { type AdoptedAfterExec, adoptAfterExec } from './upgrade/adopt-after-exe
 import * as native from '../shared/platform/native';
 import { ServiceNotifier } from './service/notify';
 import { Supervisor } from './supervisor';
+import { workerSettings } from './worker-settings';
 
 export interface RunOptions {
   daemonize: boolean;
@@ -33,6 +37,8 @@ export interface RunOptions {
   idleTimeoutSec: number;
   /** -v: a start-up failure prints its stack too. */
   verbose: boolean;
+  /** The cluster_* keys resolved (cluster-settings-from-config.ts), or null: no cluster. */
+  cluster: ClusterSettings | null;
 }
 
 // Set in the environment of the background child of --daemon: the fd to write "ready" to.
@@ -100,17 +106,38 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   if (reexecuted && !restored) return holdWhatWasInherited(new Error('no state document after an exec'), log, notifier);
 
   let pidFile: PidFile | null = restored?.pidFile ?? null;
+  try {
+    pidFile ??= PidFile.acquire(config.pid_file);
+  } catch (err) {
+    failed(err);
+    return;
+  }
+  // Opened once this process is the run dir's only daemon (the pid file), before anything is bound.
+  let watchdog: Watchdog | null;
+  try {
+    watchdog = takeWatchdog(options.cluster?.watchdogDevice ?? null, restored?.clusterWatchdog ?? null, log.child({ component: 'cluster' }));
+  } catch (err) {
+    // An operator who configured a watchdog counts on it: a fresh start without it refuses. An image that
+    // inherited locks holds them without it rather than drop them, and says so.
+    if (!reexecuted) {
+      failed(err);
+      pidFile.release();
+      return;
+    }
+    log.error({ err }, 'serving WITHOUT the cluster watchdog device');
+    watchdog = null;
+  }
   let listeners: Listener[] = restored?.listeners ?? [];
   // Lock fds systemd's fd store hands back after a crash or restart (mixed with the sockets).
   const storedLocks: StoredLockFd[] = [];
   try {
-    pidFile ??= PidFile.acquire(config.pid_file);
     if (!restored) listeners = takeActivatedListeners(process.env, log, storedLocks);
     if (!listeners.some((l) => l.name === 'lock')) listeners.push(await bindListener('lock', config.socket_path, log));
     if (!listeners.some((l) => l.name === 'admin')) listeners.push(await bindListener('admin', config.admin_socket_path, log));
   } catch (err) {
     failed(err);
-    pidFile?.release();
+    watchdog?.disarm();
+    pidFile.release();
     return;
   }
 
@@ -123,7 +150,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   }
   const supervisor = new Supervisor(
     {
-      settings: workerSettings(config),
+      settings: workerSettings(config, options.cluster),
       listeners,
       pidFile,
       workerReadyTimeoutMs: config.worker_ready_timeout_ms,
@@ -148,7 +175,14 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
     supervisor.custody.adopt(restored.custody);
     log.info({ records: restored.custody.length, upgrades: restored.upgrades }, reexecuted ? 'upgraded: restored every lock and client from the state document' : 'adopted the state document of a previous daemon');
   }
+  const clusterSettings = options.cluster;
   const journalFile = fdStoreJournalPath(config.state_file);
+  // The lease comes from the state document after an exec, or from beside the fd-store journal when
+  // systemd handed lock fds back (a restart after a crash or a kill).
+  const leaseFile = leaseJournalPath(journalFile);
+  const carriedLease = restored?.clusterLease ?? (clusterSettings && storedLocks.length > 0 ? readLeaseJournal(leaseFile, log) : null);
+  const cluster = clusterSettings ? new (loadClusterKeeper())(clusterSettings, supervisor.custody, log.child({ component: 'cluster' }), carriedLease, watchdog) : null;
+  if (cluster) supervisor.useCluster(cluster);
   const fromStore = storedLocks.length > 0 ? adoptStoredFds(storedLocks, readJournal(journalFile, log), (key) => supervisor.custody.has(key), log) : null;
   if (fromStore) {
     supervisor.custody.adopt(fromStore.entries);
@@ -157,6 +191,18 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
   fdStore = FdStore.start(process.env, journalFile, supervisor.custody, reexecuted ? 'journal' : fromStore?.inStore ?? new Map(), log.child({ component: 'fd-store' }));
   // Exiting (a clean stop included) leaves the store as it is: the journal must say what it holds.
   process.on('exit', () => fdStore?.flush());
+  if (cluster) {
+    // The fd store keeps the locks over a restart: their holds must outlive this process as well.
+    cluster.revokeOnStop = fdStore === null;
+    if (fdStore !== null) cluster.onCarryChange = (lease) => {
+      try {
+        writeLeaseJournal(leaseFile, lease);
+      } catch (err) {
+        log.error({ err, file: leaseFile }, 'cannot write the cluster lease file');
+      }
+    };
+    cluster.start();
+  }
   const describe = (): string => `serving; ${supervisor.custody.count('client')} clients, ${supervisor.custody.count('resource')} locks held`;
   installSignals(supervisor, log, notifier, describe);
   try {
@@ -239,24 +285,6 @@ function holdWhatWasInherited(err: unknown, log: Logger, notifier: ServiceNotifi
   notifier.ready('restore after an upgrade failed: holding every inherited lock fd, serving nothing (see the log)');
   log.fatal({ err }, 'restore after an exec failed: holding every inherited fd and serving nothing; do not kill this process without fencing the host');
   setInterval(() => undefined, 1 << 30);
-}
-
-function workerSettings(config: HoldfastConfig): WorkerSettings {
-  const euid = process.geteuid?.() ?? 0;
-  return {
-    maxClients: config.max_clients,
-    adminMaxClients: config.admin_max_clients,
-    allowedUid: euid,
-    ownerKillTermGraceMs: config.owner_kill_term_grace_ms,
-    ownerKillGiveUpMs: config.owner_kill_give_up_ms,
-    frameMaxBytesPerClient: config.max_frame_bytes_per_client,
-    frameMaxBytesTotal: config.max_frame_bytes_total,
-    frameDeadlineMs: config.frame_deadline_ms,
-    logLevel: config.log_level,
-    logFormat: config.log_format,
-    logOutputs: config.log_outputs,
-    logFilters: config.log_filters,
-  };
 }
 
 // SIGINT/SIGQUIT/SIGTERM quit, as virtlockd's; SIGUSR1 upgrades, SIGUSR2 swaps the worker; SIGHUP reopens
@@ -349,4 +377,9 @@ function signalReadyToParent(): void {
 function pauseBeforeExecForTests(): void {
   const ms = Number(process.env.HOLDFASTD_TEST_EXEC_PAUSE_MS ?? 0);
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+// The cluster keeper brings etcd3 and its gRPC stack (~260 ms to load): only a daemon with a cluster loads it.
+function loadClusterKeeper(): typeof ClusterKeeper {
+  return (require('./cluster/cluster-keeper') as typeof import('./cluster/cluster-keeper')).ClusterKeeper;
 }

@@ -20,6 +20,7 @@ import { RespawnPolicy, diedOfItsOwnFault } from './workers/respawn-policy';
 import { StallWatchdog } from './workers/stall-watchdog';
 import { StatusKeeper, type SupervisorCounters } from './status-keeper';
 import { type AdminRequests, WorkerProcess } from './workers/worker-process';
+import type { ClusterKeeper } from './cluster/cluster-keeper';
 
 export interface SupervisorOptions {
   settings: WorkerSettings;
@@ -72,6 +73,7 @@ export class Supervisor {
    */
   readonly #stalled = new WeakMap<WorkerProcess, { running: FaultRequest | null; waiting: string[] }>();
   readonly #poison: PoisonRequests;
+  #cluster: ClusterKeeper | null = null;
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -112,9 +114,24 @@ export class Supervisor {
     );
   }
 
+  /** The cluster's host lease and fencing (a cluster is configured); set before start(). */
+  useCluster(cluster: ClusterKeeper): void {
+    this.#cluster = cluster;
+    // The serving worker grants cluster holds only on the lease as it last heard of it.
+    cluster.onLease = (lease) => this.#worker?.sendClusterLease(lease);
+    // Its status rides in ours: each grant, renewal (every TTL/3), lapse and fence sends it once more.
+    cluster.onStatusChange = () => this.#publishStatus();
+  }
+
+  get cluster(): ClusterKeeper | null {
+    return this.#cluster;
+  }
+
   /** Our status, which the worker reports (holdfast STATUS and METRICS). */
   #status(): SupervisorStatus {
-    return this.#statusKeeper.status();
+    const status = this.#statusKeeper.status();
+    if (this.#cluster) status.cluster = this.#cluster.status();
+    return status;
   }
 
   /** The supervisor's counters, reported in its status and carried across upgrades. */
@@ -159,6 +176,8 @@ export class Supervisor {
       ...this.options.listeners.map((l) => l.fd),
       ...[...this.custody.entries()].map(([, e]) => e.fd).filter((fd): fd is number => fd !== null),
       ...(this.options.pidFile ? [this.options.pidFile.fd] : []),
+      // The armed watchdog device: the next image pets it on; a close would not stop its timer.
+      ...(this.#cluster?.keptFds() ?? []),
     ];
   }
 
@@ -180,6 +199,8 @@ export class Supervisor {
         counters: { upgradeRefusals: counters.upgradeRefusals, workerSwaps: counters.workerSwaps, swapFailures: counters.swapFailures },
         adminLogLevel: this.#adminLogLevel,
         carriedWorker: carried ?? null,
+        clusterLease: this.#cluster?.carry() ?? null,
+        clusterWatchdog: this.#cluster?.carryWatchdog() ?? null,
       },
       process.pid,
     );
@@ -247,6 +268,8 @@ export class Supervisor {
     this.#standby = null;
     await Promise.all(workers.map((w) => w.stop(STOP_TIMEOUT_MS)));
     this.custody.closeAll();
+    // After the locks: with them gone, their etcd holds go too (unless systemd's fd store keeps the locks).
+    await this.#cluster?.stop();
     for (const listener of this.options.listeners) {
       native.close(listener.fd);
       if (listener.boundPath) unlinkBoundSocket(listener.boundPath);
@@ -278,7 +301,7 @@ export class Supervisor {
     try {
       // Only while something is under suspicion: otherwise commits pay nothing for it.
       if (!this.#poison.empty) worker.answered = (client) => this.#poison.answered(client);
-      await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs, this.#poison.forNextWorker(), lockRecheck);
+      await worker.start(generation, this.options.settings, this.options.listeners, this.options.workerReadyTimeoutMs, this.#poison.forNextWorker(), lockRecheck, this.#cluster?.current() ?? null);
     } catch (err) {
       if (this.#worker === worker) this.#worker = null;
       throw err;

@@ -135,6 +135,10 @@ const channel: ControlChannel<SupervisorMessage, WorkerMessage> = new ControlCha
           resolve?.({ accepted: message.accepted, reason: message.reason, supervisor: message.supervisor });
           return;
         }
+        case 'cluster-lease':
+          // Before init, the init message carries the lease as it is then.
+          worker?.setClusterLease(message);
+          return;
         case 'shutdown':
           void (worker?.stop() ?? Promise.resolve()).then(() => process.exit(0));
           return;

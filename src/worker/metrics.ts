@@ -6,6 +6,18 @@ import type { WorkerMetricsSnapshot } from '../shared/custody/messages';
 import type { FdUse } from '../shared/platform/fd-budget';
 import type { SupervisorStatus } from '../shared/custody/supervisor-status';
 import type { TurnCounter } from './custody-link';
+import type { ClusterLeaseStatus } from '../shared/custody/supervisor-status';
+import type { ClusterHolds } from './cluster/cluster-holds';
+
+/** The cluster numbers of the metrics text, when a cluster is configured. */
+export interface ClusterGauges {
+  /** This worker's hold requests and releases (ClusterHolds.counts). */
+  requests: Readonly<ClusterHolds['counts']>;
+  /** Holds on this host now. */
+  holds: { exclusive: number; shared: number; pending: number };
+  /** The host lease, with the supervisor's keepalive counters. */
+  lease: ClusterLeaseStatus;
+}
 
 /** Upper bounds of the latency buckets, in seconds (+Inf is implied). */
 export const LATENCY_BOUNDS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -21,6 +33,8 @@ export interface MetricsGauges {
   generation: number;
   supervisor: SupervisorStatus | null;
   fds: { supervisor: FdUse | null; worker: FdUse } | null;
+  /** null without a cluster: no holdfast_cluster_* family then. */
+  cluster: ClusterGauges | null;
 }
 
 interface RequestCount {
@@ -158,6 +172,7 @@ export class WorkerMetrics implements TurnCounter {
     out.push(`holdfast_upgrade_refusals_total ${s?.upgradeRefusals ?? 0}`);
     family('holdfast_worker_restarts', 'counter', 'Workers replaced after they died, since the daemon started.');
     out.push(`holdfast_worker_restarts_total ${s?.workerRestarts ?? 0}`);
+    if (g.cluster) renderCluster(g.cluster, s, family, out);
     out.push('# EOF');
     return `${out.join('\n')}\n`;
   }
@@ -165,4 +180,39 @@ export class WorkerMetrics implements TurnCounter {
 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+// The holdfast_cluster_* families: the worker's hold requests (since it started), the holds now, and the
+// supervisor's lease and fences (as its last status told).
+function renderCluster(c: ClusterGauges, s: SupervisorStatus | null, family: (name: string, type: string, help: string) => void, out: string[]): void {
+  const r = c.requests;
+  family('holdfast_cluster_holds_requested', 'counter', 'Cluster hold requests of the serving worker by result: granted, busy (held by another host), unavailable (etcd or the lease), late (committed after the lease lapsed, then released). Since this worker started.');
+  for (const [result, n] of [['granted', r.granted], ['busy', r.busy], ['unavailable', r.unavailable], ['late', r.lateGrants]] as const) {
+    out.push(`holdfast_cluster_holds_requested_total{result="${result}"} ${n}`);
+  }
+  family('holdfast_cluster_releases', 'counter', 'Cluster holds deleted from etcd (released, owner gone or never granted). Since this worker started.');
+  out.push(`holdfast_cluster_releases_total ${r.released}`);
+  family('holdfast_cluster_release_retries', 'counter', 'Deletes of cluster holds tried again after etcd could not be reached. Since this worker started.');
+  out.push(`holdfast_cluster_release_retries_total ${r.releaseRetries}`);
+  family('holdfast_cluster_holds', 'gauge', 'Cluster holds of owners on this host, by state: exclusive and shared (committed in etcd), pending (being asked for).');
+  for (const [state, n] of [['exclusive', c.holds.exclusive], ['shared', c.holds.shared], ['pending', c.holds.pending]] as const) {
+    out.push(`holdfast_cluster_holds{state="${state}"} ${n}`);
+  }
+  family('holdfast_cluster_lease_held', 'gauge', '1 while this host holds a lease in etcd it may grant on, else 0.');
+  out.push(`holdfast_cluster_lease_held ${c.lease.state === 'held' ? 1 : 0}`);
+  family('holdfast_cluster_lease_ms_left', 'gauge', "Milliseconds until the host lease's safe deadline (0 without a lease).");
+  out.push(`holdfast_cluster_lease_ms_left ${c.lease.msLeft ?? 0}`);
+  family('holdfast_cluster_lease_keepalives_sent', 'counter', 'Keepalives of the host lease sent to etcd by the supervisor.');
+  out.push(`holdfast_cluster_lease_keepalives_sent_total ${c.lease.keepalivesSent}`);
+  family('holdfast_cluster_lease_keepalives_acked', 'counter', 'Keepalives of the host lease etcd acknowledged.');
+  out.push(`holdfast_cluster_lease_keepalives_acked_total ${c.lease.keepalivesAcked}`);
+  family('holdfast_cluster_lease_deadlines_passed', 'counter', "Times the host lease's safe deadline passed without a renewal.");
+  out.push(`holdfast_cluster_lease_deadlines_passed_total ${c.lease.deadlinesPassed}`);
+  const f = s?.cluster;
+  family('holdfast_cluster_fences', 'counter', 'Fences: owners of cluster holds SIGKILLed at once (the lease lapsed, or a hold came on a stale lease). Since this supervisor image started.');
+  out.push(`holdfast_cluster_fences_total ${f?.fences ?? 0}`);
+  family('holdfast_cluster_owners_killed', 'counter', 'Owners killed by fences. Since this supervisor image started.');
+  out.push(`holdfast_cluster_owners_killed_total ${f?.ownersKilled ?? 0}`);
+  family('holdfast_cluster_kill_failures', 'counter', 'Owners a fence could not signal. Since this supervisor image started.');
+  out.push(`holdfast_cluster_kill_failures_total ${f?.killFailures ?? 0}`);
 }

@@ -21,6 +21,9 @@ import { FaultWitness } from './fault-witness';
 import { RpcServer } from './rpc/server';
 import { FrameBudget } from './rpc/frame-budget';
 import type { StagedCustody } from './staged-custody';
+import type { ClusterLease } from '../shared/custody/messages';
+import { connectEtcd } from '../shared/cluster/connect-etcd';
+import { ClusterHolds } from './cluster/cluster-holds';
 
 /** What a served program needs per request and per connection. */
 interface ServedProgram<S> {
@@ -69,6 +72,10 @@ export class Worker {
     });
     this.lock.fileChanges = (changes) => void this.link.commit(changes, null, null);
     this.lock.roomForFile = () => this.fds.roomFor('file');
+    if (settings.cluster) {
+      const clusterLog = log.child({ component: 'cluster' });
+      this.lock.cluster = new ClusterHolds(settings.cluster, connectEtcd(settings.cluster), clusterLog);
+    }
     this.lock.killer.onOutcome = (result) => this.metrics.ownerKill(result);
     const none = new Map<number, Connection>();
     this.holdfast = new HoldfastService(
@@ -117,6 +124,14 @@ export class Worker {
       this.admin.addServer('admin', this.#adminServer);
     }
     this.#adopt(staged, init.lockRecheck ?? null);
+    // Holds first, then the lease: the lease starts a sweep for stale holds, which must know every live one.
+    this.lock.adoptCluster();
+    if (init.clusterLease) this.setClusterLease(init.clusterLease);
+  }
+
+  /** The supervisor's word on the host lease (at init, and at each grant, renewal and lapse). */
+  setClusterLease(lease: ClusterLease): void {
+    this.lock.cluster?.setLease({ id: lease.id, deadlineNs: lease.deadlineNs === null ? null : BigInt(lease.deadlineNs) });
   }
 
   /**
@@ -161,6 +176,7 @@ export class Worker {
     this.#lockServer?.stop('handoff');
     this.#adminServer?.stop('handoff');
     while (this.lock.killer.inProgress > 0) await new Promise((r) => setTimeout(r, 50));
+    this.lock.cluster?.close();
   }
 
   #adopt(staged: StagedCustody, lockRecheck: string[] | null): void {

@@ -141,12 +141,13 @@ test('every folder of shared/ is used by the programs its name says', () => {
     'shared/custody': (p) => p.includes('supervisor') && p.includes('worker'),
     'shared/protocol': (p) => p.includes('worker') && p.includes('client library') && !p.includes('supervisor'),
     'shared/platform': (p) => p.length >= 2,
+    'shared/cluster': (p) => p.includes('supervisor') && p.includes('worker'),
   };
   const wrong: string[] = [];
   for (const file of files.filter(under('shared'))) {
     const folder = Object.keys(expected).find((f) => under(f)(file));
     if (folder === undefined) {
-      wrong.push(`${file}: shared/ holds only platform/, custody/ and protocol/`);
+      wrong.push(`${file}: shared/ holds only platform/, custody/, protocol/ and cluster/`);
       continue;
     }
     if (!expected[folder]!(users(file))) wrong.push(`${file}: used by ${users(file).join(', ') || 'nothing'}`);

@@ -88,6 +88,42 @@ test('a bad config and an output holdfast does not implement: one line each, exi
   }
 });
 
+test('a bad cluster config: one line, exit 2, before anything is bound', () => {
+  const run = mkdtempSync(join(dir, 'cluster-'));
+  const conf = join(run, 'cluster.conf');
+  writeFileSync(conf, 'log_level = 3\ncluster_lockspaces = [ "/var/lib/libvirt/lockd/files" ]\n');
+  assertOneLineFailure(holdfastd(['--run-dir', run, '-f', conf]), /^holdfastd: .*cluster\.conf:2: cluster_lockspaces needs cluster_etcd_endpoints$/);
+  writeFileSync(conf, 'cluster_etcd_endpoints = [ "http://a:2379", "https://b:2379" ]\ncluster_lockspaces = [ "/l" ]\n');
+  assertOneLineFailure(holdfastd(['--run-dir', run, '-f', conf]), /cluster\.conf:1: cluster_etcd_endpoints mixes http:\/\/ and https:\/\/ endpoints/);
+  writeFileSync(conf, 'cluster_etcd_endpoints = [ "http://127.0.0.1:2379" ]\ncluster_lease_ttl_ms = 2500\ncluster_lockspaces = [ "/l" ]\n');
+  assertOneLineFailure(holdfastd(['--run-dir', run, '-f', conf, '-d']), /cluster\.conf:2: cluster_lease_ttl_ms must be an integer from 2000 to 600000, a multiple of 1000 \(got 2500\)$/);
+  assert.equal(existsSync(join(run, 'holdfastd-sock')), false, 'nothing was bound');
+  assert.equal(existsSync(join(run, 'holdfastd.pid')), false, 'no pid file');
+});
+
+test('a valid cluster config: the daemon serves, its worker having taken the cluster settings', async () => {
+  // No etcd is reached here: only the settings' way from the config file into the worker is under test.
+  const run = mkdtempSync(join(dir, 'cluster-ok-'));
+  const config = 'cluster_etcd_endpoints = [ "http://127.0.0.1:2379" ]\ncluster_lockspaces = [ "/var/lib/libvirt/lockd/files" ]\ncluster_host_id = "test-host"\n';
+  const daemon = await startHoldfast({ dir: run, config });
+  try {
+    assert.doesNotMatch(daemon.logs(), /"level":(50|60)/, 'no error logged');
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('a cluster watchdog device that cannot be opened: one line naming it, exit 2, nothing bound', () => {
+  // Opening it is what arms a watchdog: an operator who configured one counts on it, so no start without it.
+  const run = mkdtempSync(join(dir, 'cluster-watchdog-'));
+  const conf = join(run, 'cluster.conf');
+  const missing = join(run, 'no-such-watchdog');
+  writeFileSync(conf, `cluster_etcd_endpoints = [ "http://127.0.0.1:2379" ]\ncluster_lockspaces = [ "/l" ]\ncluster_host_id = "h"\ncluster_watchdog_device = "${missing}"\ncluster_watchdog_timeout_ms = 6000\n`);
+  assertOneLineFailure(holdfastd(['--run-dir', run, '-f', conf]), new RegExp(`^holdfastd: cannot start: cannot open the cluster watchdog device ${missing}: ENOENT$`));
+  assert.equal(existsSync(join(run, 'holdfastd-sock')), false, 'nothing was bound');
+  assert.equal(existsSync(join(run, 'holdfastd.pid')), false, 'the pid file is released');
+});
+
 test('a bad flag: the error and a hint, not the whole help; exit 2', () => {
   const result = holdfastd(['--bogus']);
   assert.equal(result.status, 2);

@@ -77,8 +77,9 @@ const resourceIn = (lockspace: fc.Arbitrary<string>): fc.Arbitrary<Required<Reso
       acquiredAt: timeMs,
       lockKind: fc.constantFrom('ofd' as const, 'posix' as const),
       details: fc.array(owner(), { minLength: 4, maxLength: 4 }),
+      revisions: fc.array(fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }), { minLength: 3, maxLength: 3 }),
     })
-    .map(({ lockspace, name, pids, twice, flags, acquiredAt, lockKind, details }) => ({
+    .map(({ lockspace, name, pids, twice, flags, acquiredAt, lockKind, details, revisions }) => ({
       kind: 'resource' as const,
       lockspace,
       // The default lockspace names files by path, a directory lockspace by name.
@@ -91,6 +92,11 @@ const resourceIn = (lockspace: fc.Arbitrary<string>): fc.Arbitrary<Required<Reso
       lockKind,
       detachedOwners: pids,
       detachedOwnerDetails: pids.map((pid, i) => ({ ...details[i]!, pid })),
+      // The first owner's etcd hold committed, the rest still being asked for.
+      cluster: {
+        holds: [{ pid: pids[0]!, key: `/holdfast/holds/${encodeURIComponent(name)}/x`, token: String(revisions[0]), rev: String(revisions[1]), lease: String(revisions[2]) }],
+        pending: pids.slice(1),
+      },
     }));
 
 const lockspace: fc.Arbitrary<Required<LockspaceRecord>> = directory.map((d) => lockspaceRecord(d));

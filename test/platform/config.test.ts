@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseConf, type ConfEntry } from '../../src/supervisor/config/conf-parser';
 import { ConfigError } from '../../src/supervisor/config/config-error';
 import { loadConfig } from '../../src/supervisor/config/load-config';
-import { SETTINGS_SCHEMA, SETTING_KEYS, VIRTLOCKD_KEYS, type HoldfastConfig } from '../../src/supervisor/config/schema';
+import { CLUSTER_KEYS, SETTINGS_SCHEMA, SETTING_KEYS, VIRTLOCKD_KEYS, type HoldfastConfig } from '../../src/supervisor/config/schema';
 import { suggestKey } from '../../src/supervisor/config/validate-config';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-config-'));
@@ -71,6 +71,9 @@ const ROOT_DEFAULTS: HoldfastConfig = {
   max_frame_bytes_total: 67108864,
   frame_deadline_ms: 30000,
   log_format: 'json',
+  // Inert without cluster_etcd_endpoints (cluster-config.test.ts); the other cluster_* keys stay absent.
+  cluster_lease_ttl_ms: 10000,
+  cluster_key_prefix: '/holdfast/',
 };
 
 // ---- parser: value kinds ----
@@ -199,7 +202,8 @@ test('parser: ConfigError carries file and line', () => {
 
 test('schema: holds exactly the virtlockd 9.0 keys plus holdfast keys, each documented', () => {
   assert.deepEqual([...VIRTLOCKD_KEYS], ['log_level', 'log_filters', 'log_outputs', 'max_clients', 'admin_max_clients']);
-  assert.deepEqual(SETTING_KEYS, Object.keys(ROOT_DEFAULTS));
+  assert.deepEqual(SETTING_KEYS.filter((k) => !k.startsWith('cluster_')), Object.keys(ROOT_DEFAULTS).filter((k) => !k.startsWith('cluster_')));
+  assert.deepEqual(SETTING_KEYS.filter((k) => k.startsWith('cluster_')), [...CLUSTER_KEYS]);
   assert.equal(SETTINGS_SCHEMA.additionalProperties, false);
   for (const [key, prop] of Object.entries(SETTINGS_SCHEMA.properties)) {
     assert.ok(prop.description.length > 20, `${key} has a description`);
@@ -337,6 +341,18 @@ test('a config that sets every key, virtlockd and holdfast, parses', () => {
       'max_frame_bytes_total = 2097152',
       'frame_deadline_ms = 5000',
       'log_format = "pretty"',
+      'cluster_etcd_endpoints = [ "https://etcd1:2379", "https://etcd2:2379" ]',
+      'cluster_lockspaces = [ "/var/lib/libvirt/lockd/files" ]',
+      'cluster_path_prefixes = [ "/srv/images/" ]',
+      'cluster_host_id = "host-1"',
+      'cluster_lease_ttl_ms = 5000',
+      'cluster_key_prefix = "/hf/"',
+      'cluster_tls_ca_file = "/etc/hf/ca.pem"',
+      'cluster_tls_cert_file = "/etc/hf/cert.pem"',
+      'cluster_tls_key_file = "/etc/hf/key.pem"',
+      'cluster_username = "holdfast"',
+      'cluster_password_file = "/etc/hf/password"',
+      'cluster_watchdog_device = "/dev/watchdog"',
     ].join('\n'),
   );
   const expected: HoldfastConfig = {
@@ -357,6 +373,18 @@ test('a config that sets every key, virtlockd and holdfast, parses', () => {
     max_frame_bytes_total: 2097152,
     frame_deadline_ms: 5000,
     log_format: 'pretty',
+    cluster_etcd_endpoints: ['https://etcd1:2379', 'https://etcd2:2379'],
+    cluster_lockspaces: ['/var/lib/libvirt/lockd/files'],
+    cluster_path_prefixes: ['/srv/images/'],
+    cluster_host_id: 'host-1',
+    cluster_lease_ttl_ms: 5000,
+    cluster_key_prefix: '/hf/',
+    cluster_tls_ca_file: '/etc/hf/ca.pem',
+    cluster_tls_cert_file: '/etc/hf/cert.pem',
+    cluster_tls_key_file: '/etc/hf/key.pem',
+    cluster_username: 'holdfast',
+    cluster_password_file: '/etc/hf/password',
+    cluster_watchdog_device: '/dev/watchdog',
   };
   assert.deepEqual(loadConfig(file, {}, { uid: 0, env: {} }), expected);
 });

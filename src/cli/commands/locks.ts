@@ -21,24 +21,31 @@ export function registerLocks(program: Command): void {
     });
 }
 
-/** One row per owner of each resource; the resource's own columns only on its first row. */
-function lockTable(locks: LockInfo[]): string[] {
+/**
+ * One row per owner of each resource; the resource's own columns only on its first row. Cluster resources
+ * add a TOKEN column (each owner's fencing token), shown only when one is listed.
+ */
+export function lockTable(locks: LockInfo[]): string[] {
+  const anyCluster = locks.some((l) => l.cluster === true);
   const rows: string[][] = [];
   for (const l of locks) {
     const owners = l.owners.length > 0 ? l.owners : [{ pid: 0, name: null, uuid: null, clients: [], detached: false }];
     owners.forEach((o, i) => {
       const first = i === 0;
-      rows.push([
+      const row = [
         first ? l.path : '',
-        first ? l.mode : '',
+        first ? (l.cluster ? `${l.mode} cluster` : l.mode) : '',
         o.name ?? '-',
         o.uuid ?? '-',
         String(o.pid),
         o.clients.length > 0 ? o.clients.join(',') : o.detached ? 'none (detached)' : '-',
         first ? formatTime(l.acquiredAt) : '',
         first ? (l.lockspace === '' ? '(default)' : l.lockspace) : '',
-      ]);
+      ];
+      if (anyCluster) row.push(l.cluster ? o.token ?? 'pending' : '-');
+      rows.push(row);
     });
   }
-  return table(['PATH', 'MODE', 'OWNER', 'UUID', 'PID', 'CLIENT', 'ACQUIRED', 'LOCKSPACE'], rows);
+  const header = ['PATH', 'MODE', 'OWNER', 'UUID', 'PID', 'CLIENT', 'ACQUIRED', 'LOCKSPACE'];
+  return table(anyCluster ? [...header, 'TOKEN'] : header, rows);
 }

@@ -45,6 +45,9 @@ function statusLines(s: StatusReply): string[] {
       `worker swaps:     ${sup.workerSwaps} done, ${sup.swapFailures} failed; last: ${outcome(sup.lastSwap)}`,
       `worker restarts:  ${sup.workerRestarts}`,
     );
+    // Only where a cluster is configured (see `holdfast cluster` for the whole of it).
+    const c = sup.cluster;
+    if (c) lines.push(`cluster:          lease ${c.lease.state}${c.lease.id === null ? '' : ` (id ${c.lease.id})`}; ${c.fences} fence(s), ${c.ownersKilled} owner(s) killed`);
   }
   if (s.fds) lines.push(`open files:       supervisor ${fdUse(s.fds.supervisor)}, worker ${fdUse(s.fds.worker)}`);
   lines.push(`log level:        ${s.logLevel} (${PRIORITY_NAMES[s.logLevel as 1 | 2 | 3 | 4] ?? '?'})`);

@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, GlobalOptions, printJson, printLines, withAdmin } from '../cli-context';
+import type { WhoReply } from '../../shared/protocol/operations-program';
 import { formatTime } from '../text-format';
 
 export function registerWho(program: Command): void {
@@ -14,23 +15,28 @@ export function registerWho(program: Command): void {
       const who = await withAdmin(opts, (c) => c.who(path.resolve(file)));
       if (opts.json) printJson(who);
       else if (!who.held) printLines([`${who.path} is free`]);
-      else {
-        const lines: string[] = [];
-        for (const h of who.holders) {
-          const where = h.lockspace === '' ? '' : ` in lockspace ${h.lockspace}`;
-          lines.push(`${who.path} is held ${h.mode}${where} since ${formatTime(h.acquiredAt)} by:`);
-          for (const o of h.owners) {
-            const clients =
-              o.clients.length > 0
-                ? `client ${o.clients.join(',')}`
-                : o.detached
-                  ? 'no connection: taken back from the fd store after a restart, held until this pid exits'
-                  : 'no connection';
-            lines.push(`  ${o.name ?? '(unknown owner)'} uuid ${o.uuid ?? '-'} pid ${o.pid} (${clients})`);
-          }
-        }
-        printLines(lines);
-      }
+      else printLines(whoLines(who));
       process.exitCode = who.held ? EXIT.HELD_OR_REFUSED : EXIT.OK;
     });
+}
+
+/** The text form of a held file: each holding resource, then its owners (a cluster one with their fencing tokens). */
+export function whoLines(who: WhoReply): string[] {
+  const lines: string[] = [];
+  for (const h of who.holders) {
+    const where = h.lockspace === '' ? '' : ` in lockspace ${h.lockspace}`;
+    const across = h.cluster ? ' across the cluster' : '';
+    lines.push(`${who.path} is held ${h.mode}${across}${where} since ${formatTime(h.acquiredAt)} by:`);
+    for (const o of h.owners) {
+      const clients =
+        o.clients.length > 0
+          ? `client ${o.clients.join(',')}`
+          : o.detached
+            ? 'no connection: taken back from the fd store after a restart, held until this pid exits'
+            : 'no connection';
+      const token = h.cluster ? `, fencing token ${o.token ?? 'pending'}` : '';
+      lines.push(`  ${o.name ?? '(unknown owner)'} uuid ${o.uuid ?? '-'} pid ${o.pid} (${clients}${token})`);
+    }
+  }
+  return lines;
 }

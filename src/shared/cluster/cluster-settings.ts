@@ -25,4 +25,6 @@ export interface ClusterSettings extends EtcdConnectionSettings {
   keyPrefix: string;
   /** A watchdog device petted only while the lease is renewed, or null. */
   watchdogDevice: string | null;
+  /** The device's timeout as its driver is set (cluster_watchdog_timeout_ms); null without a device. */
+  watchdogTimeoutMs: number | null;
 }

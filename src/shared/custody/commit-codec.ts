@@ -343,6 +343,7 @@ function isPlainResource(record: CustodyRecord): record is ResourceRecord {
     record.kind === 'resource' &&
     record.detachedOwners === undefined &&
     record.detachedOwnerDetails === undefined &&
+    record.cluster === undefined &&
     record.owners.every((pid) => Number.isSafeInteger(pid) && pid >= 0) &&
     Number.isFinite(record.acquiredAt)
   );

@@ -1,9 +1,10 @@
 // The control-channel contract: every message type between supervisor and worker, as TypeScript types and
 // as one JSON Schema per direction (checked with ajv on receipt). fds travel beside the JSON; messages refer
 // to them by index into the datagram's fd list.
+import type { ClusterSettings } from '../cluster/cluster-settings';
 import { compiledValidator } from '../platform/compiled-validator';
 import { type CustodyRecord, custodyRecordSchema } from './records/custody-record';
-import type { SupervisorStatus } from './supervisor-status';
+import { FENCE_PIDS_LISTED, FENCES_REPORTED, type SupervisorStatus } from './supervisor-status';
 
 /** Settings the worker needs, resolved by the supervisor from config file and flags. */
 export interface WorkerSettings {
@@ -23,6 +24,8 @@ export interface WorkerSettings {
   /** virtlockd log_outputs / log_filters syntax, passed through. */
   logOutputs: string;
   logFilters: string;
+  /** The cluster_* settings; absent when no cluster is configured (cluster_etcd_endpoints unset). */
+  cluster?: ClusterSettings;
 }
 
 /** A listening socket handed to the worker: `fdIndex` indexes the fds of the same datagram. */
@@ -91,6 +94,8 @@ export interface InitMessage {
    * only those it reported not holding (DrainedMessage.locksNotHeld): it vouched for the rest.
    */
   lockRecheck?: string[];
+  /** The host lease, when a cluster is configured. */
+  clusterLease?: ClusterLease;
 }
 
 /** These commit entries (the ones that asked) are applied, and their inline replies written. */
@@ -166,6 +171,20 @@ export interface PingMessage {
   type: 'ping';
 }
 
+/**
+ * The host lease as the supervisor keeps it (see supervisor/cluster): sent at init and at every grant,
+ * renewal and lapse. `deadlineNs`: monotonic ns (CLOCK_MONOTONIC, the same clock in every process of the
+ * host) after which no cluster hold may be granted on it.
+ */
+export interface ClusterLease {
+  id: string | null;
+  deadlineNs: string | null;
+}
+
+export interface ClusterLeaseMessage extends ClusterLease {
+  type: 'cluster-lease';
+}
+
 export type SupervisorMessage =
   | PingMessage
   | CodecsMessage
@@ -177,7 +196,8 @@ export type SupervisorMessage =
   | PaceMessage
   | ShutdownMessage
   | SupervisorStatusMessage
-  | ActionResultMessage;
+  | ActionResultMessage
+  | ClusterLeaseMessage;
 
 // ---- worker → supervisor ----------------------------------------------------------------------
 
@@ -303,6 +323,43 @@ const manyItems = 100_000_000;
 const nullableFdIndex = { anyOf: [{ type: 'null' }, fdIndex] } as const;
 const seq = { type: 'integer', minimum: 0 } as const;
 
+// Bounds as loose as the config's (schema.ts), which is where the values are checked in words.
+const settingsPath = { type: 'string', minLength: 1, maxLength: 4096 } as const;
+const nullablePath = { anyOf: [{ type: 'null' }, settingsPath] } as const;
+const settingsPaths = { type: 'array', maxItems: 256, items: settingsPath } as const;
+const clusterSettingsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['endpoints', 'tls', 'auth', 'lockspaces', 'pathPrefixes', 'hostId', 'leaseTtlMs', 'keyPrefix', 'watchdogDevice', 'watchdogTimeoutMs'],
+  properties: {
+    endpoints: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 1024 } },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['caFile', 'certFile', 'keyFile'],
+      properties: { caFile: nullablePath, certFile: nullablePath, keyFile: nullablePath },
+    },
+    auth: {
+      anyOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['username', 'passwordFile'],
+          properties: { username: { type: 'string', minLength: 1, maxLength: 128 }, passwordFile: settingsPath },
+        },
+      ],
+    },
+    lockspaces: settingsPaths,
+    pathPrefixes: settingsPaths,
+    hostId: { type: 'string', minLength: 1, maxLength: 64 },
+    leaseTtlMs: { type: 'integer', minimum: 1000 },
+    keyPrefix: { type: 'string', minLength: 1, maxLength: 256 },
+    watchdogDevice: nullablePath,
+    watchdogTimeoutMs: { anyOf: [{ type: 'null' }, { type: 'integer', minimum: 1000, maximum: 600000 }] },
+  },
+} as const;
+
 const settingsSchema = {
   type: 'object',
   additionalProperties: false,
@@ -320,7 +377,16 @@ const settingsSchema = {
     logFormat: { enum: ['json', 'pretty'] },
     logOutputs: { type: 'string', maxLength: 4096 },
     logFilters: { type: 'string', maxLength: 4096 },
+    cluster: clusterSettingsSchema,
   },
+} as const;
+
+const nullableDecimal = { anyOf: [{ type: 'null' }, { type: 'string', pattern: '^[0-9]{1,20}$' }] } as const;
+const clusterLeaseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'deadlineNs'],
+  properties: { id: nullableDecimal, deadlineNs: nullableDecimal },
 } as const;
 
 const nullableString = { anyOf: [{ type: 'null' }, { type: 'string', maxLength: 65536 }] } as const;
@@ -331,6 +397,43 @@ const outcomeSchema = {
     { type: 'null' },
     { type: 'object', additionalProperties: false, required: ['at', 'ok', 'reason'], properties: { at: count, ok: { type: 'boolean' }, reason: nullableString } },
   ],
+} as const;
+
+const pidList = { type: 'array', maxItems: FENCE_PIDS_LISTED, items: { type: 'integer', minimum: 0, maximum: 0xffffffff } } as const;
+const supervisorClusterStatusSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['lease', 'fences', 'ownersKilled', 'killFailures', 'lastFences'],
+  properties: {
+    lease: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['state', 'id', 'ttlMs', 'msLeft', 'lastRenewedAt', 'keepalivesSent', 'keepalivesAcked', 'deadlinesPassed'],
+      properties: {
+        state: { enum: ['granting', 'held', 'lapsed'] },
+        id: nullableDecimal,
+        ttlMs: count,
+        msLeft: { anyOf: [{ type: 'null' }, { type: 'number' }] },
+        lastRenewedAt: { anyOf: [{ type: 'null' }, count] },
+        keepalivesSent: count,
+        keepalivesAcked: count,
+        deadlinesPassed: count,
+      },
+    },
+    fences: count,
+    ownersKilled: count,
+    killFailures: count,
+    lastFences: {
+      type: 'array',
+      maxItems: FENCES_REPORTED,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['at', 'leaseId', 'why', 'killed', 'failed', 'killedCount', 'failedCount'],
+        properties: { at: count, leaseId: nullableDecimal, why: { type: 'string', maxLength: 4096 }, killed: pidList, failed: pidList, killedCount: count, failedCount: count },
+      },
+    },
+  },
 } as const;
 
 const supervisorStatusSchema = {
@@ -347,6 +450,7 @@ const supervisorStatusSchema = {
     workerRestarts: count,
     lastUpgrade: outcomeSchema,
     lastSwap: outcomeSchema,
+    cluster: supervisorClusterStatusSchema,
   },
 } as const;
 
@@ -425,6 +529,7 @@ const supervisorMessageSchema = {
       poisoned: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: faultRequestSchema },
       suspects: { type: 'array', maxItems: FAULT_REQUESTS_MAX, items: { type: 'string', maxLength: 64 } },
       lockRecheck: { type: 'array', maxItems: manyItems, items: { type: 'string', maxLength: 200000 } },
+      clusterLease: clusterLeaseSchema,
     }, ['generation', 'settings', 'listeners', 'expectedRecords', 'nextClientId', 'replyPipe']),
     message('committed', { seqs: { type: 'array', maxItems: manyItems, items: seq } }),
     message('drain', {}),
@@ -435,6 +540,7 @@ const supervisorMessageSchema = {
     message('codecs', { commit: { type: 'array', maxItems: 16, items: { type: 'integer', minimum: 1, maximum: 255 } } }),
     message('facts', { supervisor: supervisorStatusSchema, counters: { anyOf: [{ type: 'null' }, workerMetricsSchema] } }),
     message('action-result', { id: seq, accepted: { type: 'boolean' }, reason: nullableString, supervisor: supervisorStatusSchema }),
+    message('cluster-lease', clusterLeaseSchema.properties),
   ],
 };
 

@@ -5,9 +5,9 @@
 // (METRICS: OpenMetrics text). Pure data and codecs: no sockets, no server state.
 import type { ErrorObject } from 'ajv';
 import type { FdUse } from '../platform/fd-budget';
-import type { ActionOutcome, SupervisorStatus } from '../custody/supervisor-status';
+import type { ActionOutcome, ClusterLeaseStatus, FenceReport, SupervisorClusterStatus, SupervisorStatus } from '../custody/supervisor-status';
 
-export type { ActionOutcome, SupervisorStatus };
+export type { ActionOutcome, ClusterLeaseStatus, FenceReport, SupervisorClusterStatus, SupervisorStatus };
 import { compiledValidator } from '../platform/compiled-validator';
 import { XdrDecodeError, XdrReader, XdrWriter, isValidUtf8 } from './xdr';
 import { MESSAGE_STRING_MAX } from './message';
@@ -38,6 +38,7 @@ export enum HoldfastProcedure {
   SWAP_WORKER = 7,
   SET_LOG_LEVEL = 8,
   METRICS = 9,
+  CLUSTER = 10,
 }
 
 // --- arguments ------------------------------------------------------------------------------
@@ -103,6 +104,11 @@ export interface LockOwnerInfo {
   /** Lock-protocol connections registered for this pid. */
   clients: number[];
   /**
+   * A cluster resource only: the fencing token of this owner's hold (the etcd revision that created it, in
+   * decimal), null while etcd is being asked for it. Absent for a resource of this host alone.
+   */
+  token?: string | null;
+  /**
    * Held for a pid whose connection died with a previous supervisor (the lock came back from systemd's fd
    * store): kept until that process exits.
    */
@@ -123,6 +129,8 @@ export interface LockInfo {
   owners: LockOwnerInfo[];
   /** When the first owner acquired it, ms since the epoch. */
   acquiredAt: number;
+  /** True for a cluster resource (locked on every host through etcd); absent for a resource of this host alone. */
+  cluster?: boolean;
 }
 
 /** A page of LOCKS. */
@@ -183,6 +191,60 @@ export interface ActionReply {
   swapFailures: number;
 }
 
+/** One etcd endpoint as the worker found it when asked (etcd's maintenance status, asked of that endpoint alone). */
+export interface ClusterEndpointHealth {
+  endpoint: string;
+  /** It answered within the timeout. */
+  healthy: boolean;
+  /** As it answered: etcd's version, its member id, and whether it is the raft leader; null when it did not. */
+  version: string | null;
+  memberId: string | null;
+  leader: boolean | null;
+  /** Why it is not healthy; null when it is. */
+  error: string | null;
+}
+
+/** One owner's cluster hold on this host. */
+export interface ClusterHoldInfo {
+  lockspace: string;
+  resource: string;
+  path: string;
+  pid: number;
+  mode: 'exclusive' | 'shared';
+  /** held: etcd committed it; pending: etcd is being asked (the local lock is taken). */
+  state: 'held' | 'pending';
+  /** The fencing token (etcd's create revision, decimal); null while pending. */
+  token: string | null;
+  /** The lease the hold is on; null while pending. */
+  lease: string | null;
+}
+
+/** CLUSTER reply on a host with a cluster configured. */
+export interface ClusterInfo {
+  configured: true;
+  hostId: string;
+  keyPrefix: string;
+  /** What is cluster-wide: these lockspaces, and the default lockspace's files under these prefixes. */
+  lockspaces: string[];
+  pathPrefixes: string[];
+  endpoints: ClusterEndpointHealth[];
+  /**
+   * The host lease as the supervisor keeps it; `msLeft` is counted when asked, from the deadline the worker
+   * was told. Before the supervisor's status reaches a new worker, what the worker knows (its counters 0).
+   */
+  lease: ClusterLeaseStatus;
+  /** Holds on this host: owners' holds of exclusive and of shared resources, and those still being asked for. */
+  holdCounts: { exclusive: number; shared: number; pending: number };
+  holds: ClusterHoldInfo[];
+  /** What this worker's hold requests came to, since it started. */
+  requests: { granted: number; busy: number; unavailable: number; lateGrants: number; released: number; releaseRetries: number };
+  /** Fences of this supervisor image; null before its status reaches a new worker. */
+  fences: { total: number; ownersKilled: number; killFailures: number; last: FenceReport[] } | null;
+}
+
+/** CLUSTER reply: the cluster, or that none is configured on this host. */
+export type ClusterReply = ClusterInfo | { configured: false };
+
 /** SET_LOG_LEVEL reply. */
 export interface SetLogLevelReply {
   previous: number;
@@ -202,6 +264,37 @@ const outcomeSchema = {
   properties: { at: uint, ok: { type: 'boolean' }, reason: nullableStr },
 };
 
+const decimal = { type: 'string', pattern: '^[0-9]{1,20}$' } as const;
+const nullableDecimal = { ...decimal, nullable: true } as const;
+const pids = { type: 'array', items: int } as const;
+
+const leaseStatusSchema = {
+  type: 'object',
+  required: ['state', 'id', 'ttlMs', 'msLeft', 'lastRenewedAt', 'keepalivesSent', 'keepalivesAcked', 'deadlinesPassed'],
+  properties: {
+    state: { type: 'string', enum: ['granting', 'held', 'lapsed'] },
+    id: nullableDecimal,
+    ttlMs: uint,
+    msLeft: { type: 'number', nullable: true },
+    lastRenewedAt: { ...uint, nullable: true },
+    keepalivesSent: uint,
+    keepalivesAcked: uint,
+    deadlinesPassed: uint,
+  },
+};
+
+const fenceReportSchema = {
+  type: 'object',
+  required: ['at', 'leaseId', 'why', 'killed', 'failed', 'killedCount', 'failedCount'],
+  properties: { at: uint, leaseId: nullableDecimal, why: str, killed: pids, failed: pids, killedCount: uint, failedCount: uint },
+};
+
+const supervisorClusterSchema = {
+  type: 'object',
+  required: ['lease', 'fences', 'ownersKilled', 'killFailures', 'lastFences'],
+  properties: { lease: leaseStatusSchema, fences: uint, ownersKilled: uint, killFailures: uint, lastFences: { type: 'array', items: fenceReportSchema } },
+};
+
 const supervisorStatusSchema = {
   type: 'object',
   required: ['version', 'pid', 'upgrades', 'upgradeRefusals', 'workerSwaps', 'swapFailures', 'workerRestarts', 'lastUpgrade', 'lastSwap'],
@@ -215,6 +308,7 @@ const supervisorStatusSchema = {
     workerRestarts: uint,
     lastUpgrade: { ...outcomeSchema, nullable: true },
     lastSwap: { ...outcomeSchema, nullable: true },
+    cluster: supervisorClusterSchema,
   },
 };
 
@@ -258,10 +352,18 @@ const lockInfoSchema = {
       items: {
         type: 'object',
         required: ['pid', 'name', 'uuid', 'clients', 'detached'],
-        properties: { pid: int, name: nullableStr, uuid: nullableStr, clients: { type: 'array', items: uint }, detached: { type: 'boolean' } },
+        properties: {
+          pid: int,
+          name: nullableStr,
+          uuid: nullableStr,
+          clients: { type: 'array', items: uint },
+          detached: { type: 'boolean' },
+          token: nullableDecimal,
+        },
       },
     },
     acquiredAt: uint,
+    cluster: { type: 'boolean' },
   },
 };
 
@@ -322,6 +424,67 @@ const actionSchema = {
   properties: { accepted: { type: 'boolean' }, reason: nullableStr, upgrades: uint, upgradeRefusals: uint, workerSwaps: uint, swapFailures: uint },
 };
 
+const clusterInfoSchema = {
+  type: 'object',
+  required: ['configured', 'hostId', 'keyPrefix', 'lockspaces', 'pathPrefixes', 'endpoints', 'lease', 'holdCounts', 'holds', 'requests', 'fences'],
+  properties: {
+    configured: { type: 'boolean', const: true },
+    hostId: str,
+    keyPrefix: str,
+    lockspaces: { type: 'array', items: str },
+    pathPrefixes: { type: 'array', items: str },
+    endpoints: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['endpoint', 'healthy', 'version', 'memberId', 'leader', 'error'],
+        properties: {
+          endpoint: str,
+          healthy: { type: 'boolean' },
+          version: nullableStr,
+          memberId: nullableStr,
+          leader: { type: 'boolean', nullable: true },
+          error: nullableStr,
+        },
+      },
+    },
+    lease: leaseStatusSchema,
+    holdCounts: { type: 'object', required: ['exclusive', 'shared', 'pending'], properties: { exclusive: uint, shared: uint, pending: uint } },
+    holds: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['lockspace', 'resource', 'path', 'pid', 'mode', 'state', 'token', 'lease'],
+        properties: {
+          lockspace: str,
+          resource: str,
+          path: str,
+          pid: int,
+          mode: { type: 'string', enum: ['exclusive', 'shared'] },
+          state: { type: 'string', enum: ['held', 'pending'] },
+          token: nullableDecimal,
+          lease: nullableDecimal,
+        },
+      },
+    },
+    requests: {
+      type: 'object',
+      required: ['granted', 'busy', 'unavailable', 'lateGrants', 'released', 'releaseRetries'],
+      properties: { granted: uint, busy: uint, unavailable: uint, lateGrants: uint, released: uint, releaseRetries: uint },
+    },
+    fences: {
+      type: 'object',
+      nullable: true,
+      required: ['total', 'ownersKilled', 'killFailures', 'last'],
+      properties: { total: uint, ownersKilled: uint, killFailures: uint, last: { type: 'array', items: fenceReportSchema } },
+    },
+  },
+};
+
+const clusterSchema = {
+  oneOf: [clusterInfoSchema, { type: 'object', required: ['configured'], properties: { configured: { type: 'boolean', const: false } }, additionalProperties: false }],
+};
+
 const setLogLevelSchema = {
   type: 'object',
   required: ['previous', 'level'],
@@ -338,6 +501,7 @@ const validators = {
   who: compiledValidator<WhoReply>('holdfast-who-reply', whoSchema, options),
   action: compiledValidator<ActionReply>('holdfast-action-reply', actionSchema, options),
   setLogLevel: compiledValidator<SetLogLevelReply>('holdfast-set-log-level-reply', setLogLevelSchema, options),
+  cluster: compiledValidator<ClusterReply>('holdfast-cluster-reply', clusterSchema, options),
 };
 
 /** A reply that is not JSON, or not of the procedure's shape. */
@@ -444,6 +608,8 @@ export const decodeLockspacesRet = (p: Buffer): LockspacesReply => decodeJson(p,
 export const decodeWhoRet = (p: Buffer): WhoReply => decodeJson(p, validators.who, 'WHO');
 /** Decodes and checks the UPGRADE / SWAP_WORKER reply. */
 export const decodeActionRet = (p: Buffer): ActionReply => decodeJson(p, validators.action, 'action');
+/** Decodes and checks the CLUSTER reply. */
+export const decodeClusterRet = (p: Buffer): ClusterReply => decodeJson(p, validators.cluster, 'CLUSTER');
 /** Decodes and checks the SET_LOG_LEVEL reply. */
 export const decodeSetLogLevelRet = (p: Buffer): SetLogLevelReply => decodeJson(p, validators.setLogLevel, 'SET_LOG_LEVEL');
 
@@ -460,6 +626,7 @@ export interface OperationsProcedureArgs {
   [HoldfastProcedure.SWAP_WORKER]: FlagsArgs;
   [HoldfastProcedure.SET_LOG_LEVEL]: SetLogLevelArgs;
   [HoldfastProcedure.METRICS]: FlagsArgs;
+  [HoldfastProcedure.CLUSTER]: FlagsArgs;
 }
 
 /** Reply type of each procedure. */
@@ -474,6 +641,7 @@ export interface OperationsProcedureReplies {
   [HoldfastProcedure.SET_LOG_LEVEL]: SetLogLevelReply;
   /** The OpenMetrics text exposition. */
   [HoldfastProcedure.METRICS]: string;
+  [HoldfastProcedure.CLUSTER]: ClusterReply;
 }
 
 /** One row of the operations program's table: the worker decodes args and encodes replies, a client the reverse. */
@@ -518,4 +686,5 @@ export const OPERATIONS_PROCEDURES: OperationsProcedureTable = Object.freeze({
   [HoldfastProcedure.SET_LOG_LEVEL]: operationsEntry(
     HoldfastProcedure.SET_LOG_LEVEL, 'SetLogLevel', decodeSetLogLevelArgs, encodeSetLogLevelArgs, encodeJsonRet, decodeSetLogLevelRet),
   [HoldfastProcedure.METRICS]: operationsEntry(HoldfastProcedure.METRICS, 'Metrics', decodeFlagsArgs, encodeFlagsArgs, encodeTextRet, decodeTextRet),
+  [HoldfastProcedure.CLUSTER]: operationsEntry(HoldfastProcedure.CLUSTER, 'Cluster', decodeFlagsArgs, encodeFlagsArgs, encodeJsonRet, decodeClusterRet),
 });

@@ -28,6 +28,22 @@ export interface HoldfastConfig {
   max_frame_bytes_total: number;
   frame_deadline_ms: number;
   log_format: 'json' | 'pretty';
+  // The cluster_* keys: absent (except the two with static defaults) unless the file sets them, and every
+  // one but cluster_etcd_endpoints is refused without it. cluster-settings-from-config.ts resolves them.
+  cluster_etcd_endpoints?: string[];
+  cluster_lockspaces?: string[];
+  cluster_path_prefixes?: string[];
+  /** Default (resolved, not here): the machine id from /etc/machine-id. */
+  cluster_host_id?: string;
+  cluster_lease_ttl_ms: number;
+  cluster_key_prefix: string;
+  cluster_tls_ca_file?: string;
+  cluster_tls_cert_file?: string;
+  cluster_tls_key_file?: string;
+  cluster_username?: string;
+  cluster_password_file?: string;
+  cluster_watchdog_device?: string;
+  cluster_watchdog_timeout_ms?: number;
 }
 
 /** A setting's name. */
@@ -47,10 +63,47 @@ export const VIRTLOGD_ONLY_KEYS = ['max_size', 'max_backups', 'max_age_days', 'l
 
 const UINT_MAX = 4294967295; // virtlockd reads its counts with virConfGetValueUInt
 
+/** Pattern of an absolute path (the schema's only path rule; validate-config.ts adds the rest). */
+export const ABSOLUTE_PATH_PATTERN = '^/';
+/** Pattern of an etcd endpoint: the scheme only; validate-config.ts parses the rest as a URL. */
+export const ENDPOINT_PATTERN = '^https?://';
+/** cluster_host_id goes into etcd keys: a plain, short name. */
+export const HOST_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
+/** cluster_key_prefix: printable ASCII without spaces, '/' first and last. */
+export const KEY_PREFIX_PATTERN = '^/([!-~]*/)?$';
+/** cluster_username: printable ASCII without spaces. */
+export const USERNAME_PATTERN = '^[!-~]{1,128}$';
+
+/** The cluster_* keys, in schema order. */
+export const CLUSTER_KEYS = [
+  'cluster_etcd_endpoints',
+  'cluster_lockspaces',
+  'cluster_path_prefixes',
+  'cluster_host_id',
+  'cluster_lease_ttl_ms',
+  'cluster_key_prefix',
+  'cluster_tls_ca_file',
+  'cluster_tls_cert_file',
+  'cluster_tls_key_file',
+  'cluster_username',
+  'cluster_password_file',
+  'cluster_watchdog_device',
+  'cluster_watchdog_timeout_ms',
+] as const satisfies readonly SettingKey[];
+
 const absolutePath = (description: string) => ({
   type: 'string',
   minLength: 2,
-  pattern: '^/',
+  pattern: ABSOLUTE_PATH_PATTERN,
+  description,
+});
+
+// Lists of paths: bounded so that the worker's settings stay a small message.
+const absolutePaths = (description: string) => ({
+  type: 'array',
+  maxItems: 256,
+  uniqueItems: true,
+  items: { type: 'string', minLength: 2, maxLength: 4096, pattern: ABSOLUTE_PATH_PATTERN },
   description,
 });
 
@@ -183,6 +236,99 @@ export const SETTINGS_SCHEMA = {
       enum: ['json', 'pretty'],
       default: 'json',
       description: 'holdfast key. "json": one JSON object per line; "pretty": human-readable lines (stderr only; files stay JSON).',
+    },
+    cluster_etcd_endpoints: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 64,
+      uniqueItems: true,
+      items: { type: 'string', maxLength: 1024, pattern: ENDPOINT_PATTERN },
+      description:
+        'holdfast key. etcd client URLs, e.g. [ "https://etcd1:2379", "https://etcd2:2379" ], all http:// or all https://. ' +
+        'Setting it turns on cluster locking: this host keeps a lease in etcd, and locks in the lockspaces of ' +
+        'cluster_lockspaces and cluster_path_prefixes are also held in etcd, so that two hosts never hold conflicting locks. ' +
+        'Unset (the default): no cluster, and every other cluster_ key is refused.',
+    },
+    cluster_lockspaces: absolutePaths(
+      'holdfast key. Directory lockspaces whose locks are cluster-wide, by the path clients name them with ' +
+        '(libvirt\'s file_lockspace_dir, lvm_lockspace_dir or scsi_lockspace_dir in qemu-lockd.conf), compared exactly. ' +
+        'The directory should be on storage every host of the cluster shares. ' +
+        'With cluster_etcd_endpoints, this or cluster_path_prefixes must name at least one entry.',
+    ),
+    cluster_path_prefixes: absolutePaths(
+      'holdfast key. Locks of the default (direct) lockspace on a path that starts with one of these prefixes ' +
+        '(compared as strings: end a directory with "/") are cluster-wide, e.g. [ "/var/lib/libvirt/images/shared/" ].',
+    ),
+    cluster_host_id: {
+      type: 'string',
+      pattern: HOST_ID_PATTERN,
+      description:
+        'holdfast key. This host\'s name in etcd: 1 to 64 letters, digits, ".", "_" or "-", unique in the cluster. ' +
+        'Default: the machine id in /etc/machine-id (the start is refused if it cannot be read).',
+    },
+    cluster_lease_ttl_ms: {
+      type: 'integer',
+      minimum: 2000,
+      maximum: 600000,
+      multipleOf: 1000,
+      default: 10000,
+      description:
+        'holdfast key. Time to live of this host\'s lease in etcd, in whole seconds written as milliseconds (etcd ' +
+        'lease TTLs are whole seconds). A host that cannot renew its lease within it loses its cluster locks.',
+    },
+    cluster_key_prefix: {
+      type: 'string',
+      maxLength: 256,
+      pattern: KEY_PREFIX_PATTERN,
+      default: '/holdfast/',
+      description:
+        'holdfast key. Every etcd key holdfast writes starts with this; it starts and ends with "/" (printable ' +
+        'characters, no spaces). Hosts share locks only under the same prefix.',
+    },
+    cluster_tls_ca_file: absolutePath(
+      'holdfast key. PEM file of the certificate authorities that sign etcd\'s certificates; needs https:// endpoints. ' +
+        'Unset: the system\'s CAs.',
+    ),
+    cluster_tls_cert_file: absolutePath(
+      'holdfast key. PEM client certificate for etcd; needs cluster_tls_key_file and https:// endpoints.',
+    ),
+    cluster_tls_key_file: absolutePath(
+      'holdfast key. PEM private key of cluster_tls_cert_file; needs it and https:// endpoints.',
+    ),
+    cluster_username: {
+      type: 'string',
+      pattern: USERNAME_PATTERN,
+      description: 'holdfast key. etcd user to authenticate as (1 to 128 printable characters, no spaces); needs cluster_password_file.',
+    },
+    cluster_password_file: absolutePath(
+      'holdfast key. File whose content is the password of cluster_username (a final newline is not part of it); ' +
+        'needs cluster_username. Keep it readable by root only. ' +
+        'This file and the cluster_tls_ files are read at start-up: one that cannot be read (or an empty password file) stops holdfastd there, ' +
+        'and an upgrade (SIGUSR1) is refused while one cannot be read.',
+    ),
+    cluster_watchdog_device: absolutePath(
+      'holdfast key. A watchdog device (e.g. /dev/watchdog, or a softdog\'s) that holdfastd opens at start-up, which ' +
+        'arms it, and then writes to (pets) only while this host\'s lease in etcd is renewed: at each grant and renewal, ' +
+        'and between them at most every third of cluster_lease_ttl_ms, each time only if the device, left unpetted from ' +
+        'then on, would reset the host no later than the lease\'s safe deadline (so before etcd can expire the lease ' +
+        'and give its disks to another host); never without a lease. A holdfastd that stops running (hung, stopped, ' +
+        'killed) or a lease that stays unrenewed gets the host reset by the device, in time. Needs ' +
+        'cluster_watchdog_timeout_ms. A clean stop ' +
+        'disarms the device (the magic close), unless its driver has nowayout; an upgrade (SIGUSR1) keeps it open ' +
+        'and armed. A device that cannot be opened (missing, or held by another watchdog daemon) is a start-up error. ' +
+        'Unset: no watchdog.',
+    ),
+    cluster_watchdog_timeout_ms: {
+      type: 'integer',
+      minimum: 1000,
+      maximum: 600000,
+      description:
+        'holdfast key. The timeout of cluster_watchdog_device, as its driver is set (e.g. softdog\'s soft_margin, in ' +
+        'seconds there): holdfastd cannot read it, and pets only while now + this timeout is within the lease\'s safe ' +
+        'deadline. It must lie between a third of cluster_lease_ttl_ms plus 500 ms (the longest wait between two ' +
+        'renewals, with room for lag) and the safe deadline\'s distance from a renewal, cluster_lease_ttl_ms / 1.01 - ' +
+        'min(1000, cluster_lease_ttl_ms / 5), minus 500 ms: for the default TTL of 10000, from 3834 to 8400. Needs ' +
+        'cluster_watchdog_device.',
     },
   },
 } as const;

@@ -6,7 +6,19 @@ import type { ErrorObject } from 'ajv';
 import { compiledValidator } from '../../shared/platform/compiled-validator';
 import { ConfigError, type ConfigProblem, type SettingOrigin } from './config-error';
 import { LogSpecError, parseLogFilters, parseLogOutputs, type LogOutputSpec } from '../../shared/platform/log-spec';
-import { SETTINGS_SCHEMA, SETTING_KEYS, VIRTLOGD_ONLY_KEYS, type HoldfastConfig, type SettingKey } from './schema';
+import {
+  ABSOLUTE_PATH_PATTERN,
+  ENDPOINT_PATTERN,
+  HOST_ID_PATTERN,
+  KEY_PREFIX_PATTERN,
+  SETTINGS_SCHEMA,
+  SETTING_KEYS,
+  USERNAME_PATTERN,
+  VIRTLOGD_ONLY_KEYS,
+  type HoldfastConfig,
+  type SettingKey,
+} from './schema';
+import { clusterProblems } from './cluster-rules';
 
 /** One source of settings; later layers win over earlier ones. */
 export interface SettingLayer {
@@ -24,10 +36,22 @@ type PropSchema = {
   type: string;
   minimum?: number;
   maximum?: number;
+  multipleOf?: number;
   enum?: readonly string[];
   pattern?: string;
+  minItems?: number;
+  items?: { pattern?: string };
 };
 const props = SETTINGS_SCHEMA.properties as unknown as Record<SettingKey, PropSchema>;
+
+// What a string of each pattern is, in words (a list says it of each item).
+const PATTERN_WORDS: Record<string, { one: string; many: string }> = {
+  [ABSOLUTE_PATH_PATTERN]: { one: 'an absolute path', many: 'absolute paths' },
+  [ENDPOINT_PATTERN]: { one: 'an http:// or https:// URL', many: 'http:// or https:// URLs' },
+  [HOST_ID_PATTERN]: { one: 'a name of 1 to 64 letters, digits, ".", "_" or "-"', many: 'names' },
+  [KEY_PREFIX_PATTERN]: { one: 'a string of printable characters without spaces that starts and ends with "/"', many: 'prefixes' },
+  [USERNAME_PATTERN]: { one: 'a string of 1 to 128 printable characters without spaces', many: 'names' },
+};
 
 /** Plain-words rule for one key, specialised to the ajv keyword that failed. */
 function describeRule(key: SettingKey, keyword: string): string {
@@ -35,19 +59,33 @@ function describeRule(key: SettingKey, keyword: string): string {
   if (p.type === 'integer') {
     const min = p.minimum ?? Number.MIN_SAFE_INTEGER;
     const max = p.maximum ?? Number.MAX_SAFE_INTEGER;
+    if (p.multipleOf !== undefined) return `must be an integer from ${min} to ${max}, a multiple of ${p.multipleOf}`;
     if (max - min <= 100) return `must be an integer from ${min} to ${max}`;
     if (keyword === 'maximum') return `must be an integer <= ${max}`;
     return `must be an integer >= ${min}`;
   }
   if (p.enum) return `must be one of ${p.enum.map((v) => `'${v}'`).join(', ')}`;
-  if (p.pattern === '^/') return 'must be an absolute path';
+  if (p.type === 'array') {
+    const items = (p.items?.pattern !== undefined ? PATTERN_WORDS[p.items.pattern]?.many : undefined) ?? 'strings';
+    const many = p.minItems ? `one or more ${items}` : items;
+    return keyword === 'uniqueItems' ? `must not name the same entry twice` : `must be a list of ${many}`;
+  }
+  if (p.pattern !== undefined) return `must be ${PATTERN_WORDS[p.pattern]?.one ?? 'a string'}`;
   return 'must be a string';
 }
 
 function showValue(value: unknown): string {
-  if (Array.isArray(value)) return 'a list';
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
   if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
   return String(value);
+}
+
+/** "(got …)": the offending item of a list when ajv names one, else the whole value. */
+function showGot(value: unknown, err: ErrorObject): string {
+  if (!Array.isArray(value)) return `got ${showValue(value)}`;
+  if (err.keyword === 'uniqueItems') return `got ${showValue(value[(err.params as { j: number }).j])} twice`;
+  const item = err.instancePath.split('/')[2];
+  return item !== undefined ? `got ${showValue(value[Number(item)])} in the list` : `got ${showValue(value)}`;
 }
 
 /** Levenshtein distance, for "did you mean". */
@@ -133,7 +171,7 @@ export function resolveSettings(layers: readonly SettingLayer[]): HoldfastConfig
       const key = err.instancePath.split('/')[1] as SettingKey;
       if (reported.has(key)) continue; // one message per key, even when several keywords fail
       reported.add(key);
-      problems.push({ ...where(key), what: `${key} ${describeRule(key, err.keyword)} (got ${showValue(settings[key])})` });
+      problems.push({ ...where(key), what: `${key} ${describeRule(key, err.keyword)} (${showGot(settings[key], err)})` });
     }
   }
 
@@ -171,11 +209,12 @@ export function resolveSettings(layers: readonly SettingLayer[]): HoldfastConfig
         problems.push({ ...where(key), what: `${key} is ${bytes} bytes long; a unix socket path can have at most ${SUN_PATH_MAX}` });
       }
     }
+    problems.push(...clusterProblems(cfg, (key) => origins.has(key), where));
   }
 
   if (problems.length > 0) throw new ConfigError(sortProblems(problems));
-  // Schema order, so a logged config reads like the schema.
-  return Object.fromEntries(SETTING_KEYS.map((k) => [k, settings[k]])) as unknown as HoldfastConfig;
+  // Schema order, so a logged config reads like the schema; keys without a default that nothing set stay absent.
+  return Object.fromEntries(SETTING_KEYS.filter((k) => settings[k] !== undefined).map((k) => [k, settings[k]])) as unknown as HoldfastConfig;
 }
 
 // syslog and journald outputs are parsed (virtlockd accepts them) but holdfast has no client for either:

@@ -81,6 +81,8 @@ export class FdStore implements ResourceObserver {
   #journalTimer: NodeJS.Timeout | null = null;
   /** What the journal on disk says: owner pids by name. */
   #onDisk = new Map<string, Set<number>>();
+  /** What the journal on disk says of each cluster resource's etcd holds (see holdsOf). */
+  #holdsOnDisk = new Map<string, string>();
 
   private constructor(
     private readonly address: string,
@@ -103,6 +105,7 @@ export class FdStore implements ResourceObserver {
     if (known === 'journal') {
       const locks = readJournal(journalFile, log)?.locks ?? [];
       store.#onDisk = new Map(locks.map((l) => [l.fdName, new Set(l.owners)]));
+      store.#holdsOnDisk = holdsByName(locks);
       inStore = identitiesOf(locks);
     }
     store.#reconcile(inStore as Map<string, FileIdentity>);
@@ -129,6 +132,11 @@ export class FdStore implements ResourceObserver {
       if (this.#onDisk.has(fdName)) this.#writeNow();
       this.#send('FDSTORE', fdName, entry.fd);
     }
+    // A cluster hold the journal does not name would be taken for stale after a restart, and deleted while
+    // its owner runs; a pending owner it does not name would keep a lock its request never got: such a
+    // change is written at once, not coalesced.
+    const fdName = this.#stored.get(key)?.fdName;
+    if (record.cluster !== undefined && fdName !== undefined && holdsOf(record) !== (this.#holdsOnDisk.get(fdName) ?? '')) return this.#writeNow();
     this.#scheduleJournal();
   }
 
@@ -261,6 +269,7 @@ export class FdStore implements ResourceObserver {
     try {
       writeJournal(this.journalFile, { version: FD_STORE_JOURNAL_VERSION, supervisorPid: process.pid, writtenAt: new Date().toISOString(), locks });
       this.#onDisk = new Map(locks.map((l) => [l.fdName, new Set(l.owners)]));
+      this.#holdsOnDisk = holdsByName(locks);
     } catch (err) {
       // Not fatal: a stored fd missing from the journal is rebuilt from the fd itself on restart.
       this.log.error({ err, file: this.journalFile }, 'cannot write the fd-store journal');
@@ -274,4 +283,17 @@ function identitiesOf(locks: ResourceJournalRow[]): Map<string, FileIdentity> {
 
 function sameFile(a: FileIdentity, b: FileIdentity): boolean {
   return a.dev === b.dev && a.ino === b.ino;
+}
+
+/** A resource's cluster part (its etcd holds and pending owners) in one comparable string ('' without one). */
+function holdsOf(record: { cluster?: ResourceRecord['cluster'] }): string {
+  const cluster = record.cluster;
+  if (cluster === undefined) return '';
+  return `${cluster.holds.map((hold) => `${hold.key}@${hold.rev}`).join('\n')}|${cluster.pending.join(',')}`;
+}
+
+function holdsByName(locks: readonly ResourceJournalRow[]): Map<string, string> {
+  const holds = new Map<string, string>();
+  for (const lock of locks) if (lock.cluster) holds.set(lock.fdName, holdsOf(lock));
+  return holds;
 }

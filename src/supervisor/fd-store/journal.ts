@@ -6,9 +6,9 @@
 //
 // The journal may lag the store (it is written coalesced, the datagrams go out at once): a stored fd whose
 // name is missing from it is rebuilt from the fd itself (see adopt-stored-fds.ts), never dropped.
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
+import { writePrivateFile } from './private-file';
 import { compiledValidator } from '../../shared/platform/compiled-validator';
 import { type ResourceJournalRow, resourceJournalRowSchema } from '../../shared/custody/records/resource-record';
 
@@ -47,20 +47,7 @@ export const isFdStoreJournal = compiledValidator<FdStoreJournal>('fd-store-jour
 
 /** Writes the journal atomically, mode 0600. Throws on failure (the caller logs). */
 export function writeJournal(file: string, journal: FdStoreJournal): void {
-  const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  // O_EXCL|O_NOFOLLOW: never write through a file or symlink someone planted under the temp name.
-  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-  try {
-    try {
-      fs.writeFileSync(fd, JSON.stringify(journal));
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, file);
-  } catch (err) {
-    fs.rmSync(temp, { force: true });
-    throw err;
-  }
+  writePrivateFile(file, JSON.stringify(journal));
 }
 
 /** Reads the journal; null (with a log line) when it is missing, unreadable or fails its schema. */

@@ -4,7 +4,7 @@
 // the one that served on through the exec: the supervisor adopts that one).
 import type { Logger } from 'pino';
 import * as native from '../../shared/platform/native';
-import type { CarriedCounters, CarriedWorkerState, StateDocument } from './state-document';
+import type { CarriedCounters, CarriedLease, CarriedWatchdog, CarriedWorkerState, StateDocument } from './state-document';
 import type { CustodyEntry } from '../custody';
 import type { Listener } from '../service/listeners';
 import { PidFile } from '../service/pid-file';
@@ -21,6 +21,10 @@ export interface AdoptedAfterExec {
   adminLogLevel?: 1 | 2 | 3 | 4;
   /** The previous image's worker, still serving: the supervisor adopts it. */
   carriedWorker?: CarriedWorkerState;
+  /** The cluster host lease the previous image kept alive. */
+  clusterLease?: CarriedLease;
+  /** The cluster watchdog device the previous image kept open and armed (supervisor/cluster/watchdog.ts adopts it). */
+  clusterWatchdog?: CarriedWatchdog;
 }
 
 /** Where this configuration puts the files a document refers to by fd. */
@@ -72,6 +76,8 @@ export function adoptAfterExec(doc: StateDocument, paths: AfterExecPaths, log: L
     counters: doc.holdfast?.counters,
     adminLogLevel: doc.holdfast?.adminLogLevel,
     ...(carriedWorker ? { carriedWorker } : {}),
+    ...(doc.holdfast?.cluster ? { clusterLease: doc.holdfast.cluster } : {}),
+    ...(doc.holdfast?.clusterWatchdog ? { clusterWatchdog: doc.holdfast.clusterWatchdog } : {}),
   };
 }
 

@@ -205,6 +205,9 @@ function verifyFds(doc: StateDocument, pid: number, requireInheritable: boolean)
       if (!target.startsWith('pipe:')) problems.push(`${what}: should be a pipe, but is ${target}`);
     } else if (ref.role === 'resource' && ref.resource) {
       problems.push(...resourceFdProblems(ref, what, link, target, info));
+    } else if (ref.role === 'watchdog') {
+      const device = doc.holdfast!.clusterWatchdog!.device;
+      if (target !== device && !sameFile(link, device)) problems.push(`${what}: opens ${target}, not the cluster watchdog device ${device}`);
     }
   }
   return problems;

@@ -34,7 +34,7 @@ export interface ReexecPlan {
 
 /**
  * Has the binary now on disk check a document of ours (written beside the real one, while the worker still
- * serves, so the check costs clients nothing). Returns why it refused, or null.
+ * serves, so the check costs clients nothing) and the configuration of our flags. Returns why it refused, or null.
  */
 export async function checkWithBinaryOnDisk(stateFile: string, document: StateDocument): Promise<string | null> {
   const trial = `${stateFile}.check`;
@@ -48,12 +48,16 @@ export async function checkWithBinaryOnDisk(stateFile: string, document: StateDo
   const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
     // Guarded like every process of ours: a signal to the whole service must not end or open it.
     const env = { ...process.env, LD_PRELOAD: guardedPreload(process.env.LD_PRELOAD) };
-    execFile(process.execPath, [...guardedNodeFlags(), DAEMON_MAIN, '--check-state', trial], { timeout: CHECK_TIMEOUT_MS, killSignal: 'SIGKILL', encoding: 'utf8', env }, (err, stdout, stderr) => {
+    // With our own flags: the new image must also accept the configuration they name (it is read anew
+    // after the exec, and refusing it then would drop every inherited lock).
+    execFile(process.execPath, [...guardedNodeFlags(), DAEMON_MAIN, ...process.argv.slice(2), '--check-state', trial], { timeout: CHECK_TIMEOUT_MS, killSignal: 'SIGKILL', encoding: 'utf8', env }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: unknown }).code as number | null) ?? 1 : 0, output: `${stdout}${stderr}` });
     });
   });
   fs.rmSync(trial, { force: true });
   if (outcome.code === 0) return null;
+  const config = /^configuration: REJECTED: (.*)$/m.exec(outcome.output);
+  if (config) return `the binary on disk refused the configuration: ${config[1]}`;
   return `the binary on disk refused the state document (exit ${outcome.code}): ${outcome.output.trim().split('\n').slice(-3).join(' | ')}`;
 }
 

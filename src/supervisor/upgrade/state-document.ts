@@ -116,6 +116,31 @@ export interface HoldfastState {
    * and reply pipe are inherited fds) and applies the commits it queued meanwhile, then replaces it.
    */
   worker?: CarriedWorkerState;
+  /** holdfast. The cluster host lease, kept alive across the exec (see supervisor/cluster). */
+  cluster?: CarriedLease;
+  /**
+   * holdfast. The cluster watchdog device, open and armed across the exec: the new image pets the same open
+   * device (a close would not stop its timer, and it opens once at a time).
+   */
+  clusterWatchdog?: CarriedWatchdog;
+}
+
+/** holdfast. The cluster host lease as a successor process resumes it. */
+export interface CarriedLease {
+  /** etcd's lease id, decimal. */
+  id: string;
+  /** CLOCK_MONOTONIC ns (decimal) of the send time of the last keepalive etcd acknowledged. */
+  lastAckSentNs: string;
+}
+
+/** holdfast. The cluster watchdog device as the next image adopts it. */
+export interface CarriedWatchdog {
+  /** The configured device path. */
+  device: string;
+  /** The open fd, inherited across the exec. */
+  fd: number;
+  /** Pets so far. */
+  pets: number;
 }
 
 /** holdfast. A serving worker carried across the supervisor's exec. */
@@ -147,7 +172,7 @@ export interface StateDocument {
 }
 
 /** What an fd of the document stands for. */
-export type FdRole = 'listen-socket' | 'client-socket' | 'helper-stderr' | 'resource' | 'worker-channel' | 'reply-pipe';
+export type FdRole = 'listen-socket' | 'client-socket' | 'helper-stderr' | 'resource' | 'worker-channel' | 'reply-pipe' | 'watchdog';
 
 /** One fd the document refers to, with where it appears. */
 export interface FdReference {
@@ -180,7 +205,8 @@ export function lockspacesOf(doc: StateDocument): Array<{ pointer: string; locks
 
 /**
  * Every fd the document refers to, in document order: listening sockets, client sockets, helper stderr
- * pipes (errfd other than -1) and resource fds. Duplicates are listed as found (a valid document has none).
+ * pipes (errfd other than -1), resource fds, a carried worker's channel and pipe, and the cluster watchdog
+ * device. Duplicates are listed as found (a valid document has none).
  */
 export function listFdReferences(doc: StateDocument): FdReference[] {
   const refs: FdReference[] = [];
@@ -206,5 +232,7 @@ export function listFdReferences(doc: StateDocument): FdReference[] {
     refs.push({ fd: worker.replyPipe.read, role: 'reply-pipe', pointer: '/holdfast/worker/replyPipe/read' });
     refs.push({ fd: worker.replyPipe.write, role: 'reply-pipe', pointer: '/holdfast/worker/replyPipe/write' });
   }
+  const watchdog = doc.holdfast?.clusterWatchdog;
+  if (watchdog) refs.push({ fd: watchdog.fd, role: 'watchdog', pointer: '/holdfast/clusterWatchdog/fd' });
   return refs;
 }

@@ -150,6 +150,22 @@ const holdfastSchema: JSONSchemaType<HoldfastState> = {
     pidFileFd: { ...fd, nullable: true, ...notNull },
     childPids: { type: 'array', maxItems: 64, items: { type: 'integer', minimum: 1, maximum: PID_MAX }, nullable: true, ...notNull },
     worker: { ...carriedWorkerSchema, nullable: true, ...notNull },
+    cluster: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'lastAckSentNs'],
+      properties: { id: { type: 'string', pattern: '^[0-9]{1,20}$' }, lastAckSentNs: { type: 'string', pattern: '^[0-9]{1,20}$' } },
+      nullable: true,
+      ...notNull,
+    },
+    clusterWatchdog: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['device', 'fd', 'pets'],
+      properties: { device: { type: 'string', minLength: 2, maxLength: 4096, pattern: '^/' }, fd, pets: safeUint },
+      nullable: true,
+      ...notNull,
+    },
   },
 };
 

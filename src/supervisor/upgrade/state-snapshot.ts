@@ -13,7 +13,7 @@ import {
 import { type CustodyRecord, custodyKey } from '../../shared/custody/records/custody-record';
 import { type DirectoryLockspaceState, lockspaceFromDocumentRow, lockspaceRecord, lockspaceToDocumentRow } from '../../shared/custody/records/lockspace-record';
 import { type ResourceState, resourceFromDocumentRow, resourceToDocumentRow } from '../../shared/custody/records/resource-record';
-import type { CarriedCounters, CarriedWorkerState, ServerState, StateDocument, VirtlockdServerState } from './state-document';
+import type { CarriedCounters, CarriedLease, CarriedWatchdog, CarriedWorkerState, ServerState, StateDocument, VirtlockdServerState } from './state-document';
 import { STATE_SCHEMA_VERSION } from './state-document';
 import type { CustodyEntry } from '../custody';
 import type { Listener } from '../service/listeners';
@@ -33,6 +33,10 @@ export interface SnapshotSource {
   adminLogLevel: 1 | 2 | 3 | 4 | null;
   /** The worker that serves on through the exec, if it can. */
   carriedWorker: CarriedWorkerState | null;
+  /** The cluster host lease, when a cluster is configured. */
+  clusterLease?: CarriedLease | null;
+  /** The cluster watchdog device, open and armed, when one is configured. */
+  clusterWatchdog?: CarriedWatchdog | null;
 }
 
 function emptyServer<C>(maxClients: number, nextClientId: number, listeners: Listener[]): ServerState<C> {
@@ -107,6 +111,8 @@ export function documentFromCustody(source: SnapshotSource, pid: number): StateD
       ...(source.pidFileFd !== null ? { pidFileFd: source.pidFileFd } : {}),
       childPids: source.childPids,
       ...(source.carriedWorker ? { worker: source.carriedWorker } : {}),
+      ...(source.clusterLease ? { cluster: source.clusterLease } : {}),
+      ...(source.clusterWatchdog ? { clusterWatchdog: source.clusterWatchdog } : {}),
     },
   };
 }

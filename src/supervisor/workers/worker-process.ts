@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { ControlChannel } from '../../shared/custody/channel';
 import { COMMIT_CODEC_VERSION } from '../../shared/custody/commit-codec';
-import { FaultRequest, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage, WorkerSettings, isWorkerMessage } from '../../shared/custody/messages';
+import { type ClusterLease, FaultRequest, SupervisorMessage, WorkerMetricsSnapshot, WorkerMessage, WorkerSettings, isWorkerMessage } from '../../shared/custody/messages';
 import type { SupervisorStatus } from '../../shared/custody/supervisor-status';
 import type { CarriedWorkerState } from '../upgrade/state-document';
 import * as native from '../../shared/platform/native';
@@ -189,6 +189,7 @@ export class WorkerProcess {
     timeoutMs: number,
     faults: { poisoned: FaultRequest[]; suspects: string[] } = { poisoned: [], suspects: [] },
     lockRecheck: string[] | null = null,
+    clusterLease: ClusterLease | null = null,
   ): Promise<void> {
     this.generation = generation;
     const ready = this.#expect('ready', timeoutMs);
@@ -218,11 +219,17 @@ export class WorkerProcess {
         poisoned: faults.poisoned,
         suspects: faults.suspects,
         ...(lockRecheck === null ? {} : { lockRecheck }),
+        ...(clusterLease === null ? {} : { clusterLease }),
       },
       [...listeners.map((l) => l.fd), pipe.read, pipe.write],
       { dup: false },
     );
     await ready;
+  }
+
+  /** Tells the worker the cluster's host lease as it is now. */
+  sendClusterLease(lease: ClusterLease): void {
+    if (!this.#channel.closed && this.alive) this.#channel.send({ type: 'cluster-lease', ...lease });
   }
 
   /** Tells the worker the supervisor's status, and its predecessor's metrics if any. */

@@ -35,6 +35,7 @@ import type { WorkerMetrics } from '../metrics';
 import type { Connection } from '../rpc/connection';
 import { Procedure, RpcProgram } from '../rpc/program';
 import type { AdminRequest } from './admin-service';
+import { clusterHoldCounts, clusterReport, leaseNow } from './cluster-report';
 
 /** The worker's line to its supervisor, as this service needs it. */
 export interface SupervisorBridge {
@@ -216,8 +217,10 @@ export class HoldfastService {
       this.log.info({ previousPriority: previous, priority: level }, 'log level changed by an admin client');
       return { previous, level };
     });
+    add(HoldfastProcedure.CLUSTER, () => clusterReport(this.sources.lock, this.sources.supervisor.supervisorStatus()));
     add(HoldfastProcedure.METRICS, () => {
       const s = this.status();
+      const cluster = this.sources.lock.cluster;
       return this.sources.metrics.render({
         locksHeld: s.locksHeld,
         lockClients: s.clients.lock,
@@ -226,6 +229,11 @@ export class HoldfastService {
         generation: s.worker.generation,
         supervisor: s.supervisor,
         fds: s.fds ?? null,
+        cluster: cluster && {
+          requests: cluster.counts,
+          holds: clusterHoldCounts(this.sources.lock.registry.all()),
+          lease: leaseNow(cluster, s.supervisor),
+        },
       });
     });
     return table;
@@ -241,22 +249,27 @@ function supervisorFdUse(pid: number): FdUse | null {
   }
 }
 
-function lockInfo(directory: string, resource: LockResource, owners: Map<number, LockClientState[]>): LockInfo {
+/** One resource as LOCKS and WHO report it (the owners' details from their connections, by pid). */
+export function lockInfo(directory: string, resource: LockResource, owners: ReadonlyMap<number, LockClientState[]>): LockInfo {
   // One entry per owner pid (a shared lock may list a pid more than once: one per acquisition).
+  const cluster = resource.cluster;
   const ownerInfos: LockOwnerInfo[] = [...new Set(resource.owners)].map((pid) => {
     const clients = owners.get(pid) ?? [];
     const detached = resource.detachedOwners.includes(pid);
     // A detached owner has no connection to ask; what it registered as came back with its lock.
     const first = clients[0]?.owner ?? (detached ? resource.detachedOwnerInfo.get(pid) : undefined) ?? null;
-    return {
+    const info: LockOwnerInfo = {
       pid,
       name: first?.name ?? null,
       uuid: first?.uuid ?? null,
       clients: clients.map((c) => c.id).sort((a, b) => a - b),
       detached,
     };
+    // The fields exist only for a cluster resource: a local one's answer stays as it always was.
+    if (cluster !== null) info.token = cluster.holds.find((h) => h.pid === pid)?.token ?? null;
+    return info;
   });
-  return {
+  const info: LockInfo = {
     lockspace: directory,
     resource: resource.name,
     path: resource.path,
@@ -265,6 +278,8 @@ function lockInfo(directory: string, resource: LockResource, owners: Map<number,
     owners: ownerInfos,
     acquiredAt: resource.acquiredAt,
   };
+  if (cluster !== null) info.cluster = true;
+  return info;
 }
 
 // Resource paths are as the lock client named them; relative ones are relative to the daemon's cwd.

@@ -21,8 +21,9 @@ import { LockResource, cannotOpen } from './resource';
 import type { ResourceArgsView } from './resource-args-view';
 
 const EMFILE = osConstants.errno.EMFILE;
-import { ReleaseOutcome } from './lockspace';
+import { Lockspace, ReleaseOutcome } from './lockspace';
 import { testFaultInAcquire } from '../test-faults';
+import type { ClusterHolds } from '../cluster/cluster-holds';
 
 /** What a request changed, as it happens: custody, metrics and logs are fed from here. */
 export interface LockJournal {
@@ -31,8 +32,12 @@ export interface LockJournal {
    * the only change (a plain share of a held lock), else null.
    */
   acquired(resource: LockResource, lockspace: string, created: boolean, joined: number | null): void;
-  /** A resource lost an owner; `outcome.freed` when it was the last one (lock and fd gone). */
-  released(outcome: ReleaseOutcome, lockspace: string): void;
+  /**
+   * A resource lost an owner; `outcome.freed` when it was the last one (lock and fd gone). For a cluster
+   * resource, resolves once etcd has let go of the holds this ended (bounded: a failed delete is retried
+   * in the background).
+   */
+  released(outcome: ReleaseOutcome, lockspace: string): Promise<void> | void;
   /** REGISTER or RESTRICT changed what the connection is. */
   clientChanged(client: LockClientState): void;
   lockspaceCreated(directory: string): void;
@@ -43,9 +48,16 @@ export interface LockDispatchContext {
   journal: LockJournal;
   /** Whether the fd budget has room for one more locked file (see worker/fd-budget.ts). */
   roomForFile(): boolean;
+  /** The cluster's holds, or null when no cluster is configured. */
+  cluster: ClusterHolds | null;
+  /** A journal whose changes go to custody at once, in a commit of their own ahead of the request's. */
+  early: LockJournal;
+  /** The journal of the request in progress, for the part of it that runs after an await. */
+  requestJournal(): LockJournal;
 }
 
-export type LockHandler<A> = (ctx: LockDispatchContext, client: LockClientState, args: A) => void;
+/** A handler; the cluster's steps make some asynchronous (their reply waits for etcd). */
+export type LockHandler<A> = (ctx: LockDispatchContext, client: LockClientState, args: A) => void | Promise<void>;
 
 function checkNotRestricted(client: LockClientState): void {
   if (client.restricted) throw VirError.operationDenied('lock manager connection has been restricted', VirErrorDomain.RPC);
@@ -125,16 +137,70 @@ const acquireResource: LockHandler<ResourceArgsView> = (ctx, client, args) => {
   if (existing === undefined && !ctx.roomForFile()) throw cannotOpen(lockspace.resourcePath(name), args.flags, EMFILE);
   // Without detached owners, acquiring a held resource can only add this owner (or throw).
   const joins = existing !== undefined && existing.detachedOwners.length === 0;
+  // A cluster resource without a usable lease is refused before anything is locked or filed: custody must
+  // never hear of a pending owner then (the supervisor fences those when no lease is valid).
+  const inCluster = ctx.cluster !== null && ctx.cluster.covers(path, existing?.path ?? lockspace.resourcePath(name));
+  if (inCluster) {
+    const refusal = ctx.cluster!.refusalWithoutLease(name);
+    if (refusal !== null) throw refusal;
+  }
   const resource = lockspace.acquire(name, client.ownerPid, args.flags, client.clientPid === client.ownerPid);
+  if (inCluster) return acquireInCluster(ctx, client, path, lockspace, resource, existing === undefined);
   ctx.journal.acquired(resource, path, existing === undefined, joins ? client.ownerPid : null);
 };
+
+/**
+ * A cluster resource, its local lock just taken: custody learns of the lock and of the owner's pending hold
+ * at once (so that a fence reaches the owner however this ends), then etcd is asked, and only its answer is
+ * the reply. Refused by etcd: the local lock is released again and nothing is held.
+ */
+function acquireInCluster(ctx: LockDispatchContext, client: LockClientState, path: string, lockspace: Lockspace, resource: LockResource, created: boolean): void | Promise<void> {
+  const cluster = ctx.cluster!;
+  const pid = client.ownerPid;
+  const part = (resource.cluster ??= { holds: [], pending: [] });
+  // The same owner sharing again: etcd has its hold already.
+  if (part.holds.some((hold) => hold.pid === pid)) return ctx.journal.acquired(resource, path, created, null);
+  part.pending.push(pid);
+  ctx.early.acquired(resource, path, created, null);
+  const journal = ctx.requestJournal();
+  const owner = { pid, name: client.owner?.name ?? '', uuid: client.owner?.uuid ?? '' };
+  const heldByOwner = (): boolean => lockspace.resources.get(resource.name) === resource && resource.owners.includes(pid);
+  const settled = (): void => {
+    removeOne(part.pending, pid);
+  };
+  return cluster.hold(path, resource, owner).then(
+    (hold) => {
+      settled();
+      if (!heldByOwner()) {
+        // The owner's connection closed (its locks released) while etcd was asked.
+        void cluster.release(hold);
+        if (lockspace.resources.get(resource.name) === resource) journal.acquired(resource, path, false, null);
+        throw VirError.operationInvalid(`lock owner ${pid} released resource '${resource.name}' while it was being acquired`, VirErrorDomain.LOCKSPACE);
+      }
+      part.holds.push(hold);
+      journal.acquired(resource, path, false, null);
+    },
+    (err: unknown) => {
+      settled();
+      if (heldByOwner()) void journal.released(lockspace.release(resource.name, pid), path);
+      else if (lockspace.resources.get(resource.name) === resource) journal.acquired(resource, path, false, null);
+      throw err;
+    },
+  );
+}
+
+function removeOne(list: number[], value: number): void {
+  const at = list.indexOf(value);
+  if (at >= 0) list.splice(at, 1);
+}
 
 const releaseResource: LockHandler<ResourceArgsView> = (ctx, client, args) => {
   checkOwnerCall(LockProcedure.RELEASE_RESOURCE, client, args.flags);
   const path = lockspacePath(args);
   const name = resourceName(args);
   const outcome = ctx.registry.lookup(path).release(name, client.ownerPid);
-  ctx.journal.released(outcome, path);
+  // A cluster resource answers once etcd has let go, so that another host may take it right after.
+  return ctx.journal.released(outcome, path);
 };
 
 const createLockspace: LockHandler<DecodedCreateLockspaceArgs> = (ctx, client, args) => {

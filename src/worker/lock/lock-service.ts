@@ -18,6 +18,7 @@ import { ResourceArgsView } from './resource-args-view';
 import { OwnerKiller, OwnerKillTimings } from './owner-killer';
 import { LockspaceRegistry } from './registry';
 import type { LockResource } from './resource';
+import type { ClusterHolds } from '../cluster/cluster-holds';
 
 export { LockRequest } from './lock-request';
 
@@ -48,6 +49,10 @@ export class LockService {
   fileChanges: (changes: Change[]) => void = () => undefined;
   /** Whether the fd budget has room for one more locked file; the worker sets it. */
   roomForFile: () => boolean = () => true;
+  /** The cluster's holds when a cluster is configured; the worker sets it. */
+  cluster: ClusterHolds | null = null;
+  /** Files each change at once, in a commit of its own (a cluster resource's local lock before etcd is asked). */
+  readonly #early: LockJournal;
 
   constructor(
     timings: OwnerKillTimings,
@@ -55,6 +60,7 @@ export class LockService {
   ) {
     this.killer = new OwnerKiller(timings, log);
     this.detached = new DetachedOwners((pid, alreadyGone) => this.#releaseDetached(pid, alreadyGone), log);
+    this.#early = this.#journal((change) => this.fileChanges([change]));
     this.#requestContext = this.#context((change) => this.#filing!.file(change));
     this.program = new RpcProgram(LOCK_PROGRAM, LOCK_PROGRAM_VERSION, this.#procedures());
   }
@@ -133,23 +139,79 @@ export class LockService {
 
   // A context whose journal hands each change to `file`.
   #context(file: (change: Change) => void): LockDispatchContext {
-    const journal: LockJournal = {
-      // One more or one fewer owner is filed as just that: the record's owner list grows with every
-      // shared acquire, and restating it each time would make N acquires cost N² (and outgrow a commit).
+    const service = this;
+    return {
+      registry: this.registry,
+      journal: this.#journal(file),
+      roomForFile: () => this.roomForFile(),
+      // Read at each request: the worker sets the cluster after this context is built.
+      get cluster() {
+        return service.cluster;
+      },
+      early: this.#early,
+      requestJournal: () => {
+        const request = this.#filing;
+        if (request === null) throw new Error('no request in progress');
+        return this.#journal((change) => request.file(change));
+      },
+    };
+  }
+
+  // A journal that hands each change to `file`. One more or one fewer owner is filed as just that: the
+  // record's owner list grows with every shared acquire, and restating it each time would make N acquires
+  // cost N² (and outgrow a commit). A cluster resource is always restated: its holds change with its owners.
+  #journal(file: (change: Change) => void): LockJournal {
+    return {
       acquired: (resource: LockResource, lockspace: string, created: boolean, joined: number | null) => {
-        if (joined !== null) file({ op: 'join', key: resourceKey(lockspace, resource.name), pid: joined });
+        if (joined !== null && resource.cluster === null) file({ op: 'join', key: resourceKey(lockspace, resource.name), pid: joined });
         else file({ op: 'put', record: resource.toRecord(lockspace), fd: created ? resource.fd : null });
       },
       released: (outcome: ReleaseOutcome, lockspace: string) => {
         const key = resourceKey(lockspace, outcome.resource.name);
+        const lettingGo = outcome.resource.cluster !== null ? this.#letGoInCluster(outcome) : undefined;
         if (outcome.freed) file({ op: 'drop', key });
-        else if (outcome.left !== undefined) file({ op: 'leave', key, pid: outcome.left });
+        else if (outcome.left !== undefined && outcome.resource.cluster === null) file({ op: 'leave', key, pid: outcome.left });
         else file({ op: 'put', record: outcome.resource.toRecord(lockspace), fd: null });
+        return lettingGo;
       },
       clientChanged: (client: LockClientState) => file({ op: 'put', record: client.toRecord(), fd: null }),
       lockspaceCreated: (directory: string) => file({ op: 'put', record: lockspaceRecord(directory), fd: null }),
     };
-    return { registry: this.registry, journal, roomForFile: () => this.roomForFile() };
+  }
+
+  // The etcd holds of owners that no longer hold the resource go (all of them when it was freed).
+  #letGoInCluster(outcome: ReleaseOutcome): Promise<void> | undefined {
+    const part = outcome.resource.cluster!;
+    const owners = outcome.resource.owners;
+    const gone = outcome.freed ? part.holds : part.holds.filter((hold) => !owners.includes(hold.pid));
+    if (gone.length === 0 || this.cluster === null) return undefined;
+    part.holds = outcome.freed ? [] : part.holds.filter((hold) => owners.includes(hold.pid));
+    const cluster = this.cluster;
+    return Promise.all(gone.map((hold) => cluster.release(hold))).then(() => undefined);
+  }
+
+  /**
+   * After adoption: the holds a predecessor filed are this worker's own; owners it left pending (their
+   * request was never answered, so it comes again) are released, and their etcd keys become stale.
+   */
+  adoptCluster(): void {
+    const changes: Change[] = [];
+    const ctx = this.#context((change) => changes.push(change));
+    for (const lockspace of this.registry.all()) {
+      for (const resource of [...lockspace.resources.values()]) {
+        const part = resource.cluster;
+        if (part === null) continue;
+        this.cluster?.adopt(part);
+        if (part.pending.length === 0) continue;
+        const pending = part.pending.splice(0);
+        let outcome: ReleaseOutcome | null = null;
+        for (const pid of pending) if (resource.owners.includes(pid)) outcome = lockspace.release(resource.name, pid);
+        this.log.info({ lockspace: lockspace.directory ?? '', resource: resource.name, owners: pending }, 'released locks whose cluster hold was still being asked for when the previous worker stopped');
+        if (outcome !== null) void ctx.journal.released(outcome, lockspace.directory ?? '');
+        else ctx.journal.acquired(resource, lockspace.directory ?? '', false, null);
+      }
+    }
+    if (changes.length > 0) this.fileChanges(changes);
   }
 
   // The procedure table, built once: a request looks its procedure up and calls it, with no closure of its own.
@@ -157,7 +219,7 @@ export class LockService {
     const table = new Map<number, Procedure<LockRequest>>();
     const resourceArgs = this.#resourceArgs;
     for (const proc of Object.values(LockProcedure).filter((v): v is LockProcedure => typeof v === 'number')) {
-      const handler = LOCK_HANDLERS[proc] as (ctx: LockDispatchContext, client: LockClientState, args: unknown) => void;
+      const handler = LOCK_HANDLERS[proc] as (ctx: LockDispatchContext, client: LockClientState, args: unknown) => void | Promise<void>;
       const spec = LOCK_PROCEDURES[proc];
       table.set(proc, {
         name: spec.name,
@@ -166,7 +228,7 @@ export class LockService {
         handle: (request, args) => {
           this.#filing = request;
           try {
-            handler(this.#requestContext, request.client, args);
+            return handler(this.#requestContext, request.client, args);
           } finally {
             this.#filing = null;
           }

@@ -14,6 +14,7 @@ import {
   isShared,
 } from '../../shared/custody/records/resource-record';
 import { tryTakeLock } from '../../shared/custody/records/resource-lock';
+import { type ResourceCluster, copyCluster } from '../../shared/custody/records/cluster-hold-record';
 
 // An AUTOCREATE file replaced under us is retried; a hostile racer must not spin us forever.
 const MAX_RECREATE_RETRIES = 16;
@@ -32,6 +33,8 @@ export class LockResource {
   detachedOwners: number[];
   /** What the detached owners registered as, where known (kept by pid; shown only while a pid is detached). */
   readonly detachedOwnerInfo: ReadonlyMap<number, OwnerRecord>;
+  /** A cluster lockspace's resource: its etcd holds and the owners whose hold is being asked for; else null. */
+  cluster: ResourceCluster | null;
 
   private constructor(record: Omit<ResourceRecord, 'kind' | 'lockspace'>, fd: number, lockHeld: boolean) {
     // Field by field, not a spread of the record: the spread made a 10,000-lock swap ~60 ms slower (measured).
@@ -45,6 +48,7 @@ export class LockResource {
     this.lockKind = record.lockKind;
     this.detachedOwners = [...(record.detachedOwners ?? [])];
     this.detachedOwnerInfo = new Map((record.detachedOwnerDetails ?? []).map((o) => [o.pid, o]));
+    this.cluster = record.cluster ? copyCluster(record.cluster) : null;
   }
 
   /** The resource a custody record describes, held through `fd` (whose lock the caller has re-checked). */
@@ -70,6 +74,7 @@ export class LockResource {
       const details = this.detachedDetails();
       if (details.length > 0) record.detachedOwnerDetails = details;
     }
+    if (this.cluster !== null) record.cluster = copyCluster(this.cluster);
     return record;
   }
 

@@ -7,6 +7,7 @@
 import type { JSONSchemaType } from 'ajv';
 import { MAX_OWNERS_PER_RESOURCE, MAX_PROTOCOL_STRING, MAX_RESOURCE_PATH, fd, notNull, ownerPid, timeMs } from './document-bounds';
 import { type OwnerRecord, ownerRecordSchema } from './owner-record';
+import { type ResourceCluster, copyCluster, optionalResourceClusterSchema, resourceClusterSchema } from './cluster-hold-record';
 
 // ---- the lock ------------------------------------------------------------------------------------
 
@@ -63,6 +64,8 @@ export interface ResourceRecord {
   detachedOwners?: number[];
   /** What REGISTER said about those owners, where it was known when their connections died. */
   detachedOwnerDetails?: OwnerRecord[];
+  /** A resource of a cluster lockspace: its etcd holds (cluster-hold-record.ts). Absent otherwise. */
+  cluster?: ResourceCluster;
 }
 
 /** Characters JSON.stringify escapes (quote, backslash, controls, lone surrogates): a name without them stands in its key verbatim. */
@@ -93,6 +96,7 @@ export const resourceRecordSchema = {
     lockKind: { enum: ['ofd', 'posix'] },
     detachedOwners: { type: 'array', maxItems: 100000, items: { type: 'integer', minimum: 0 } },
     detachedOwnerDetails: { type: 'array', maxItems: 100000, items: ownerRecordSchema },
+    cluster: resourceClusterSchema,
   },
 } as const;
 
@@ -108,6 +112,8 @@ export interface ResourceHoldfastState {
   detachedOwners?: number[];
   /** holdfast. What REGISTER said about those owners, where known. */
   detachedOwnerDetails?: OwnerRecord[];
+  /** holdfast. A cluster lockspace's resource: its etcd holds. */
+  cluster?: ResourceCluster;
 }
 
 /** One held resource (virLockSpacePreExecRestart). */
@@ -163,6 +169,7 @@ export const resourceRowSchema: JSONSchemaType<ResourceState> = {
           nullable: true,
           ...notNull,
         },
+        cluster: optionalResourceClusterSchema,
       },
     },
   },
@@ -182,6 +189,7 @@ export function resourceToDocumentRow(record: ResourceRecord, fd: number): Resou
       lockKind: record.lockKind,
       ...(record.detachedOwners ? { detachedOwners: [...record.detachedOwners] } : {}),
       ...(record.detachedOwnerDetails ? { detachedOwnerDetails: record.detachedOwnerDetails.map((o) => ({ ...o })) } : {}),
+      ...(record.cluster ? { cluster: copyCluster(record.cluster) } : {}),
     },
   };
 }
@@ -202,6 +210,7 @@ export function resourceFromDocumentRow(row: ResourceState, lockspace: string): 
     lockKind: lockKindOf(row),
     ...(row.holdfast?.detachedOwners ? { detachedOwners: [...row.holdfast.detachedOwners] } : {}),
     ...(row.holdfast?.detachedOwnerDetails ? { detachedOwnerDetails: row.holdfast.detachedOwnerDetails.map((o) => ({ ...o })) } : {}),
+    ...(row.holdfast?.cluster ? { cluster: copyCluster(row.holdfast.cluster) } : {}),
   };
 }
 
@@ -227,6 +236,8 @@ export interface ResourceJournalRow {
   /** The locked file's identity (st_dev, st_ino in decimal): a handed-back fd must match it. */
   dev: string;
   ino: string;
+  /** A cluster lockspace's resource: its etcd holds. */
+  cluster?: ResourceCluster;
 }
 
 const journalPid = { type: 'integer', minimum: 0, maximum: 0xffffffff } as const;
@@ -253,6 +264,7 @@ export const resourceJournalRowSchema = {
     acquiredAt: { type: 'number', minimum: 0 },
     dev: decimal,
     ino: decimal,
+    cluster: resourceClusterSchema,
   },
 };
 
@@ -275,6 +287,7 @@ export function resourceToJournalRow(record: ResourceRecord, fdName: string, ide
     detachedOwners: [...(record.detachedOwners ?? [])],
     acquiredAt: record.acquiredAt,
     ...identity,
+    ...(record.cluster ? { cluster: copyCluster(record.cluster) } : {}),
   };
 }
 
@@ -297,5 +310,6 @@ export function resourceFromJournalRow(row: ResourceJournalRow, flags = row.flag
     lockKind: 'ofd',
     detachedOwners: [...new Set(owners)],
     ...(details.length > 0 ? { detachedOwnerDetails: details.map((o) => ({ ...o })) } : {}),
+    ...(row.cluster ? { cluster: copyCluster(row.cluster) } : {}),
   };
 }
