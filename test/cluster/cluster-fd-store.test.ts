@@ -20,9 +20,9 @@ import { LockClient } from '../../src/client/lock-client';
 import * as native from '../../src/shared/platform/native';
 import { VirErrorCode } from '../../src/shared/protocol/vir-error';
 import type { FdStoreJournal } from '../../src/supervisor/fd-store/journal';
-import { holdKeys } from '../../src/worker/cluster/hold-keys';
 import { type ClusterHost, startClusterHost } from '../fixtures/cluster-host';
 import { sleep, waitFor, waitForLog, within } from '../fixtures/deadline';
+import { type ExclusiveHold, exclusiveHoldIn } from '../fixtures/etcd-holds';
 import { clusterConfig } from '../fixtures/cluster-config';
 import { type EtcdCluster, startEtcdCluster } from '../fixtures/etcd-cluster';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
@@ -66,13 +66,8 @@ async function owner(socket: string, pid: number): Promise<LockClient> {
 }
 
 /** The etcd record of the exclusive hold of `name`: its owner and the lease it hangs on; or null. */
-async function exclusiveHold(name: string): Promise<{ host: string; pid: number; lease: string; token: string } | null> {
-  const key = holdKeys(prefix, 'unused', shared, name).exclusive;
-  const found = await store.kv.range({ key: Buffer.from(key) });
-  const kv = found.kvs[0];
-  if (!kv) return null;
-  const value = JSON.parse(kv.value.toString()) as { host: string; owner: { pid: number } };
-  return { host: value.host, pid: value.owner.pid, lease: kv.lease, token: kv.create_revision };
+function exclusiveHold(name: string): Promise<ExclusiveHold | null> {
+  return exclusiveHoldIn(store, prefix, shared, name);
 }
 
 /** Seconds etcd gives the lease still (-1 once it expired or was revoked). */

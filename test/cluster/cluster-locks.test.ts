@@ -13,9 +13,9 @@ import { Etcd3 } from 'etcd3';
 import { LockClient } from '../../src/client/lock-client';
 import { DaemonError } from '../../src/client/daemon-error';
 import { VirErrorCode } from '../../src/shared/protocol/vir-error';
-import { holdKeys } from '../../src/worker/cluster/hold-keys';
 import { type ClusterHost, startClusterHost } from '../fixtures/cluster-host';
 import { occurrences, sleep, waitFor, waitForLog, within } from '../fixtures/deadline';
+import { type ExclusiveHold, exclusiveHoldIn } from '../fixtures/etcd-holds';
 import { clusterConfig } from '../fixtures/cluster-config';
 import { probeLock } from '../fixtures/lock-prober';
 import { type EtcdCluster, startEtcdCluster } from '../fixtures/etcd-cluster';
@@ -88,13 +88,8 @@ function fences(host: ClusterHost): number {
 }
 
 /** The etcd record of the exclusive hold of `name`, or null. */
-async function exclusiveHold(name: string): Promise<{ host: string; pid: number; lease: string; token: string } | null> {
-  const key = holdKeys(prefix, 'unused', shared, name).exclusive;
-  const found = await store.kv.range({ key: Buffer.from(key) });
-  const kv = found.kvs[0];
-  if (!kv) return null;
-  const value = JSON.parse(kv.value.toString()) as { host: string; owner: { pid: number } };
-  return { host: value.host, pid: value.owner.pid, lease: kv.lease, token: kv.create_revision };
+function exclusiveHold(name: string): Promise<ExclusiveHold | null> {
+  return exclusiveHoldIn(store, prefix, shared, name);
 }
 
 before(async () => {
