@@ -13,7 +13,9 @@ import { HostLease, type HostLeaseOptions } from '../../src/supervisor/cluster/h
 import { startEtcdCluster, type EtcdCluster } from '../fixtures/etcd-cluster';
 import { sleep, waitFor } from '../fixtures/deadline';
 
-const TTL_MS = 2_000;
+// 4 s: a renewal every 1.3 s and the safe deadline 3.2 s after one, so that a leader election on a loaded
+// machine (seen to take past 1.5 s there) never reaches the deadline.
+const TTL_MS = 4_000;
 const NS_PER_MS = 1_000_000n;
 // Bounds on hangs, not timing checks.
 const GRANT_DEADLINE_MS = 10_000;
