@@ -24,6 +24,7 @@ test('the build precompiled every validator from the schema now in the code', ()
     'fd-store-journal',
     'holdfast-action-reply',
     'holdfast-clients-reply',
+    'holdfast-cluster-reply',
     'holdfast-locks-reply',
     'holdfast-lockspaces-reply',
     'holdfast-set-log-level-reply',

@@ -353,6 +353,7 @@ test('a config that sets every key, virtlockd and holdfast, parses', () => {
       'cluster_username = "holdfast"',
       'cluster_password_file = "/etc/hf/password"',
       'cluster_watchdog_device = "/dev/watchdog"',
+      'cluster_watchdog_timeout_ms = 3000',
     ].join('\n'),
   );
   const expected: HoldfastConfig = {
@@ -385,6 +386,7 @@ test('a config that sets every key, virtlockd and holdfast, parses', () => {
     cluster_username: 'holdfast',
     cluster_password_file: '/etc/hf/password',
     cluster_watchdog_device: '/dev/watchdog',
+    cluster_watchdog_timeout_ms: 3000,
   };
   assert.deepEqual(loadConfig(file, {}, { uid: 0, env: {} }), expected);
 });
