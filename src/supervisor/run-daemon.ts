@@ -201,7 +201,7 @@ export async function runDaemon(config: HoldfastConfig, options: RunOptions): Pr
         log.error({ err, file: leaseFile }, 'cannot write the cluster lease file');
       }
     };
-    cluster.start();
+    cluster.start(fromStore !== null && !reexecuted);
   }
   const describe = (): string => `serving; ${supervisor.custody.count('client')} clients, ${supervisor.custody.count('resource')} locks held`;
   installSignals(supervisor, log, notifier, describe);

@@ -11,6 +11,7 @@ import type { SupervisorClusterStatus } from '../../src/shared/custody/superviso
 import { resourceKey, type ResourceRecord } from '../../src/shared/custody/records/resource-record';
 import { ClusterKeeper } from '../../src/supervisor/cluster/cluster-keeper';
 import { Custody } from '../../src/supervisor/custody';
+import { within } from '../fixtures/deadline';
 
 const log = pino({ level: 'silent' });
 const DIR = '/var/lib/libvirt/lockd/files';
@@ -113,5 +114,36 @@ test('ClusterKeeper: status on grant and renewal; a fence is reported with its p
   } finally {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await keeper.stop();
+  }
+});
+
+test('ClusterKeeper: locks handed back by the fd store with an owner still pending get that owner fenced at start; after an upgrade they do not', async () => {
+  const children: ChildProcess[] = [];
+  try {
+    for (const handedBack of [true, false]) {
+      const custody = new Custody(log);
+      const owner = sleeper();
+      children.push(owner);
+      const record = clusterRecord(`disk-pending-${handedBack}`, owner.pid!);
+      // Only pending: its hold's commit never reached the old supervisor.
+      record.cluster = { holds: [], pending: [owner.pid!] };
+      custody.adopt([[resourceKey(record.lockspace, record.name), { record, fd: null }]]);
+      // A lease resumed within its deadline (as after an upgrade or a quick restart): only the pending owner is in question.
+      const keeper = new ClusterKeeper(settings, custody, log, { id: '1234', lastAckSentNs: process.hrtime.bigint().toString() });
+      const exit = once(owner, 'exit');
+      try {
+        keeper.start(handedBack);
+        if (handedBack) assert.deepEqual(await within(2000, 'the pending owner handed back to be fenced', exit), [null, 'SIGKILL']);
+        else {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          assert.equal(owner.exitCode, null, 'a pending owner after an upgrade was fenced (its request is still being served)');
+          assert.equal(owner.signalCode, null);
+        }
+      } finally {
+        await keeper.stop();
+      }
+    }
+  } finally {
+    for (const child of children) child.kill('SIGKILL');
   }
 });

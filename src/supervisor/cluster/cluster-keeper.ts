@@ -88,9 +88,14 @@ export class ClusterKeeper {
    * will let another host take the disk while the owner still runs. A resumed lease already past its safe
    * deadline has fenced them all within lease.start().
    */
-  start(): void {
+  /**
+   * `handedBack`: custody's locks came back from systemd's fd store (their connections died with the old
+   * supervisor). An owner still pending then may have had its grant answered, its hold's commit lost with the
+   * old process: nobody can say, so it is fenced, never left running on a lock its hold does not back.
+   */
+  start(handedBack = false): void {
     this.lease.start();
-    if (this.lease.status().state !== 'lapsed') this.#fenceStale();
+    if (this.lease.status().state !== 'lapsed') this.#fenceStale(handedBack);
     // After start(): a resumed lease is held at once, and gets its first pet here.
     this.watchdog?.follow(this.lease, petIntervalMs(this.settings), this.settings.watchdogTimeoutMs ?? 0);
   }
@@ -165,13 +170,17 @@ export class ClusterKeeper {
     if (stale.size > 0) this.#kill([...stale], this.lease.id, `a cluster hold of ${record.name} is not on the host's valid lease`, false);
   }
 
-  #fenceStale(): void {
+  #fenceStale(handedBack: boolean): void {
     const stale = new Set<number>();
+    const pending = new Set<number>();
     for (const [, entry] of this.custody.entries()) {
       const record = entry.record;
-      if (record.kind === 'resource' && record.cluster) this.#staleOwners(record.cluster, stale);
+      if (record.kind !== 'resource' || !record.cluster) continue;
+      this.#staleOwners(record.cluster, stale);
+      if (handedBack) for (const pid of record.cluster.pending) pending.add(pid);
     }
     if (stale.size > 0) this.#kill([...stale], this.lease.id, 'cluster holds taken over at start-up are not on the lease this process holds or resumes', false);
+    if (pending.size > 0) this.#kill([...pending], this.lease.id, 'owners handed back by the fd store while their cluster hold was being asked for (their grant may have been answered, its hold lost with the old process)', false);
   }
 
   /** Adds to `into` the owners of `cluster` whose hold is not on the valid lease (and, without one, the pending). */
