@@ -28,7 +28,7 @@ import { type EtcdCluster, startEtcdCluster } from '../fixtures/etcd-cluster';
 import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon';
 import { NotifyReceiver } from '../fixtures/notify-receiver';
 import { type OwnerProcess, startOwnerProcess } from '../fixtures/owner-process';
-import { childPids } from '../fixtures/process-info';
+import { childPids, running } from '../fixtures/process-info';
 
 // Keepalives go out every TTL/3 and the safe window is about TTL - 1 s: with 6 s, a restart at once (a kill,
 // the workers' exit and a new process, about a second here) lands well within the window whatever the phase.
@@ -80,16 +80,6 @@ function readJson<T>(file: string): T | null {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {
     return null;
-  }
-}
-
-/** Gone, or a zombie: the process no longer runs. */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
   }
 }
 

@@ -20,22 +20,12 @@ import { startHoldfast, type HoldfastHandle } from '../fixtures/holdfast-daemon'
 import { probeLock } from '../fixtures/lock-prober';
 import { NotifyReceiver } from '../fixtures/notify-receiver';
 import { startOwnerProcess, type OwnerProcess } from '../fixtures/owner-process';
-import { childPids } from '../fixtures/process-info';
+import { childPids, running } from '../fixtures/process-info';
 
 const SHARED = 1;
 const AUTOCREATE = 2;
 // sh execs node in its own pid, so LISTEN_PID names the daemon, as systemd sets it.
 const LAUNCHER = ['sh', '-c', 'LISTEN_PID=$$ exec "$0" "$@"'];
-
-/** Gone, or a zombie nobody needs: the process no longer runs. */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function readJournal(file: string): FdStoreJournal | null {
   try {

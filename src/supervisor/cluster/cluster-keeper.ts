@@ -86,12 +86,9 @@ export class ClusterKeeper {
    * Starts keeping the lease, then fences every cluster hold custody already has (from a state document, or
    * handed back by systemd's fd store) that is not on the lease now valid: nobody renews its lease, so etcd
    * will let another host take the disk while the owner still runs. A resumed lease already past its safe
-   * deadline has fenced them all within lease.start().
-   */
-  /**
-   * `handedBack`: custody's locks came back from systemd's fd store (their connections died with the old
-   * supervisor). An owner still pending then may have had its grant answered, its hold's commit lost with the
-   * old process: nobody can say, so it is fenced, never left running on a lock its hold does not back.
+   * deadline has fenced them all within lease.start(). `handedBack`: custody's locks came back from systemd's
+   * fd store (their connections died with the old supervisor); an owner still pending then may have had its
+   * grant answered, its hold's commit lost with the old process: nobody can say, so it is fenced too.
    */
   start(handedBack = false): void {
     this.lease.start();
@@ -195,9 +192,10 @@ export class ClusterKeeper {
   #kill(pids: number[], leaseId: string | null, why: string, always: boolean): void {
     const killed: number[] = [];
     const failed: number[] = [];
+    const connections = this.#ownConnections();
     for (const pid of pids) {
       if (pid <= 1 || pid === process.pid) continue;
-      const outcome = this.#sigkill(pid);
+      const outcome = this.#sigkill(pid, connections.get(pid));
       if (outcome === 'killed') killed.push(pid);
       else if (outcome === 'failed') failed.push(pid);
     }
@@ -213,10 +211,10 @@ export class ClusterKeeper {
 
   // A pidfd from the owner's own lock connection where custody has one (it cannot name a reused pid), else
   // one opened by pid.
-  #sigkill(pid: number): 'killed' | 'gone' | 'failed' {
+  #sigkill(pid: number, connection: number | undefined): 'killed' | 'gone' | 'failed' {
     let pidfd: number | null = null;
     try {
-      pidfd = this.#peerPidfd(pid) ?? native.pidfdOpen(pid);
+      pidfd = (connection === undefined ? null : this.#peerPidfd(connection)) ?? native.pidfdOpen(pid);
       native.pidfdSendSignal(pidfd, 'SIGKILL');
       return 'killed';
     } catch (err) {
@@ -227,17 +225,23 @@ export class ClusterKeeper {
     }
   }
 
-  #peerPidfd(pid: number): number | null {
+  // Client sockets by their peer's pid, gathered once per fence: a fence of N owners among M records scans
+  // custody once, not N times.
+  #ownConnections(): Map<number, number> {
+    const byPid = new Map<number, number>();
     for (const [, entry] of this.custody.entries()) {
       const record = entry.record;
-      if (record.kind !== 'client' || entry.fd === null || record.peer.pid !== pid) continue;
-      try {
-        return native.peerPidfd(entry.fd);
-      } catch {
-        return null;
-      }
+      if (record.kind === 'client' && entry.fd !== null && !byPid.has(record.peer.pid)) byPid.set(record.peer.pid, entry.fd);
     }
-    return null;
+    return byPid;
+  }
+
+  #peerPidfd(socket: number): number | null {
+    try {
+      return native.peerPidfd(socket);
+    } catch {
+      return null;
+    }
   }
 }
 

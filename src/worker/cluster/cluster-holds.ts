@@ -42,6 +42,9 @@ export class ClusterHolds {
   /** Holds whose delete failed: retried until etcd takes it. */
   readonly #undropped = new Map<string, ClusterHold>();
   #retryTimer: NodeJS.Timeout | null = null;
+  // Stale holds of this host on a lease (a predecessor killed between etcd's commit and custody's) would
+  // block every other host for as long as the lease lives: looked for once per worker and lease.
+  #swept: string | null = null;
   /** Counters for metrics. */
   readonly counts = { granted: 0, busy: 0, unavailable: 0, lateGrants: 0, released: 0, releaseRetries: 0 };
 
@@ -63,10 +66,6 @@ export class ClusterHolds {
     this.#lease = lease;
     if (newId) this.#sweep(lease.id!);
   }
-
-  // Stale holds of this host on a lease (a predecessor killed between etcd's commit and custody's) would
-  // block every other host for as long as the lease lives: looked for once per worker and lease.
-  #swept: string | null = null;
 
   #sweep(lease: string): void {
     this.#swept = lease;

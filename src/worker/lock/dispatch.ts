@@ -164,7 +164,8 @@ function acquireInCluster(ctx: LockDispatchContext, client: LockClientState, pat
   ctx.early.acquired(resource, path, created, null);
   const journal = ctx.requestJournal();
   const owner = { pid, name: client.owner?.name ?? '', uuid: client.owner?.uuid ?? '' };
-  const heldByOwner = (): boolean => lockspace.resources.get(resource.name) === resource && resource.owners.includes(pid);
+  const stillHeld = (): boolean => lockspace.resources.get(resource.name) === resource;
+  const heldByOwner = (): boolean => stillHeld() && resource.owners.includes(pid);
   const settled = (): void => {
     removeOne(part.pending, pid);
   };
@@ -174,7 +175,7 @@ function acquireInCluster(ctx: LockDispatchContext, client: LockClientState, pat
       if (!heldByOwner()) {
         // The owner's connection closed (its locks released) while etcd was asked.
         void cluster.release(hold);
-        if (lockspace.resources.get(resource.name) === resource) journal.acquired(resource, path, false, null);
+        if (stillHeld()) journal.acquired(resource, path, false, null);
         throw VirError.operationInvalid(`lock owner ${pid} released resource '${resource.name}' while it was being acquired`, VirErrorDomain.LOCKSPACE);
       }
       part.holds.push(hold);
@@ -183,7 +184,7 @@ function acquireInCluster(ctx: LockDispatchContext, client: LockClientState, pat
     (err: unknown) => {
       settled();
       if (heldByOwner()) void journal.released(lockspace.release(resource.name, pid), path);
-      else if (lockspace.resources.get(resource.name) === resource) journal.acquired(resource, path, false, null);
+      else if (stillHeld()) journal.acquired(resource, path, false, null);
       throw err;
     },
   );
